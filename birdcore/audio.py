@@ -1,0 +1,162 @@
+"""Audio I/O: decode to mono float32 at a fixed rate, read windows, durations from headers.
+
+Decoding goes through libsndfile (`soundfile`), which reads WAV, FLAC, OGG Vorbis/Opus and MP3
+(libsndfile >= 1.1) and can seek, so a 5-s window of a 10-minute recording costs a 5-s decode.
+Resampling uses `soxr` (the resampler librosa uses for `res_type="soxr_hq"`) called directly:
+importing librosa costs ~1 s and its first call compiles numba code for ~25 s in a fresh
+environment, which must stay off start-up paths (app, CLI, inference).
+
+Every failure becomes an `AudioError` naming the file and the problem: an unreadable, empty or
+truncated file never crashes deep inside a library and never turns into a silent array of zeros.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+DEFAULT_SR = 32000
+AUDIO_EXTENSIONS = (".ogg", ".wav", ".flac", ".mp3", ".oga", ".opus")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Header facts of an audio file (no decoding)."""
+
+    path: Path
+    samplerate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (frames / samplerate)."""
+        return self.frames / self.samplerate if self.samplerate else 0.0
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Read the header of `path`: sample rate, channels, frames, duration. Raises AudioError."""
+    p = Path(path)
+    _check_file(p)
+    try:
+        info = sf.info(str(p))
+    except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
+        raise AudioError(f"{p}: cannot read audio header ({_short(exc)})") from None
+    if info.samplerate <= 0:
+        raise AudioError(f"{p}: header has an invalid sample rate {info.samplerate}")
+    return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames), str(info.format))
+
+
+def audio_duration(path: str | os.PathLike) -> float:
+    """Duration in seconds from the header only."""
+    return audio_info(path).duration
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sr: int | None = DEFAULT_SR,
+    offset: float = 0.0,
+    duration: float | None = None,
+    allow_short: bool = True,
+) -> np.ndarray:
+    """Decode `path` (or the window `[offset, offset + duration)` seconds) to mono float32.
+
+    - `sr`: target rate (None keeps the file's rate). Resampled with soxr HQ.
+    - Only the requested window is decoded (libsndfile seeks).
+    - Multi-channel audio is averaged to mono.
+    - A window running past the end returns the available samples when `allow_short`, else
+      raises AudioError. Pad afterwards with `fit_length` if a fixed length is needed.
+    - Raises AudioError when the file is missing, empty, corrupt, truncated (fewer samples than
+      the header promises), decodes to zero samples, or holds NaN/inf samples.
+    """
+    p = Path(path)
+    info = audio_info(p)
+    if info.frames <= 0:
+        raise AudioError(f"{p}: file holds no audio samples (0 frames)")
+    if offset < 0:
+        raise AudioError(f"{p}: negative offset {offset}")
+    start = int(round(offset * info.samplerate))
+    if start >= info.frames:
+        raise AudioError(f"{p}: offset {offset:.3f} s is past the end ({info.duration:.3f} s)")
+    stop = info.frames if duration is None else min(info.frames, start + int(round(duration * info.samplerate)))
+    wanted = stop - start
+    try:
+        with sf.SoundFile(str(p)) as fh:
+            if start:
+                fh.seek(start)
+            data = fh.read(wanted, dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{p}: cannot decode audio ({_short(exc)})") from None
+    got = data.shape[0]
+    if got == 0:
+        raise AudioError(f"{p}: decoded 0 samples (file is empty or corrupt)")
+    # MP3 headers estimate the frame count; allow a small slack there, none elsewhere.
+    slack = int(0.05 * info.samplerate) if info.format.upper().startswith("MP") else 0
+    if got + slack < wanted:
+        raise AudioError(
+            f"{p}: truncated or corrupt: header promises {wanted} samples from {offset:.3f} s, decoded {got}"
+        )
+    y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(y)):
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise AudioError(f"{p}: {bad} samples are NaN or infinite")
+    if duration is not None and not allow_short and got < int(round(duration * info.samplerate)):
+        raise AudioError(f"{p}: window {offset:.3f}+{duration:.3f} s runs past the end ({info.duration:.3f} s)")
+    if sr is not None and sr != info.samplerate:
+        y = resample(y, info.samplerate, sr)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a mono float32 signal with soxr (HQ), as librosa's `soxr_hq` does."""
+    if orig_sr == target_sr:
+        return y.astype(np.float32, copy=False)
+    return soxr.resample(y.astype(np.float32, copy=False), orig_sr, target_sr, quality="HQ").astype(np.float32)
+
+
+def fit_length(y: np.ndarray, length: int) -> np.ndarray:
+    """Zero-pad at the end or cut `y` to exactly `length` samples."""
+    if len(y) >= length:
+        return y[:length]
+    return np.pad(y, (0, length - len(y)))
+
+
+def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int = DEFAULT_SR) -> Path:
+    """Write mono float audio atomically; the format follows the suffix (.ogg = Vorbis, .wav, .flac)."""
+    from .atomic_io import atomic_path
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    fmt = {".ogg": ("OGG", "VORBIS"), ".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}.get(suffix)
+    if fmt is None:
+        raise AudioError(f"{p}: cannot write audio with suffix {suffix!r} (use .ogg, .wav or .flac)")
+    with atomic_path(p, suffix=suffix) as tmp:
+        sf.write(str(tmp), np.clip(np.asarray(y, dtype=np.float32), -1.0, 1.0), sr, format=fmt[0], subtype=fmt[1])
+    return p
+
+
+def list_audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Audio files directly in `folder` (by extension), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def _check_file(p: Path) -> None:
+    if not p.exists():
+        raise AudioError(f"{p}: audio file not found")
+    if not p.is_file():
+        raise AudioError(f"{p}: not a regular file")
+    if p.stat().st_size == 0:
+        raise AudioError(f"{p}: file is empty (0 bytes)")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return text[:200]

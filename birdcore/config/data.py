@@ -1,0 +1,39 @@
+"""What part of a dataset a run uses and how clips are cut from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .base import check_range
+
+
+@dataclass
+class DataConfig:
+    """Dataset selection and clip geometry for training and validation.
+
+    - `clip_seconds`: training crop length (5 s = one scored window; top teams used 10–30 s crops
+      and kept the centre 5 s at inference).
+    - `classes`: "all" = every species with a primary recording; "scored" = only the scored
+      species (recordings whose primary or secondary labels contain a scored bird are kept).
+    - `secondary_weight`: target value for species in `secondary_labels` (primary = 1.0).
+    - `rating_weight`: per-sample loss weight from `rating` — "none" (all 1), or "linear" =
+      rating / 5, where unrated rows (rating 0.0) get `unrated_weight` instead of 0.
+    - `min_rating`: drop rated recordings below this rating (unrated ones are kept).
+    """
+
+    sample_rate: int = 32000
+    clip_seconds: float = 5.0
+    classes: Literal["all", "scored"] = "all"
+    secondary_weight: float = 0.5
+    rating_weight: Literal["none", "linear"] = "linear"
+    unrated_weight: float = 0.6
+    min_rating: float = 0.0
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        check_range("sample_rate", self.sample_rate, 8000, 192000)
+        check_range("clip_seconds", self.clip_seconds, 0.5, 120.0)
+        check_range("secondary_weight", self.secondary_weight, 0.0, 1.0)
+        check_range("unrated_weight", self.unrated_weight, 0.0, 1.0)
+        check_range("min_rating", self.min_rating, 0.0, 5.0)

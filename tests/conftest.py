@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests never download: the hub is forced offline before anything imports timm."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REAL_DATA = SHARED / "data" / "birdclef2022"
+REAL_AUDIO = SHARED / "data" / "real-audio"
+
+
+def require_shared(path: Path) -> Path:
+    """Skip the calling test with a clear reason when a ../shared file is absent."""
+    if not path.exists():
+        pytest.skip(f"needs {path} (the ../shared folder beside the repo; absent on a user's machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    return require_shared(REAL_DATA)
+
+
+@pytest.fixture(scope="session")
+def real_audio_dir() -> Path:
+    return require_shared(REAL_AUDIO)
