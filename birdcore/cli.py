@@ -70,6 +70,65 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from .training.launcher import check_resumable, launch_run, prepare_run, run_in_process
+    from .training.runs import open_run
+
+    resume = args.resume is not None
+    if resume or args.run:
+        run = open_run(args.resume or args.run)
+        if resume:
+            check_resumable(run)
+    else:
+        if args.data is None:
+            raise BirdcoreError("train: --data DIR is required (or --resume RUN)")
+        from .config.run import load_run_config
+
+        cfg = load_run_config(args.config, args.set)
+        if args.device:
+            cfg.train.device = args.device
+        run = _prepare_run_distributed(args.data, cfg, args.runs, prepare_run)
+    if args.detach:
+        pid = launch_run(run, resume=resume)
+        print(f"run {run.run_id} started in the background (pid {pid}); folder {run.path}")
+        return 0
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run {run.run_id}: {run.path}", flush=True)
+
+    def show(rec: dict) -> None:
+        if rec.get("kind") == "epoch" and int(os.environ.get("RANK", "0")) == 0:
+            metrics = {k: rec[k] for k in ("train_loss", "val_loss", "micro_f1", "macro_f1", "birdclef2022") if k in rec}
+            print(f"epoch {rec['epoch']}: " + "  ".join(f"{k} {v}" for k, v in metrics.items())
+                  + f"  eta {rec.get('eta_s', 0):.0f}s", flush=True)
+
+    status = run_in_process(run, resume=resume, progress=show)
+    if status.get("state") == "finished":
+        print(f"finished: best {status.get('best_score')} at epoch {status.get('best_epoch')} — {run.path}")
+    else:
+        print(f"run {status.get('state')}: {run.path}")
+    return 0
+
+
+def _prepare_run_distributed(data, cfg, runs_dir, prepare_run):
+    """Under torchrun, rank 0 creates the run folder and tells the other ranks its path."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return prepare_run(data, cfg, runs_dir)
+    import torch
+    import torch.distributed as dist
+
+    from .training.runs import open_run
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    holder = [str(prepare_run(data, cfg, runs_dir).path) if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(holder, src=0)
+    return open_run(holder[0])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree; each subcommand sets `func`."""
     parser = _Parser(prog="birdcore", description="BirdCLEF workbench engine")
@@ -97,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["int16", "float16"], default="int16")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=_cmd_cache)
+
+    p = sub.add_parser("train", help="train a model (a run folder under --runs)")
+    p.add_argument("--data", type=Path, help="dataset folder")
+    p.add_argument("--config", default="demo-cpu", help="preset (demo-cpu, birdclef2022, birdnet-head) or JSON file")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="where run folders go (default runs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field, e.g. train.epochs=3")
+    p.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--resume", default=None, metavar="RUN", help="continue the run folder RUN from its last checkpoint")
+    p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # train an already-created run folder (launcher)
+    p.add_argument("--detach", action="store_true", help="start in the background and return")
+    p.set_defaults(func=_cmd_train)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

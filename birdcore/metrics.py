@@ -62,10 +62,13 @@ def _pair(y_true: Any, y_other: Any, other_name: str) -> tuple[np.ndarray, np.nd
     return t, o
 
 
-def _threshold_vector(threshold: Any, n_classes: int) -> np.ndarray | float:
-    """Scalar, per-class array, or a `Thresholds` object (duck-typed to avoid a circular import)."""
+def _threshold_vector(threshold: Any, n_classes: int, classes: Sequence[str] | None = None) -> np.ndarray | float:
+    """Scalar, per-class array, or a `Thresholds` object (duck-typed to avoid a circular import).
+
+    A `Thresholds` is laid out in the order of `classes` when given, else in its own class order.
+    """
     if hasattr(threshold, "for_classes") and hasattr(threshold, "classes"):
-        vec = np.asarray(threshold.for_classes(threshold.classes), dtype=float)
+        vec = np.asarray(threshold.for_classes(threshold.classes if classes is None else classes), dtype=float)
     elif np.ndim(threshold) == 0:
         return float(threshold)
     else:
@@ -154,17 +157,15 @@ def bird_from_row_id(row_ids: pd.Series) -> pd.Series:
 
     Raises SubmissionError listing the first few ids that do not have that shape.
     """
-    parts = row_ids.astype(str).str.rsplit("_", n=2, expand=True)
-    if parts.shape[1] < 3:
-        parts = parts.reindex(columns=range(3))
-    bad = parts[2].isna() | ~parts[2].fillna("").str.fullmatch(r"\d+") | (parts[1].fillna("") == "")
+    bird = row_ids.astype(str).str.extract(r"^.+_([^_]+)_\d+$", expand=False)
+    bad = bird.isna().to_numpy()
     if bad.any():
-        first = row_ids[bad.to_numpy()].head(5).tolist()
+        first = row_ids[bad].head(5).tolist()
         raise SubmissionError(
             f"{int(bad.sum())} row_id(s) are not '<file_id>_<bird>_<end_time>', e.g. {first}; "
             "pass a 'bird' column instead"
         )
-    return parts[1].rename("bird")
+    return bird.astype(str).rename("bird")
 
 
 def coerce_bool_target(values: pd.Series, what: str, error: type[Exception] = SubmissionError) -> np.ndarray:
@@ -307,7 +308,7 @@ def per_class_report(y_true: Any, y_score: Any, classes: Sequence[str], threshol
     t, s = _pair(y_true, y_score, "y_score")
     if len(classes) != t.shape[1]:
         raise ValueError(f"{len(classes)} class names for {t.shape[1]} columns")
-    thr = np.broadcast_to(_threshold_vector(thresholds, t.shape[1]), (t.shape[1],)).astype(float)
+    thr = np.broadcast_to(_threshold_vector(thresholds, t.shape[1], classes), (t.shape[1],)).astype(float)
     pred = s >= thr
     tp = (t & pred).sum(0)
     fp = (~t & pred).sum(0)
@@ -336,6 +337,7 @@ def per_class_report(y_true: Any, y_score: Any, classes: Sequence[str], threshol
 def compute_all(y_true: Any, y_score: Any, classes: Sequence[str], threshold: Any = 0.5) -> dict[str, float]:
     """Every headline metric at once, for per-epoch logging.
 
+    `threshold`: a number, one number per class, or a `Thresholds` (laid out in `classes` order).
     Keys: micro_f1, macro_f1, birdclef2022 (skip_empty=True), cmap_pad5, macro_auc. Values are
     Python floats; NaN where undefined (e.g. no species with positives for birdclef2022/AUC).
     """
@@ -343,7 +345,7 @@ def compute_all(y_true: Any, y_score: Any, classes: Sequence[str], threshold: An
     if len(classes) != t.shape[1]:
         raise ValueError(f"{len(classes)} class names for {t.shape[1]} columns")
     s = s.astype(float)
-    pred = binarize(s, threshold)
+    pred = s >= _threshold_vector(threshold, s.shape[1], classes)
     return {
         "micro_f1": float(f1_score(t, pred, average="micro", zero_division=0)),
         "macro_f1": float(f1_score(t, pred, average="macro", zero_division=0)),

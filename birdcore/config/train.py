@@ -1,0 +1,90 @@
+"""Loss and training-loop configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .base import check_range
+
+
+@dataclass
+class LossConfig:
+    """Loss on clip logits.
+
+    - `kind`: "bce" (multi-label BCE with logits, the seed's winning choice), "focal" (focal BCE,
+      `focal_gamma`), or "ce" (softmax cross-entropy on the primary label — the seed's starting
+      baseline, kept for comparison).
+    - `class_weights`: "none" or "inv_sqrt" (w_c ∝ count_c^-0.5, normalised to mean 1).
+    - `label_smoothing`: targets become y·(1-ε) + ε/2 for BCE (ε/C spread for CE).
+    - Per-sample weights come from `data.rating_weight`.
+    """
+
+    kind: Literal["bce", "focal", "ce"] = "bce"
+    class_weights: Literal["none", "inv_sqrt"] = "inv_sqrt"
+    label_smoothing: float = 0.0
+    focal_gamma: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_range("focal_gamma", self.focal_gamma, 0.0, 10.0)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, validation and run control.
+
+    - Folds: stratified K-fold on `primary_label` (seeded); species with fewer recordings than
+      `n_folds` stay in training for every fold. `fold` picks the validation fold; `fold = -1`
+      trains on everything with no validation (no early stopping).
+    - Early stopping on `monitor` (any key of `birdcore.metrics.compute_all`, e.g. "micro_f1",
+      "macro_f1", "birdclef2022") evaluated at `monitor_threshold`; stops after `patience` epochs
+      without improvement.
+    - `sampler`: "shuffle" or "class_balanced" (weights ∝ count^-0.5 per recording, drawn with
+      replacement — "super important" for the 2023 winners).
+    - `device`: "auto" = CUDA when present, else CPU. `amp` = mixed precision, CUDA only.
+    - `num_workers`: DataLoader workers; -1 = pick for the machine (cores - 1, at most 8).
+    - `max_train_batches`: cap per epoch (0 = no cap) — handy for smoke runs.
+    """
+
+    epochs: int = 20
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 5.0
+    n_folds: int = 5
+    fold: int = 0
+    patience: int = 5
+    monitor: str = "micro_f1"
+    monitor_threshold: float = 0.3
+    sampler: Literal["shuffle", "class_balanced"] = "shuffle"
+    device: str = "auto"
+    amp: bool = True
+    num_workers: int = -1
+    max_train_batches: int = 0
+    log_every_steps: int = 10
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check_range("epochs", self.epochs, 1)
+        check_range("batch_size", self.batch_size, 1)
+        check_range("eval_batch_size", self.eval_batch_size, 1)
+        check_range("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("warmup_epochs", self.warmup_epochs, 0.0)
+        check_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        check_range("grad_clip", self.grad_clip, 0.0)
+        check_range("n_folds", self.n_folds, 2, 20)
+        check_range("fold", self.fold, -1, self.n_folds - 1)
+        check_range("patience", self.patience, 1)
+        check_range("monitor_threshold", self.monitor_threshold, 0.0, 1.0)
+        check_range("num_workers", self.num_workers, -1, 64)
+        check_range("max_train_batches", self.max_train_batches, 0)
+        check_range("log_every_steps", self.log_every_steps, 1)
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"device: {self.device!r} is not auto, cpu, cuda or cuda:N")

@@ -1,0 +1,1 @@
+"""Training runs: folds, datasets, the loop, run folders, and launching runs as processes."""

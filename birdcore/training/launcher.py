@@ -1,0 +1,78 @@
+"""Start, resume and stop training runs — in this process or as background processes.
+
+The app uses `launch_run` (a separate `python -m birdcore train --run DIR` process, argument list,
+no shell, own session so the app's restarts do not kill it) and `stop_run` (SIGTERM → the loop
+stops between steps with state `stopped`). State lives in the run folders, not in the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ..config.run import RunConfig
+from ..dataset import load_dataset
+from ..errors import RunError
+from .data import select_run_data
+from .runs import RunFolder, create_run, now_iso
+
+
+def prepare_run(data_dir: str | Path, cfg: RunConfig, runs_dir: str | Path = "runs") -> RunFolder:
+    """Validate the dataset (audio present) and config, then create the run folder (state queued)."""
+    ds = load_dataset(data_dir)
+    ds.require_audio()
+    data = select_run_data(ds, cfg)
+    return create_run(runs_dir, cfg, ds.root, data.classes)
+
+
+def run_in_process(run: RunFolder, resume: bool = False, progress=None) -> dict:
+    """Train `run` here (blocking) and return its final status."""
+    from .loop import train
+
+    return train(run, resume=resume, progress=progress)
+
+
+def launch_run(run: RunFolder, resume: bool = False, extra_env: dict[str, str] | None = None) -> int:
+    """Start `python -m birdcore train --run DIR [--resume]` in the background; returns its pid."""
+    args = [sys.executable, "-m", "birdcore", "train", "--run", str(run.path)]
+    if resume:
+        args.append("--resume")
+    env = {**os.environ, **(extra_env or {})}
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    with open(run.log_path, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, close_fds=True)
+    # State stays as it is (queued / stopped / failed): only the child process says "running".
+    run.update_status(pid=proc.pid, launched_at=now_iso())
+    return proc.pid
+
+
+def stop_run(run: RunFolder, timeout: float = 0.0) -> bool:
+    """Ask a running run to stop (SIGTERM). Returns False when it is not running."""
+    st = run.status()
+    pid = st.get("pid")
+    if st.get("state") not in ("running", "queued") or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    if timeout > 0:
+        import time
+
+        deadline = time.time() + timeout
+        while time.time() < deadline and run.status().get("state") in ("running", "queued"):
+            time.sleep(0.1)
+    return True
+
+
+def check_resumable(run: RunFolder) -> None:
+    """RunError unless `run` can be resumed (not running, has a last checkpoint or nothing yet)."""
+    st = run.status()
+    if st.get("state") == "running":
+        raise RunError(f"{run.path}: the run is still running (pid {st.get('pid')}); stop it first")
+    if st.get("state") == "finished":
+        raise RunError(f"{run.path}: the run already finished")

@@ -1,0 +1,356 @@
+"""The training loop: AdamW + warm-up/cosine, clipping, AMP on CUDA, early stopping, resume, DDP.
+
+Crash safety: everything an epoch produces is written at its end, in this order — epoch metrics
+line, best checkpoint + out-of-fold predictions (when improved), then `last.pt`, which records the
+size of `metrics.jsonl` at that moment. Resuming truncates `metrics.jsonl` back to that size, so a
+SIGKILL at any moment loses at most the current epoch and never duplicates a metrics line.
+SIGTERM sets a flag checked between steps: the run stops cleanly with state `stopped`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from ..atomic_io import atomic_path
+from ..config.run import RunConfig
+from ..dataset import load_dataset
+from ..losses import ClipLoss, class_weights
+from ..metrics import compute_all
+from ..models import build_model
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .clips import make_clip_loaders
+from .data import ClipDataset, EpochSampler, RunData, balanced_weights, select_run_data
+from .folds import assign_folds
+from .runs import RunFolder, now_iso
+
+ProgressFn = Callable[[dict], None]
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class _LoopState:
+    epoch: int = 0              # epochs completed
+    step: int = 0               # optimiser steps taken
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    elapsed: float = 0.0        # training seconds before this process (resumed runs)
+    history: list = field(default_factory=list)
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handler)
+
+    def _handler(self, signum, frame) -> None:  # noqa: ARG002
+        self.requested = True
+
+
+def resolve_device(name: str, dist: _Dist | None = None) -> torch.device:
+    """"auto" → CUDA when present (the local rank's GPU under DDP), else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist is not None and dist.enabled:
+        name = f"cuda:{dist.local_rank}"
+    return torch.device(name)
+
+
+def auto_workers(requested: int) -> int:
+    """-1 → cores − 1 (at most 8); 0 loads in the main process."""
+    if requested >= 0:
+        return requested
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def lr_at(step: int, total: int, warmup: int, base: float, min_ratio: float) -> float:
+    """Linear warm-up for `warmup` steps, then cosine decay to `base * min_ratio` at `total`."""
+    if warmup > 0 and step < warmup:
+        return base * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def train(run: RunFolder, resume: bool = False, progress: ProgressFn | None = None,
+          install_signals: bool = True) -> dict:
+    """Train (or resume) the run in `run`; returns the final status dict.
+
+    Status is kept truthful: `running` while training, then `finished`, `stopped` (SIGTERM) or
+    `failed` with the traceback. Exceptions are re-raised after being recorded.
+    """
+    dist = _init_dist()
+    stop = _StopFlag()
+    if install_signals:
+        stop.install()
+    try:
+        result = _train(run, resume, progress, dist, stop)
+    except BaseException as exc:
+        if dist.main:
+            state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+            run.update_status(state=state, finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
+                              traceback=traceback.format_exc())
+        raise
+    finally:
+        if dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    return result
+
+
+def _init_dist() -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as tdist
+
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return _Dist(rank=tdist.get_rank(), world=tdist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dist, stop: _StopFlag) -> dict:
+    cfg, extra = run.read_config()
+    tc = cfg.train
+    torch.manual_seed(tc.seed + dist.rank)
+    np.random.seed(tc.seed + dist.rank)
+    device = resolve_device(tc.device, dist)
+    ds = load_dataset(extra["data_dir"])
+    ds.require_audio()
+    data = select_run_data(ds, cfg)
+    if extra.get("classes") and list(extra["classes"]) != data.classes:
+        from ..errors import RunError
+
+        raise RunError(f"{run.config_path}: the dataset's classes no longer match the run's classes")
+
+    folds = assign_folds(np.asarray(data.primary_labels), tc.n_folds, tc.seed)
+    if tc.fold >= 0:
+        train_rows, val_rows = np.flatnonzero(folds != tc.fold), np.flatnonzero(folds == tc.fold)
+    else:
+        train_rows, val_rows = np.arange(len(data.filenames)), np.array([], dtype=np.int64)
+
+    train_clip, val_clip, mixer = make_clip_loaders(cfg, data, ds)
+    train_ds = ClipDataset(data, train_rows, train_clip, tc.seed)
+    weights = balanced_weights(data.primary[train_rows], data.counts) if tc.sampler == "class_balanced" else None
+    sampler = EpochSampler(len(train_rows), tc.seed, weights, dist.rank, dist.world)
+    workers = auto_workers(tc.num_workers)
+    loader = DataLoader(train_ds, batch_size=tc.batch_size, sampler=sampler, num_workers=workers,
+                        drop_last=len(train_rows) >= 2 * tc.batch_size * dist.world,
+                        persistent_workers=False, pin_memory=device.type == "cuda")
+    val_loader = None
+    if len(val_rows) and dist.main:
+        val_ds = ClipDataset(data, val_rows, val_clip, tc.seed)
+        val_loader = DataLoader(val_ds, batch_size=tc.eval_batch_size, shuffle=False, num_workers=workers)
+
+    model = build_model(cfg, len(data.classes)).to(device)
+    raw_model = model
+    if dist.enabled:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(raw_model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    use_amp = tc.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    loss_fn = ClipLoss(cfg.loss, class_weights(data.counts, cfg.loss.class_weights)).to(device)
+
+    steps_per_epoch = len(loader) if tc.max_train_batches == 0 else min(len(loader), tc.max_train_batches)
+    total_steps = steps_per_epoch * tc.epochs
+    warmup = int(round(tc.warmup_epochs * steps_per_epoch))
+
+    st = _LoopState()
+    if resume and run.last_checkpoint.exists():
+        ck = load_checkpoint(run.last_checkpoint, map_location=device)
+        raw_model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        scaler.load_state_dict(ck["scaler"])
+        st = _LoopState(epoch=ck["epoch"], step=ck["step"], best_score=ck["best_score"],
+                        best_epoch=ck["best_epoch"], bad_epochs=ck["bad_epochs"], elapsed=ck["elapsed"])
+        set_rng_state(ck["rng"])
+        if dist.main:
+            run.truncate_metrics(ck["metrics_size"])
+    elif dist.main:
+        run.truncate_metrics(0)
+    if dist.main:
+        run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), device=str(device),
+                          epoch=st.epoch, epochs=tc.epochs, monitor=tc.monitor, error=None, traceback=None,
+                          train_size=int(len(train_rows)), val_size=int(len(val_rows)), world_size=dist.world,
+                          finished_at=None)
+        if st.epoch == 0:
+            run.log({"kind": "start", "train_size": int(len(train_rows)), "val_size": int(len(val_rows)),
+                     "classes": len(data.classes), "steps_per_epoch": steps_per_epoch, "device": str(device)})
+
+    t_process = time.time()
+    final_state = "finished"
+    while st.epoch < tc.epochs:
+        epoch = st.epoch
+        sampler.set_epoch(epoch)
+        train_ds.epoch = epoch
+        model.train()
+        t0 = time.time()
+        seen, loss_sum, n_batches = 0, 0.0, 0
+        window_t, window_n = time.time(), 0
+        for b, (wave, target, sw) in enumerate(loader):
+            if tc.max_train_batches and b >= tc.max_train_batches:
+                break
+            if _should_stop(stop, dist):
+                final_state = "stopped"
+                break
+            lr = lr_at(st.step, total_steps, warmup, tc.lr, tc.min_lr_ratio)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            wave, target, sw = wave.to(device, non_blocking=True), target.to(device), sw.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                mel = raw_model.features(wave)
+                mel, target, sw = mixer(mel, target, sw)
+                # Through the (DDP-)wrapped module so gradient sync hooks run.
+                clip, _ = model(mel, from_mel=True)
+                loss = loss_fn(clip, target, sw)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tc.grad_clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), tc.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            st.step += 1
+            n_batches += 1
+            seen += len(wave)
+            window_n += len(wave)
+            loss_sum += float(loss.detach())
+            if dist.main and (st.step % tc.log_every_steps == 0 or b == steps_per_epoch - 1):
+                now = time.time()
+                rec = {"kind": "step", "epoch": epoch, "step": st.step, "loss": round(float(loss.detach()), 5),
+                       "lr": lr, "samples_per_s": round(window_n * dist.world / max(now - window_t, 1e-6), 2)}
+                run.log(rec)
+                window_t, window_n = now, 0
+                if progress:
+                    progress(rec)
+        if final_state == "stopped":
+            break
+        train_time = time.time() - t0
+        st.epoch = epoch + 1
+        record = {"kind": "epoch", "epoch": epoch, "train_loss": round(loss_sum / max(n_batches, 1), 5),
+                  "train_samples_per_s": round(seen * dist.world / max(train_time, 1e-6), 2),
+                  "epoch_time_s": round(train_time, 2)}
+        improved = False
+        stop_early = False
+        if dist.main:
+            probs = targets = None
+            if val_loader is not None:
+                probs, targets, val_loss = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
+                metrics = compute_all(targets, probs, data.classes, threshold=tc.monitor_threshold)
+                record.update({"val_loss": round(val_loss, 5), **{k: _r(v) for k, v in metrics.items()}})
+                score = metrics[tc.monitor]
+                score = -math.inf if score is None or not np.isfinite(score) else float(score)
+            else:
+                score = float(st.epoch)  # no validation: the latest epoch is the best
+            if score > st.best_score:
+                st.best_score, st.best_epoch, st.bad_epochs, improved = score, epoch, 0, True
+            else:
+                st.bad_epochs += 1
+            stop_early = val_loader is not None and st.bad_epochs >= tc.patience
+            elapsed = st.elapsed + (time.time() - t_process)
+            per_epoch = elapsed / max(st.epoch, 1)
+            record.update({"best_epoch": st.best_epoch, "best_score": _r(st.best_score), "improved": improved,
+                           "elapsed_s": round(elapsed, 1),
+                           "eta_s": 0.0 if stop_early else round(per_epoch * (tc.epochs - st.epoch), 1)})
+            run.log(record)
+            if improved:
+                if probs is not None:
+                    _write_oof(run, data, val_rows, probs, targets, epoch)
+                save_checkpoint(run.best_checkpoint, {"model": raw_model.state_dict(), "epoch": epoch,
+                                                      "score": st.best_score, "classes": data.classes})
+            save_checkpoint(run.last_checkpoint, {
+                "model": raw_model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                "epoch": st.epoch, "step": st.step, "best_score": st.best_score, "best_epoch": st.best_epoch,
+                "bad_epochs": st.bad_epochs, "elapsed": elapsed, "rng": rng_state(),
+                "metrics_size": run.metrics_size(), "classes": data.classes})
+            run.update_status(epoch=st.epoch, best_score=_r(st.best_score), best_epoch=st.best_epoch,
+                              eta_s=record["eta_s"], last_epoch_time_s=record["epoch_time_s"])
+            if progress:
+                progress(record)
+        if dist.enabled:
+            flag = torch.tensor([1 if stop_early else 0])
+            torch.distributed.broadcast(flag, 0)
+            stop_early = bool(flag.item())
+        if stop_early:
+            break
+    if dist.main:
+        fields = {"state": final_state, "finished_at": now_iso(), "pid": None}
+        if final_state == "finished":
+            fields["eta_s"] = 0.0
+        return run.update_status(**fields)
+    return {"state": final_state}
+
+
+def _should_stop(stop: _StopFlag, dist: _Dist) -> bool:
+    if not dist.enabled:
+        return stop.requested
+    flag = torch.tensor([1 if stop.requested else 0])
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+@torch.no_grad()
+def _evaluate(model, loader, loss_fn, device, use_amp) -> tuple[np.ndarray, np.ndarray, float]:
+    model.eval()
+    probs, targets, losses, n = [], [], 0.0, 0
+    for wave, target, sw in loader:
+        wave, target = wave.to(device), target.to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            clip, frame = model(wave)
+            loss = loss_fn(clip, target)
+        p = torch.sigmoid(clip.float())
+        if model.inference_prob == "clip_max":
+            p = 0.75 * p + 0.25 * torch.sigmoid(frame.float()).amax(dim=-1)
+        probs.append(p.cpu().numpy())
+        targets.append((target >= 0.5).float().cpu().numpy())
+        losses += float(loss) * len(wave)
+        n += len(wave)
+    model.train()
+    return np.concatenate(probs), np.concatenate(targets), losses / max(n, 1)
+
+
+def _write_oof(run: RunFolder, data: RunData, rows: np.ndarray, probs: np.ndarray, targets: np.ndarray,
+               epoch: int) -> None:
+    """Out-of-fold table: filename, epoch, `p:<code>` probabilities and `t:<code>` 0/1 targets."""
+    cols = {"filename": [data.filenames[r] for r in rows], "epoch": epoch}
+    cols.update({f"p:{c}": probs[:, k] for k, c in enumerate(data.classes)})
+    cols.update({f"t:{c}": targets[:, k].astype(np.int8) for k, c in enumerate(data.classes)})
+    df = pd.DataFrame(cols)
+    with atomic_path(run.oof_path, suffix=".parquet") as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def _r(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return round(v, 6) if np.isfinite(v) else None

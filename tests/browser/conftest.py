@@ -1,0 +1,74 @@
+"""Fixtures for driving the running app in headless Chromium (Playwright's Python API).
+
+The system Chromium (`apt-get install chromium`) is used, never a downloaded browser; every
+browser test is skipped with the reason when /usr/bin/chromium is absent. One Streamlit server
+serves the whole session; it shows the demo dataset when `birdcore.demo` can provide it, else the
+real metadata in ../shared, else a one-row folder written here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("BIRDCORE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 900}  # test_browser.py grows the height to the page for screenshots
+
+
+def _load_server_helper():
+    # Shared with tests/test_app_server.py; loaded by path so it works under any pytest import mode.
+    spec = importlib.util.spec_from_file_location("_app_server_helper", REPO / "tests" / "test_app_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def browser_data_dir(tmp_path_factory) -> Path:
+    try:
+        from birdcore.demo import ensure_demo_dataset
+
+        return Path(ensure_demo_dataset())
+    except ImportError:
+        pass
+    real = REPO.parent / "shared" / "data" / "birdclef2022"
+    if real.is_dir():
+        return real
+    data = tmp_path_factory.mktemp("browser-data")
+    (data / "train_metadata.csv").write_text("primary_label,secondary_labels,rating,filename\n"
+                                             "zzaaa1,[],4.0,zzaaa1/XC1.ogg\n", encoding="utf-8")
+    return data
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(browser, browser_data_dir, tmp_path_factory):
+    """Base URL of a Streamlit server running app/Home.py for the whole browser session."""
+    helper = _load_server_helper()
+    work = tmp_path_factory.mktemp("browser-server")
+    with helper.streamlit_server(browser_data_dir, work / "home", work / "streamlit.log") as base:
+        yield base
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    yield pg
+    context.close()
