@@ -10,11 +10,13 @@ the demo dataset), builds the decoded-audio cache, then prints clips/s for:
 3. waveform augmentations, default `AugmentConfig` (per clip, NumPy / audiomentations);
 4. mel front end on CPU, batches of 32 (`MelFrontend`, torch threads = --threads);
 5. full default training pipeline: cache read + waveform augs + mixup + mel + SpecAugment, serial
-   in one process (the per-clip part would run in DataLoader workers).
+   in one process;
+6. the same through a real `torch.utils.data.DataLoader` (1 worker process for the per-clip
+   stage, batch stage in the main process);
 
 and which stage limits the full pipeline (largest share of its CPU time). Wall-clock clips/s on a
-shared machine vary with other load (the load average is printed); clips per CPU-second do not,
-and give the estimate for 2 idle cores.
+shared machine vary with other load (the load average is printed); single-thread clips per
+CPU-second do not, and give the estimate for 2 idle cores (`--threads 1`).
 """
 
 from __future__ import annotations
@@ -79,6 +81,40 @@ class Timer:
 def rate(n: int, t: Timer) -> str:
     return (f"{n / t.wall:8.1f} clips/s ({t.wall / n * 1000:6.2f} ms/clip)   "
             f"{n / t.cpu:8.1f} clips per CPU-s")
+
+
+class _ClipSet(torch.utils.data.Dataset):
+    """What the training Dataset does per item: cache window + default waveform augmentations."""
+
+    def __init__(self, cache_dir: Path, names: list[str], aug: AugmentConfig) -> None:
+        self.cache_dir, self.names, self.aug, self.cache = cache_dir, names, aug, None
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self.cache is None:
+            self.cache = open_cache(self.cache_dir)  # opened in the worker process
+        entry = self.cache.entry(self.names[i % len(self.names)])
+        return load_training_clip(entry, self.aug, np.random.default_rng(i), seconds=SECONDS, sr=SR)
+
+
+def run_loader(cache_dir: Path, names: list[str], aug: AugmentConfig, frontend: MelFrontend,
+               n: int, threads: int) -> float:
+    """Wall seconds for `n` clips through a real DataLoader (1 worker) + batch stage."""
+    loader = torch.utils.data.DataLoader(_ClipSet(cache_dir, names, aug), batch_size=BATCH, num_workers=1,
+                                         prefetch_factor=4, sampler=range(n + 2 * BATCH))
+    g = torch.Generator().manual_seed(0)
+    targets = torch.eye(BATCH)
+    it = iter(loader)
+    with torch.inference_mode():
+        for _ in range(2):  # warm-up: worker start, imports
+            next(it)
+        t0 = time.perf_counter()
+        for _ in range(n // BATCH):
+            wave, _y = mix_batch(next(it), targets, aug, g)
+            apply_spec_augment(frontend(wave), aug, g)
+        return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -147,6 +183,7 @@ def main() -> None:
                 t_batch.cpu += b.cpu
         r_full = Timer()
         r_full.wall, r_full.cpu = t_clip.wall + t_batch.wall, t_clip.cpu + t_batch.cpu
+        r_loader = run_loader(cache_dir, names, aug, frontend, n, args.threads)
 
     load = os.getloadavg()[0]
     print(f"5-s clips, {n} per stage, torch threads {args.threads}, load average {load:.2f} on {os.cpu_count()} CPUs")
@@ -155,15 +192,21 @@ def main() -> None:
     print(f"3. waveform augs (default)     {rate(n, r_aug)}")
     print(f"4. mel front end (batch {BATCH})    {rate(n, r_mel)}")
     print(f"5. full pipeline (serial)      {rate(n, r_full)}   target >= 200 clips/s")
+    print(f"6. full pipeline, DataLoader   {n / r_loader:8.1f} clips/s (1 worker process for the per-clip"
+          f" stage, batch stage in the main process with {args.threads} torch thread(s))")
     share = {"per-clip (cache read + waveform augs)": t_clip.cpu, "per-batch (mixup + mel + SpecAugment)": t_batch.cpu}
     worst = max(share, key=share.get)
     print(f"   CPU time: per-clip {t_clip.cpu / r_full.cpu:.0%}, per-batch {t_batch.cpu / r_full.cpu:.0%}"
           f" -> limited by {worst}")
     clip_rate, batch_rate = n / t_clip.cpu, n / t_batch.cpu
-    # On 2 idle cores: the batch stage (2 torch threads) and the per-clip stage share the same cores.
-    est = 2.0 / (1.0 / clip_rate + 1.0 / batch_rate)
-    print(f"   load-independent estimate for 2 idle cores: {est:.0f} clips/s "
-          f"(per-clip {clip_rate:.0f} and per-batch {batch_rate:.0f} clips per CPU-s)")
+    if args.threads == 1:
+        # Both stages spread over 2 idle cores (workers + main process): harmonic throughput × 2.
+        est = 2.0 / (1.0 / clip_rate + 1.0 / batch_rate)
+        print(f"   load-independent estimate for 2 idle cores: {est:.0f} clips/s "
+              f"(per-clip {clip_rate:.0f} and per-batch {batch_rate:.0f} clips per CPU-s)")
+    else:
+        print("   (run with --threads 1 for the load-independent estimate: with several torch threads,"
+              " CPU time includes OpenMP spin-waiting when other programs hold the cores)")
     print("   on a GPU the mel/SpecAugment/mixup stage is negligible; the bound is then the per-clip"
           f" stage: ~{clip_rate:.0f} clips/s per DataLoader worker core")
 

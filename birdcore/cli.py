@@ -111,6 +111,134 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_options(args: argparse.Namespace):
+    from .inference.predict import PredictOptions
+
+    smoothing = [float(x) for x in args.smoothing.split(",")] if args.smoothing else None
+    return PredictOptions(window_s=args.window, hop_s=args.hop, context_s=args.context, smoothing=smoothing)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .audio import list_audio_files
+    from .inference.predict import predict_files, write_predictions
+
+    files: list[Path] = []
+    for item in args.inputs:
+        p = Path(item)
+        if p.is_dir():
+            sub = p / "test_soundscapes"
+            files += list_audio_files(sub if sub.is_dir() else p)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise BirdcoreError(f"{p}: no such file or folder")
+    if not files:
+        raise BirdcoreError("predict: no audio files found in " + ", ".join(args.inputs))
+    if args.model == ["birdnet"]:
+        from .pretrained import birdnet as bn
+
+        classes = _dataset_classes(args.data) if args.data else None
+        table = bn.predict_files(files, classes=classes, taxonomy_csv=_taxonomy(args.data))
+        from .inference.predict import PredictResult
+
+        result = PredictResult(table=table, classes=[c for c in table.columns if c not in ("file_id", "end_time")])
+    else:
+        from .inference.scorers import load_scorer
+
+        scorers = [load_scorer(m, backend=args.backend, threads=args.threads) for m in args.model]
+        result = predict_files(files, scorers, _predict_options(args), show_bar=True)
+    written = write_predictions(result, args.out)
+    for path, err in result.skipped:
+        sys.stderr.write(f"birdcore: skipped {err}\n")
+    print(f"{len(result.table)} windows from {len(files) - len(result.skipped)} file(s) → " + ", ".join(map(str, written)))
+    return 0
+
+
+def _dataset_classes(data) -> list[str]:
+    from .dataset import load_dataset
+
+    return load_dataset(data).species
+
+
+def _taxonomy(data) -> Path | None:
+    if data and (Path(data) / "eBird_Taxonomy_v2021.csv").exists():
+        return Path(data) / "eBird_Taxonomy_v2021.csv"
+    return None
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .threshold_curves import tune_run_thresholds
+    from .training.runs import open_run
+
+    run = open_run(args.run)
+    thr, summary = tune_run_thresholds(run, metric=args.metric, method=args.method, quantile=args.quantile,
+                                       min_positives=args.min_positives)
+    print(f"metric {thr.metric} ({thr.method}) on {summary.get('rows', '?')} out-of-fold recordings")
+    for key in ("at_0.5", "global", "per_class"):
+        if key in thr.scores:
+            print(f"  {key:<10} {thr.scores[key]:.4f}")
+    print(f"  global threshold {thr.global_threshold:.4f}; per-class thresholds for {len(thr.per_class)} classes")
+    print(f"wrote {run.thresholds_path}")
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from .inference.submit import make_submission
+
+    sub, result = make_submission(args.model, args.data, args.out, args.thresholds, backend=args.backend,
+                                  options=_predict_options(args), threads=args.threads, show_bar=True)
+    print(f"wrote {args.out}: {len(sub)} rows, {int(sub['target'].sum())} True"
+          f" ({result.audio_seconds:.0f} s of audio)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .dataset import load_dataset
+    from .submission import evaluate_submission
+
+    ds = load_dataset(args.data)
+    if ds.test_labels is None:
+        raise BirdcoreError(f"{ds.root / 'test_labels.csv'}: no ground truth in this dataset (the demo dataset has one)")
+    try:
+        sub = pd.read_csv(args.submission, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise BirdcoreError(f"{args.submission}: submission file not found") from None
+    scores = evaluate_submission(sub, ds.test_labels, scored=ds.scored or None)
+    for key in ("birdclef2022", "micro_f1", "macro_f1"):
+        print(f"{key:<14} {scores[key]:.4f}")
+    print(f"{'rows':<14} {scores['n_rows']}")
+    if args.per_species:
+        print(scores["per_species"].to_string(index=False))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .inference.export import export_onnx_model
+
+    out = export_onnx_model(args.model, args.out)
+    print(f"exported ONNX model to {out}")
+    if args.kaggle:
+        from .inference.kaggle_bundle import write_kaggle_bundle
+        from .inference.submit import resolve_thresholds
+        from .inference.export import read_bundle
+
+        thr = resolve_thresholds(args.thresholds, [args.model], read_bundle(out)["classes"])
+        kaggle = write_kaggle_bundle(out, Path(out) / "kaggle", thr)
+        print(f"Kaggle bundle (infer.py + model + thresholds) in {kaggle}")
+    return 0
+
+
+def _add_window_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    p.add_argument("--window", type=float, default=5.0, help="scored window length in seconds")
+    p.add_argument("--hop", type=float, default=None, help="overlapping inputs every HOP seconds")
+    p.add_argument("--context", type=float, default=None, help="centred context length (keep the centre frames)")
+    p.add_argument("--smoothing", default=None, help="temporal kernel over windows, e.g. 0.1,0.8,0.1")
+
+
 def _prepare_run_distributed(data, cfg, runs_dir, prepare_run):
     """Under torchrun, rank 0 creates the run folder and tells the other ranks its path."""
     import os
@@ -167,6 +295,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # train an already-created run folder (launcher)
     p.add_argument("--detach", action="store_true", help="start in the background and return")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="window probabilities for recordings (Parquet + CSV)")
+    p.add_argument("--model", action="append", required=True,
+                   help="run folder or exported model folder (repeat for an ensemble), or 'birdnet'")
+    p.add_argument("inputs", nargs="+", help="audio files, folders, or a dataset folder (its test_soundscapes/)")
+    p.add_argument("--out", type=Path, default=Path("predictions"), help="output base name (default predictions)")
+    p.add_argument("--data", type=Path, default=None, help="dataset folder (BirdNET: restrict to its species)")
+    _add_window_args(p)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("tune-thresholds", help="tune global + per-class thresholds on a run's out-of-fold predictions")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--metric", default="birdclef2022", choices=["birdclef2022", "micro_f1", "macro_f1"])
+    p.add_argument("--method", default="grid", choices=["grid", "quantile"])
+    p.add_argument("--quantile", type=float, default=0.25, help="quantile method: predict True for the top q")
+    p.add_argument("--min-positives", type=int, default=3, help="fewer positives → the class keeps the global threshold")
+    p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("submit", help="predict test_soundscapes/ and write submission.csv (test.csv's rows)")
+    p.add_argument("--model", action="append", required=True, help="run or exported folder (repeat to ensemble)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--thresholds", type=Path, default=None, help="thresholds.json (default: the run's)")
+    p.add_argument("--out", type=Path, default=Path("submission.csv"))
+    _add_window_args(p)
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("evaluate", help="score a submission against the dataset's test_labels.csv")
+    p.add_argument("submission", type=Path)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--per-species", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a run to ONNX (waveform in, logits out), verified against PyTorch")
+    p.add_argument("--model", required=True, help="run folder")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default models/<run name>/)")
+    p.add_argument("--thresholds", type=Path, default=None)
+    p.add_argument("--kaggle", action="store_true", help="also write a self-contained Kaggle inference bundle")
+    p.set_defaults(func=_cmd_export)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

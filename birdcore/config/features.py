@@ -107,7 +107,7 @@ class DenoiseConfig:
     Top teams did not report gains from denoising bird audio; it is here for inspection in the
     app and for experiments. Parameters map 1:1 onto `noisereduce.reduce_noise`:
     - `stationary`: True = one noise profile for the whole clip (fast); False = a running noise
-      floor over `time_constant_s` seconds (handles changing wind/rain; ~3× slower).
+      floor over `time_constant_s` seconds (handles changing wind/rain; ~10 % slower).
     - `prop_decrease`: fraction of the estimated noise removed (1.0 = all).
     - `n_std_thresh_stationary`: gate threshold in standard deviations above the noise mean.
     - `freq_mask_smooth_hz`, `time_mask_smooth_ms`: smoothing of the gate mask. noisereduce

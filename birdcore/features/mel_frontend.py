@@ -13,7 +13,8 @@ area normalisation; measured max |ΔdB| ≤ 0.0007 dB on the real test clips, te
 1. zero-pad n_fft/2 on both sides, cut frames with `unfold` (frames = 1 + T // hop);
 2. window × frame → `torch.fft.rfft` → power |X|²;
 3. mel = power @ filterbank (the filterbank is interleaved re/im so the product reads the
-   `view_as_real` spectrum directly, skipping a separate |X|² reduction pass);
+   `view_as_real` spectrum directly, skipping a separate |X|² reduction pass; computed as ~10
+   dense blocks covering the band of non-zero weights, exact up to float summation order);
 4. dB = 10·log10(max(mel, 1e-10)) (ref = 1.0: absolute level), floored per image at max − top_db;
 5. normalise ("db80": (dB + 80) / 80, or "minmax" per image) and build 1 or 3 channels.
 
@@ -26,7 +27,8 @@ dynamo=True)`) maps it to ONNX `DFT` with dynamic batch and length; ONNX Runtime
 relative and runs it faster than the conv1d graph (546 vs 912 ms for 12 windows), though slower
 than torch itself — a CPU inference path may compute the mel in torch and run only the backbone
 in ONNX Runtime. The legacy TorchScript exporter cannot export `unfold` with a dynamic length:
-use `dynamo=True` (see `export_onnx`).
+use `dynamo=True` (see `export_onnx`). The whole front end (with the block-sparse projection)
+ran 32 five-second clips at 227 clips/s on 2 threads and 161 clips/s on one (lightly loaded).
 
 Pitfall: under autocast the mel matmul would run in fp16/bf16 and |X|² (up to ~3e5 for a
 full-scale tone) overflows fp16; the frontend therefore disables autocast for itself.
@@ -81,6 +83,21 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -
     return weights
 
 
+def _band_blocks(fb: np.ndarray, count: int = 10) -> list[tuple[int, int, int, int]]:
+    """Row ranges [a, b) of `fb` (rows = frequency, cols = mels) with geometrically growing
+    sizes (mel bands widen with frequency), each with the column range [m0, m1) of its non-zeros.
+    Rows whose block has no non-zero weight are dropped."""
+    nz = fb > 0
+    rows = fb.shape[0]
+    bounds = np.concatenate([[0], np.unique(np.round(np.geomspace(16, rows, count)).astype(int))])
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        cols = np.flatnonzero(nz[a:b].any(axis=0))
+        if cols.size:
+            out.append((int(a), int(b), int(cols[0]), int(cols[-1]) + 1))
+    return out
+
+
 class MelFrontend(nn.Module):
     """Log-mel front end; see the module docstring for the exact computation.
 
@@ -98,8 +115,16 @@ class MelFrontend(nn.Module):
         fb = fb.T.contiguous().float()  # (n_freq, n_mels)
         self.register_buffer("window", window, persistent=False)
         # Interleaved (re, im) rows: |X|²·W == (re², im² interleaved)·(W rows repeated twice).
-        self.register_buffer("fb_interleaved", fb.repeat_interleave(2, dim=0), persistent=False)
+        fb2 = fb.repeat_interleave(2, dim=0)
+        self.register_buffer("fb_interleaved", fb2, persistent=False)
         self.register_buffer("fb", fb, persistent=False)
+        # Block-sparse projection: the filterbank is banded (each bin feeds ≤ 2 adjacent filters),
+        # so a few dense (rows × mel-range) blocks cover every non-zero with ~15 % of the dense
+        # multiply-adds. Measured 166 vs 201 ms (one thread) for the whole power_mel of 32 × 5 s.
+        self._blocks: list[tuple[int, int, int, int]] = []
+        for i, (a, b, m0, m1) in enumerate(_band_blocks(fb2.numpy())):
+            self.register_buffer(f"fb_block{i}", fb2[a:b, m0:m1].contiguous(), persistent=False)
+            self._blocks.append((a, b, m0, m1))
 
     # ---- geometry ---------------------------------------------------------------------------
     def num_frames(self, num_samples: int) -> int:
@@ -130,10 +155,15 @@ class MelFrontend(nn.Module):
         frames = padded.unfold(-1, n_fft, hop)  # (B, frames, n_fft), a view
         spec = torch.view_as_real(torch.fft.rfft(frames * self.window, dim=-1))  # (B, frames, F, 2)
         if self.cfg.power == 2.0:
-            # In-place square of the (re, im)-interleaved spectrum, then one matmul: measured
-            # ~220 ms per 32×5 s against ~300 ms for `.square().sum(-1) @ fb` or `.abs()**2`
-            # (a reduction over a size-2 axis is slow on CPU).
-            mel = spec.flatten(-2).square_() @ self.fb_interleaved
+            # In-place square of the (re, im)-interleaved spectrum, then the interleaved filters:
+            # measured ~220 ms per 32×5 s against ~300 ms for `.square().sum(-1) @ fb` or
+            # `.abs()**2` (a reduction over a size-2 axis is slow on CPU).
+            power = spec.flatten(-2).square_()
+            n_mels = self.cfg.n_mels
+            mel = None
+            for i, (a, b, m0, m1) in enumerate(self._blocks):
+                part = F.pad(power[..., a:b] @ getattr(self, f"fb_block{i}"), (m0, n_mels - m1))
+                mel = part if mel is None else mel + part
         else:
             mel = spec.square().sum(-1).sqrt() @ self.fb
         return mel.transpose(1, 2)

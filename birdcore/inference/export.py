@@ -1,0 +1,98 @@
+"""Export a run to ONNX (front end + network: waveform in, logits out), verified against PyTorch.
+
+Output folder (default `models/<run-name>/`):
+    model.onnx + model.onnx.data   the network (the dynamo exporter stores weights beside the graph)
+    bundle.json                    classes, sample rate, window, inference_prob, verification figures
+    config.json                    the run's resolved config
+    thresholds.json                copied from the run when present
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic_io import atomic_write_json
+from ..errors import ModelError
+from .scorers import BUNDLE_FILE, ONNX_FILE, TorchScorer
+
+TOLERANCE = 1e-3  # max |logit difference| accepted between ONNX Runtime and PyTorch
+
+
+def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, verify: bool = True) -> Path:
+    """Export the run's best model to `out_dir`; returns the folder. Raises ModelError on mismatch."""
+    import torch
+    from torch import nn
+
+    scorer = TorchScorer(run_path, device="cpu")
+    model = scorer.model.eval()
+    info = scorer.info
+    out = Path(out_dir) if out_dir else Path("models") / scorer.cfg.name
+    out.mkdir(parents=True, exist_ok=True)
+
+    class _Wave(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, wave):
+            return self.inner(wave)
+
+    n = int(round(info.clip_seconds * info.sample_rate))
+    example = (torch.zeros(2, n),)
+    dims = {"wave": {0: torch.export.Dim("batch", min=1, max=4096)}}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # exporter progress lines and deprecation chatter
+        program = torch.onnx.export(_Wave(model), example, dynamo=True, dynamic_shapes=dims,
+                                    input_names=["wave"], output_names=["clip_logits", "frame_logits"])
+    program.save(str(out / ONNX_FILE))
+
+    report = {}
+    if verify:
+        report = verify_onnx(model, out / ONNX_FILE, n)
+        if report["max_abs_diff"] > TOLERANCE:
+            raise ModelError(f"{out / ONNX_FILE}: ONNX and PyTorch logits differ by {report['max_abs_diff']:.2e}"
+                             f" (> {TOLERANCE})")
+    cfg_src = Path(run_path) / "config.json"
+    shutil.copyfile(cfg_src, out / "config.json")
+    thr = Path(run_path) / "thresholds.json"
+    if thr.exists():
+        shutil.copyfile(thr, out / "thresholds.json")
+    atomic_write_json(out / BUNDLE_FILE, {
+        "format": 1, "classes": info.classes, "sample_rate": info.sample_rate, "clip_seconds": info.clip_seconds,
+        "inference_prob": info.inference_prob, "input": "wave (batch, samples) float32 mono",
+        "outputs": ["clip_logits (batch, classes)", "frame_logits (batch, classes, frames)"],
+        "source_run": str(Path(run_path).resolve()), "verification": report,
+    })
+    return out
+
+
+def verify_onnx(model, onnx_path: Path, n_samples: int, batch: int = 3, seed: int = 0) -> dict:
+    """Run PyTorch and ONNX Runtime on the same noisy chirps; report the largest logit difference."""
+    import onnxruntime as ort
+    import torch
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_samples) / 32000.0
+    x = 0.05 * rng.standard_normal((batch, n_samples)).astype(np.float32)
+    x += (0.3 * np.sin(2 * np.pi * (2000 + 300 * t) * t)).astype(np.float32)
+    with torch.inference_mode():
+        ref_clip, ref_frame = model(torch.from_numpy(x))
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    clip, frame = sess.run(None, {sess.get_inputs()[0].name: x})
+    diff = max(float(np.abs(clip - ref_clip.numpy()).max()), float(np.abs(frame - ref_frame.numpy()).max()))
+    return {"max_abs_diff": diff, "batch": batch, "samples": n_samples}
+
+
+def read_bundle(folder: str | Path) -> dict:
+    """bundle.json of an exported folder."""
+    try:
+        return json.loads((Path(folder) / BUNDLE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{Path(folder) / BUNDLE_FILE}: not found") from None

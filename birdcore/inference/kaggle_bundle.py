@@ -1,0 +1,35 @@
+"""A self-contained Kaggle inference folder: ONNX model, bundle.json, thresholds, `infer.py`.
+
+`infer.py` needs only numpy, soundfile and onnxruntime (all on Kaggle's image), runs offline and
+writes `submission.csv` in test.csv's row order — the same rows `birdcore submit` writes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..atomic_io import atomic_write_json
+from ..thresholds import Thresholds
+from .scorers import BUNDLE_FILE, ONNX_FILE
+
+TEMPLATE = Path(__file__).with_name("kaggle_infer_template.py")
+
+
+def write_kaggle_bundle(export_dir: str | Path, out_dir: str | Path, thresholds: Thresholds) -> Path:
+    """Copy the exported model into `out_dir` with resolved per-class thresholds and `infer.py`."""
+    src, out = Path(export_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.name.startswith(ONNX_FILE) or f.name == BUNDLE_FILE:
+            shutil.copyfile(f, out / f.name)  # model.onnx and model.onnx.data when weights are external
+    classes = list(thresholds.classes) if thresholds.classes else []
+    import json
+
+    bundle = json.loads((src / BUNDLE_FILE).read_text())
+    per_class = thresholds.for_classes(bundle["classes"])
+    atomic_write_json(out / "thresholds.json", {"classes": bundle["classes"], "thresholds": [float(t) for t in per_class],
+                                                "source": thresholds.source or "", "metric": thresholds.metric,
+                                                "tuned_classes": classes})
+    shutil.copyfile(TEMPLATE, out / "infer.py")
+    return out

@@ -1,0 +1,153 @@
+"""Predict recordings window by window with one model or an ensemble; write probability tables.
+
+Decoding runs in a background thread (libsndfile and soxr release the GIL) while the model scores
+the previous batch, so a 2-core machine keeps both busy.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..atomic_io import atomic_path
+from ..audio import load_audio
+from ..errors import AudioError, ModelError
+from .windows import centre_frames, cut_windows, end_times, pool_owners, smooth, window_count
+
+
+@dataclass
+class PredictOptions:
+    """How recordings are windowed and post-processed.
+
+    - `window_s`: scored window length (5 s in BirdCLEF); ends at window_s, 2·window_s, …
+    - `hop_s`: < window_s for overlapping inputs, averaged per scored window.
+    - `context_s`: > window_s to feed a longer centred context and keep only the centre frames
+      of the frame-wise output (max over those frames).
+    - `smoothing`: temporal kernel over neighbouring windows, e.g. [0.1, 0.8, 0.1].
+    - `batch_windows`: inputs per model call.
+    """
+
+    window_s: float = 5.0
+    hop_s: float | None = None
+    context_s: float | None = None
+    smoothing: list[float] | None = None
+    batch_windows: int = 48
+    min_last_s: float = 1.5
+
+
+@dataclass
+class PredictResult:
+    """Window probabilities plus the files that could not be read."""
+
+    table: pd.DataFrame                       # file_id, end_time, <classes...>
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, error)
+    classes: list[str] = field(default_factory=list)
+    audio_seconds: float = 0.0
+
+
+def check_ensemble(scorers: list) -> tuple[list[str], int]:
+    """The shared class list and sample rate of an ensemble; ModelError when they differ."""
+    if not scorers:
+        raise ModelError("no model given")
+    first = scorers[0].info
+    for s in scorers[1:]:
+        if s.info.classes != first.classes:
+            raise ModelError(f"{s.info.source}: its classes differ from {first.source}; ensembles need one class list")
+        if s.info.sample_rate != first.sample_rate:
+            raise ModelError(f"{s.info.source}: sample rate {s.info.sample_rate} differs from {first.sample_rate}")
+    return first.classes, first.sample_rate
+
+
+def predict_files(paths: Iterable[str | Path], scorers: list, options: PredictOptions | None = None,
+                  progress: Callable[[int, int], None] | None = None, show_bar: bool = False) -> PredictResult:
+    """Score every file; a file that fails to decode is skipped and reported, the rest finishes.
+
+    Probabilities of several scorers (folds, runs) are averaged.
+    """
+    opts = options or PredictOptions()
+    classes, sr = check_ensemble(scorers)
+    paths = [Path(p) for p in paths]
+    rows: list[pd.DataFrame] = []
+    skipped: list[tuple[str, str]] = []
+    seconds = 0.0
+    bar = _bar(len(paths)) if show_bar else None
+
+    def decode(p: Path):
+        try:
+            return p, load_audio(p, sr=sr), None
+        except AudioError as exc:
+            return p, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = [pool.submit(decode, paths[0])] if paths else []
+        for i in range(len(paths)):
+            if i + 1 < len(paths):
+                futures.append(pool.submit(decode, paths[i + 1]))
+            path, y, err = futures[i].result()
+            futures[i] = None  # free decoded audio early
+            if err is not None:
+                skipped.append((str(path), err))
+            else:
+                seconds += len(y) / sr
+                probs = score_recording(y, sr, scorers, opts)
+                df = pd.DataFrame(probs, columns=classes)
+                df.insert(0, "end_time", end_times(len(probs), opts.window_s))
+                df.insert(0, "file_id", path.stem)
+                rows.append(df)
+            if progress:
+                progress(i + 1, len(paths))
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["file_id", "end_time", *classes])
+    return PredictResult(table=table, skipped=skipped, classes=classes, audio_seconds=seconds)
+
+
+def score_recording(y: np.ndarray, sr: int, scorers: list, opts: PredictOptions) -> np.ndarray:
+    """Window probabilities (n_windows, K) of one decoded recording, ensemble-averaged and smoothed."""
+    n = window_count(len(y), sr, opts.window_s, opts.min_last_s)
+    inputs, owners = cut_windows(y, sr, opts.window_s, opts.context_s, opts.hop_s, opts.min_last_s)
+    total = None
+    for scorer in scorers:
+        parts = []
+        for s in range(0, len(inputs), opts.batch_windows):
+            clip, frame = scorer(inputs[s: s + opts.batch_windows])
+            if opts.context_s and opts.context_s > opts.window_s:
+                sl = centre_frames(frame.shape[-1], opts.context_s, opts.window_s)
+                clip = frame[..., sl].max(axis=-1)
+            parts.append(clip)
+        probs = pool_owners(np.concatenate(parts), owners, n)
+        total = probs if total is None else total + probs
+    return smooth(total / len(scorers), opts.smoothing)
+
+
+def write_predictions(result: PredictResult, out: str | Path) -> list[Path]:
+    """Write the table as `<out>.parquet` and `<out>.csv` (atomic), plus `skipped.csv` beside them."""
+    out = Path(out)
+    base = out.with_suffix("") if out.suffix in (".csv", ".parquet") else out
+    written = []
+    with atomic_path(base.with_suffix(".parquet"), suffix=".parquet") as tmp:
+        result.table.to_parquet(tmp, index=False)
+    written.append(base.with_suffix(".parquet"))
+    with atomic_path(base.with_suffix(".csv"), suffix=".csv") as tmp:
+        result.table.to_csv(tmp, index=False, float_format="%.6f")
+    written.append(base.with_suffix(".csv"))
+    if result.skipped:
+        skipped = base.parent / "skipped.csv"
+        with atomic_path(skipped, suffix=".csv") as tmp:
+            pd.DataFrame(result.skipped, columns=["path", "error"]).to_csv(tmp, index=False)
+        written.append(skipped)
+    return written
+
+
+def _bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", file=sys.stderr, disable=not sys.stderr.isatty() and total < 2)

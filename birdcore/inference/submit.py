@@ -1,0 +1,66 @@
+"""From models + a dataset folder to a validated `submission.csv` (and scoring it on the demo data)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ..dataset import load_dataset
+from ..errors import DatasetError, SubmissionError
+from ..submission import build_submission, write_submission
+from ..thresholds import Thresholds, load_thresholds
+from .predict import PredictOptions, PredictResult, predict_files
+from .scorers import load_scorer
+
+
+def soundscapes_for_test(ds) -> list[Path]:
+    """The soundscape file of every `file_id` in test.csv; DatasetError listing all missing ones."""
+    if ds.test is None:
+        raise DatasetError(f"{ds.root / 'test.csv'}: not found — needed to know which rows to submit")
+    by_stem = {p.stem: p for p in ds.soundscapes}
+    ids = list(dict.fromkeys(ds.test["file_id"]))
+    missing = [f for f in ids if f not in by_stem]
+    if missing:
+        raise DatasetError(f"{ds.root / 'test_soundscapes'}: no audio for {len(missing)} file_id(s) of test.csv:"
+                           f" {', '.join(missing[:5])}")
+    return [by_stem[f] for f in ids]
+
+
+def resolve_thresholds(thresholds_file: str | Path | None, sources: list[str | Path], classes: list[str]) -> Thresholds:
+    """--thresholds FILE, else the first model's thresholds.json, else a fixed 0.5 (with a warning)."""
+    if thresholds_file:
+        return load_thresholds(thresholds_file)
+    for src in sources:
+        cand = Path(src) / "thresholds.json"
+        if cand.exists():
+            return load_thresholds(cand)
+    sys.stderr.write("birdcore: warning: no thresholds.json found; using 0.5 for every class"
+                     " (run `birdcore tune-thresholds RUN` first: low thresholds score much better)\n")
+    return Thresholds(classes=list(classes), global_threshold=0.5, method="fixed")
+
+
+def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | Path | None = None,
+                    thresholds_file: str | Path | None = None, backend: str = "torch",
+                    options: PredictOptions | None = None, threads: int | None = None,
+                    progress: Callable[[int, int], None] | None = None,
+                    show_bar: bool = False) -> tuple[pd.DataFrame, PredictResult]:
+    """Predict the dataset's test soundscapes and build (and, with `out`, write) the submission.
+
+    Refuses to write when a soundscape cannot be decoded, when a row is missing, or when the
+    table fails `validate_submission` — an invalid submission is never written.
+    """
+    ds = load_dataset(data_dir)
+    files = soundscapes_for_test(ds)
+    scorers = [load_scorer(s, backend=backend, threads=threads) for s in sources]
+    result = predict_files(files, scorers, options, progress=progress, show_bar=show_bar)
+    if result.skipped:
+        path, err = result.skipped[0]
+        raise SubmissionError(f"{len(result.skipped)} soundscape(s) could not be read, e.g. {err}")
+    thr = resolve_thresholds(thresholds_file, sources, result.classes)
+    sub = build_submission(result.table, ds.test, thr, result.classes)
+    if out is not None:
+        write_submission(out, sub, ds.test)
+    return sub, result
