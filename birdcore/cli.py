@@ -173,7 +173,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     run = open_run(args.run)
     thr, summary = tune_run_thresholds(run, metric=args.metric, method=args.method, quantile=args.quantile,
                                        min_positives=args.min_positives)
-    print(f"metric {thr.metric} ({thr.method}) on {summary.get('rows', '?')} out-of-fold recordings")
+    print(f"metric {thr.metric} ({thr.method}) on {summary.get('recordings', '?')} out-of-fold recordings")
     for key in ("at_0.5", "global", "per_class"):
         if key in thr.scores:
             print(f"  {key:<10} {thr.scores[key]:.4f}")

@@ -62,9 +62,9 @@ def select_run_data(ds: BirdDataset, cfg: RunConfig) -> RunData:
 class ClipDataset(Dataset):
     """Yields (waveform (T,), target (K,), weight) for the given rows.
 
-    `load_clip(index, rng)` returns a float32 waveform of exactly the clip length; training uses
-    the augmentation pipeline's loader (random crop + waveform augmentations), validation a
-    deterministic start crop. Each item gets its own RNG seeded from (seed, epoch, index), so
+    `load_clip(index, rng)` returns (float32 waveform of exactly the clip length, target row);
+    training uses the augmentation pipeline's loader (random crop + waveform augmentations),
+    validation a deterministic start crop. Each item gets its own RNG seeded from (seed, epoch, index), so
     runs are reproducible whatever the worker count.
     """
 
@@ -81,9 +81,9 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int):
         r = int(self.rows[i])
         rng = np.random.default_rng([self.seed, self.epoch, r, i])
-        wave = self.load_clip(r, rng)
+        wave, target = self.load_clip(r, rng)
         return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), \
-            torch.from_numpy(self.data.targets[r]), torch.tensor(self.data.weights[r])
+            torch.from_numpy(np.asarray(target, dtype=np.float32)), torch.tensor(self.data.weights[r])
 
 
 class EpochSampler(Sampler[int]):

@@ -157,7 +157,7 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
     else:
         train_rows, val_rows = np.arange(len(data.filenames)), np.array([], dtype=np.int64)
 
-    train_clip, val_clip, mixer = make_clip_loaders(cfg, data, ds)
+    train_clip, val_clip, batch_aug = make_clip_loaders(cfg, data, ds)
     train_ds = ClipDataset(data, train_rows, train_clip, tc.seed)
     weights = balanced_weights(data.primary[train_rows], data.counts) if tc.sampler == "class_balanced" else None
     sampler = EpochSampler(len(train_rows), tc.seed, weights, dist.rank, dist.world)
@@ -227,8 +227,9 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
                 g["lr"] = lr
             wave, target, sw = wave.to(device, non_blocking=True), target.to(device), sw.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                wave, target, sw = batch_aug.before_frontend(wave, target, sw, st.step)
                 mel = raw_model.features(wave)
-                mel, target, sw = mixer(mel, target, sw)
+                mel, target, sw = batch_aug.after_frontend(mel, target, sw, st.step)
                 # Through the (DDP-)wrapped module so gradient sync hooks run.
                 clip, _ = model(mel, from_mel=True)
                 loss = loss_fn(clip, target, sw)

@@ -1,0 +1,242 @@
+"""Start training runs in the background and watch them live: config form, curves, log, comparison."""
+
+import json
+import sys
+from pathlib import Path
+from typing import get_args, get_type_hints
+
+_APP = str(Path(__file__).resolve().parents[1])
+if _APP not in sys.path:
+    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
+
+import pandas as pd
+import streamlit as st
+
+import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
+from birdcore import run_compare
+from birdcore.config.data import DataConfig
+from birdcore.config.run import PRESETS, load_run_config, preset
+from birdcore.config.train import LossConfig
+from birdcore.errors import RunError
+from birdcore.training.launcher import launch_run, prepare_run, stop_run
+from birdcore.training.runs import open_run
+from ui import charts
+from ui import runs as rui
+
+ui.page_setup("Training", icon="🏋️")
+st.title("Training")
+RUNS = ui.runs_dir()
+ds = ui.get_dataset()  # sidebar folder picker; an error box (and None) when the folder does not load
+
+# ---- the form: widget key → config field. Values start from the chosen preset. -----------------
+FORM = (("tr_name", "name"), ("tr_backbone", "model.backbone"), ("tr_pretrained", "model.pretrained"),
+        ("tr_epochs", "train.epochs"), ("tr_lr", "train.lr"), ("tr_batch", "train.batch_size"),
+        ("tr_fold", "train.fold"), ("tr_loss", "loss.kind"), ("tr_class_weights", "loss.class_weights"),
+        ("tr_secondary", "data.secondary_weight"), ("tr_rating", "data.rating_weight"),
+        ("tr_device", "train.device"))
+PRESET_AUGMENT = "preset default"
+
+
+def _field(cfg, dotted: str):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _choices(cls, name: str) -> list[str]:
+    """The allowed values of a Literal config field, from the engine's dataclass."""
+    return list(get_args(get_type_hints(cls)[name]))
+
+
+def _seed_form() -> None:
+    """Fill every form widget from the selected preset (first visit, or the preset changed)."""
+    cfg = preset(st.session_state["tr_preset"])
+    for key, dotted in FORM:
+        st.session_state[key] = _field(cfg, dotted)
+    st.session_state["tr_augment"] = PRESET_AUGMENT
+
+
+def _overrides(preset_name: str) -> list[str]:
+    """The form as `key=value` overrides of the preset (validated by birdcore, not here)."""
+    out = [f"{dotted}={json.dumps(st.session_state[key])}" for key, dotted in FORM]
+    if st.session_state["tr_backbone"] != preset(preset_name).model.backbone:
+        # A preset's local weights file belongs to its own backbone; another backbone must not load it.
+        out.append("model.pretrained_path=null")
+    choice = st.session_state["tr_augment"]
+    if choice != PRESET_AUGMENT:
+        out.append(f"augment={json.dumps(rui.load_augment_file(rui.augment_dir() / choice))}")
+    for line in st.session_state.get("tr_extra", "").splitlines():
+        if line.strip() and not line.strip().startswith("#"):
+            out.append(line.strip())
+    return out
+
+
+if "tr_preset" not in st.session_state or st.session_state["tr_preset"] not in PRESETS:
+    st.session_state["tr_preset"] = "demo-cpu" if "demo-cpu" in PRESETS else next(iter(PRESETS))
+if "tr_epochs" not in st.session_state:
+    _seed_form()
+
+with st.expander("Start a new run", expanded=True, icon=":material/rocket_launch:"):
+    st.selectbox("Preset", list(PRESETS), key="tr_preset", on_change=_seed_form,
+                 help="Changing the preset refills the form with its values.")
+    augment_options = [PRESET_AUGMENT] + [p.name for p in rui.augment_files()]
+    if st.session_state.get("tr_augment") not in augment_options:
+        st.session_state["tr_augment"] = PRESET_AUGMENT  # a saved file was deleted meanwhile
+    with st.form("tr_form", border=False):
+        c1, c2, c3, c4 = st.columns(4)
+        c1.text_input("Run name", key="tr_name", help="Part of the run folder's name.")
+        c2.text_input("Backbone (timm name)", key="tr_backbone")
+        c3.selectbox("Device", ["auto", "cpu", "cuda"], key="tr_device", help="auto = CUDA when present, else CPU.")
+        c4.selectbox("Augmentation config", augment_options, key="tr_augment",
+                     help=f"Saved from the Preview page into {rui.augment_dir()}.")
+        # No min/max on the numbers: birdcore validates, and its message names the field.
+        c1.number_input("Epochs", step=1, key="tr_epochs")
+        c2.number_input("Learning rate", step=1e-4, format="%.5f", key="tr_lr")
+        c3.number_input("Batch size", step=1, key="tr_batch")
+        c4.number_input("Validation fold", step=1, key="tr_fold", help="-1 trains on everything, no validation.")
+        c1.selectbox("Loss", _choices(LossConfig, "kind"), key="tr_loss")
+        c2.selectbox("Class weights", _choices(LossConfig, "class_weights"), key="tr_class_weights")
+        c3.number_input("Secondary-label weight", step=0.05, format="%.2f", key="tr_secondary",
+                        help="Target value of species in secondary_labels (primary = 1).")
+        c4.selectbox("Rating weight", _choices(DataConfig, "rating_weight"), key="tr_rating",
+                     help="linear: per-recording loss weight rating / 5.")
+        c1.checkbox("Pretrained weights", key="tr_pretrained")
+        st.text_area("More overrides (one key=value per line)", key="tr_extra", height=80,
+                     placeholder="train.num_workers=0\ndata.clip_seconds=5.0",
+                     help="Any RunConfig field, as `birdcore train --set`.")
+        launch = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:",
+                                       disabled=ds is None)
+    if ds is None:
+        st.caption("Choose a dataset folder with audio in the sidebar to launch a run.")
+    if launch and ds is not None:
+        with ui.error_box():  # ConfigError (form values), DatasetError (audio missing) → message box
+            cfg = load_run_config(st.session_state["tr_preset"], _overrides(st.session_state["tr_preset"]))
+            new = prepare_run(ds.root, cfg, RUNS)
+            pid = launch_run(new)  # a background process: the page only watches the run folder
+            st.session_state["tr_run"] = new.run_id
+            st.success(f"Started run `{new.run_id}` (process {pid}).")
+
+# ---- all runs ------------------------------------------------------------------------------
+st.subheader("Runs")
+table, skipped = run_compare.runs_table(RUNS)
+st.caption(f"Run folders in `{RUNS}` (set `BIRDCORE_RUNS` to use another folder).")
+if skipped:
+    st.warning(f"Skipped {ui.count(len(skipped), 'folder')} that are not valid runs: " + "; ".join(skipped[:5])
+               + (" …" if len(skipped) > 5 else ""), icon=":material/folder_off:")
+if table.empty:
+    st.info("No runs yet: start one above (or with `birdcore train --runs …`).")
+    st.stop()
+
+shown = table.assign(
+    state=[f"{rui.STATE_ICONS.get(s, '')} {s}" for s in table["state"]],
+    progress=[f"{0 if pd.isna(e) else e}/{'?' if pd.isna(t) else t}" for e, t in zip(table["epoch"], table["epochs"])],
+    best_epoch=table["best_epoch"] + 1,
+)[["run_id", "name", "state", "progress", "monitor", "best_score", "best_epoch", "created_at", "has_oof"]]
+st.dataframe(shown, hide_index=True, key="tr_table", column_config={
+    "run_id": "run", "best_score": st.column_config.NumberColumn("best score", format="%.4f"),
+    "best_epoch": st.column_config.NumberColumn("best epoch"), "created_at": "created",
+    "has_oof": st.column_config.CheckboxColumn("OOF predictions"),
+})
+
+# ---- one run, live ---------------------------------------------------------------------------
+ids = table["run_id"].tolist()
+states = dict(zip(table["run_id"], table["state"]))
+run_id = st.selectbox("Run to watch", ids, key="tr_run", bind="query-params",
+                      format_func=lambda r: f"{rui.STATE_ICONS.get(states.get(r), '')} {r}")
+
+
+def monitor(run_id: str, was_active: bool) -> None:
+    """Status, progress, curves and log of one run; reruns itself every 2 s while the run is active."""
+    try:
+        run = open_run(run_id, RUNS)
+    except RunError as exc:  # deleted meanwhile
+        ui.show_error(exc)
+        return
+    status = run_compare.run_status(run)
+    state = status.get("state", "unknown")
+    active = state in run_compare.ACTIVE_STATES
+    if was_active and not active:
+        st.rerun()  # finished meanwhile: redraw the whole page (table, buttons) once, and stop polling
+    # Incremental: only the lines appended since the last refresh are read (offset kept per run).
+    tail = st.session_state.setdefault(f"tr_tail::{run.path}", run_compare.MetricsTail(run.metrics_path))
+    tail.update()
+    epochs, steps = run_compare.epoch_frame(tail.epochs), run_compare.step_frame(tail.steps)
+    monitor_metric = status.get("monitor") or "micro_f1"
+
+    head, stop_col = st.columns([5, 1])
+    with head:
+        st.badge(state, icon=rui.STATE_ICONS.get(state), color=rui.STATE_COLORS.get(state, "gray"))
+    if active and stop_col.button("Stop run", key="tr_stop", icon=":material/stop:"):
+        if stop_run(run):
+            st.toast(f"Stop requested: {run_id} stops after its current step.")
+        else:
+            st.toast(f"{run_id} is not running.")
+    done, total = status.get("epoch") or 0, status.get("epochs") or 0
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Epoch", f"{done}/{total}")
+    best = status.get("best_score")
+    best_epoch = status.get("best_epoch")
+    m2.metric(f"Best {rui.metric_label(monitor_metric)}", "—" if best is None else f"{best:.4f}",
+              help=None if best_epoch is None else f"at epoch {best_epoch + 1}")
+    m3.metric("Time left", run_compare.format_duration(run_compare.eta_seconds(status)) if active else "—")
+    m4.metric("Samples/s", f"{steps['samples_per_s'].iloc[-1]:.1f}" if not steps.empty else "—")
+    if total:
+        st.progress(min(done / total, 1.0), text=f"{done} of {ui.count(total, 'epoch')}")
+
+    if state == "failed":
+        st.error(f"Run failed: {status.get('error') or 'no error recorded'}", icon=":material/error:")
+        if status.get("traceback"):
+            with st.expander("Traceback"):
+                st.code(status["traceback"], language="text")
+    elif state == "stopped":
+        st.info(f"Stopped after {ui.count(done, 'epoch')}. Continue it with "
+                f"`birdcore train --resume {run.path}`.")
+
+    left, right = st.columns(2)
+    with left:
+        spe = tail.start.get("steps_per_epoch") if tail.start else None
+        charts.show(rui.loss_figure(steps, epochs, spe), key="tr_loss_chart")
+    with right:
+        chosen = st.multiselect("Validation metrics", list(run_compare.EPOCH_METRICS), key="tr_metric_pick",
+                                default=list(run_compare.EPOCH_METRICS), format_func=rui.metric_label)
+        long = epochs.melt(id_vars=["epoch"], value_vars=chosen, var_name="metric", value_name="value") \
+            .dropna(subset=["value"]) if chosen and not epochs.empty else None
+        if long is None or long.empty:
+            st.caption("No validated epoch yet.")
+        else:
+            long["epoch"] = long["epoch"] + 1  # 1 = the first epoch, as in "epoch 2/12"
+            charts.show(rui.lines(long, "epoch", "value", "metric", title="Validation metrics", xlabel="epoch",
+                                  names={m: rui.metric_label(m) for m in chosen}, yrange=(0, 1.02)),
+                        key="tr_metric_chart")
+
+    log = run_compare.log_tail(run.log_path, lines=30)
+    with st.expander("Log (last 30 lines of train.log)", expanded=state == "failed" and bool(log)):
+        if log:
+            st.code(log, language="text")
+        else:
+            st.caption("No train.log: the run was started outside the app, or has not written anything yet.")
+
+
+run_active = states.get(run_id) in run_compare.ACTIVE_STATES
+st.fragment(monitor, run_every="2s" if run_active else None)(run_id, run_active)
+
+# ---- several runs ------------------------------------------------------------------------------
+st.subheader("Compare runs")
+with_scores = table.loc[table["best_score"].notna(), "run_id"].tolist()
+if "tr_compare" not in st.session_state:
+    st.session_state["tr_compare"] = with_scores[:3]
+else:  # runs deleted since: drop them instead of failing
+    st.session_state["tr_compare"] = [r for r in st.session_state["tr_compare"] if r in ids]
+c1, c2 = st.columns([3, 1])
+picked = c1.multiselect("Runs", ids, key="tr_compare", placeholder="Choose runs to compare")
+metric = c2.selectbox("Metric", [*run_compare.EPOCH_METRICS, "val_loss", "train_loss"], key="tr_compare_metric",
+                      format_func=rui.metric_label)
+curves = None
+with ui.error_box():  # a run deleted since the table was read
+    curves = run_compare.metric_curves([open_run(r, RUNS) for r in picked], [metric]) if picked else None
+if curves is None or curves.empty:
+    st.caption("Pick runs with at least one validated epoch.")
+else:
+    curves["epoch"] = curves["epoch"] + 1
+    charts.show(rui.lines(curves, "epoch", "value", "run_id", title=rui.metric_label(metric), xlabel="epoch",
+                          height=340), key="tr_compare_chart")

@@ -1,0 +1,213 @@
+"""Tune decision thresholds on a run's out-of-fold predictions: per-class curves, live scores, save."""
+
+import sys
+from pathlib import Path
+
+_APP = str(Path(__file__).resolve().parents[1])
+if _APP not in sys.path:
+    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
+
+import streamlit as st
+
+import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
+from birdcore import run_compare
+from birdcore import threshold_curves as tc
+from birdcore.errors import BirdcoreError
+from birdcore.metrics import per_class_report
+from birdcore.training.runs import open_run
+from ui import charts
+from ui import runs as rui
+
+ui.page_setup("Thresholds", icon="🎚️")
+st.title("Decision thresholds")
+st.caption("A species counts as detected when its score ≥ its threshold. Tuned on the run's out-of-fold"
+           " (validation) predictions, so the scores here are optimistic; the BirdCLEF 2022 score rewards"
+           " thresholds far below 0.5.")
+RUNS = ui.runs_dir()
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading out-of-fold predictions …")
+def load_oof(path: str, mtime_ns: int, size: int) -> tc.Oof:
+    """The OOF arrays, read once per file version (mtime and size are the cache key)."""
+    return tc.read_oof(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def scored_species(data_dir: str) -> list[str]:
+    """The dataset's scored species, [] when the run's dataset is gone (they only order the list)."""
+    try:
+        return list(ui.load_dataset_cached(data_dir).scored)
+    except Exception:  # noqa: BLE001 - a moved or broken dataset must not hide the thresholds
+        return []
+
+
+# ---- which run ---------------------------------------------------------------------------------
+table, skipped = run_compare.runs_table(RUNS)
+ready = table[table["has_oof"]]
+waiting = table[~table["has_oof"]]
+if ready.empty:
+    st.info(f"No run in `{RUNS}` has out-of-fold predictions yet: a run writes `oof_predictions.parquet`"
+            " after its first validated epoch. Start one on the Training page.")
+    if not waiting.empty:
+        st.caption("Not ready: " + ", ".join(f"{r} ({s})" for r, s in zip(waiting["run_id"], waiting["state"])))
+    st.stop()
+
+states = dict(zip(table["run_id"], table["state"]))
+run_id = st.selectbox("Run", ready["run_id"].tolist(), key="th_run", bind="query-params",
+                      format_func=lambda r: f"{rui.STATE_ICONS.get(states.get(r), '')} {r}")
+if not waiting.empty:
+    st.caption(f"Not ready (no OOF predictions yet): {', '.join(waiting['run_id'])}")
+
+run = open_run(run_id, RUNS)
+try:
+    stat = run.oof_path.stat()
+    y_true, y_score, classes = load_oof(str(run.oof_path), stat.st_mtime_ns, stat.st_size)
+    data_dir = str(run.read_config()[1].get("data_dir", ""))
+except (BirdcoreError, OSError) as exc:
+    ui.show_error(exc)
+    st.stop()
+scored = set(scored_species(data_dir)) if data_dir else set()
+order = tc.order_classes(classes, scored)
+col = {c: i for i, c in enumerate(classes)}
+
+# ---- the thresholds being edited: one store per run and OOF version; widgets only mirror it ----
+store_key = f"th_store::{run_id}::{stat.st_mtime_ns}"
+if store_key not in st.session_state:
+    store = {"global": 0.5, "per_class": {}, "method": "fixed", "metric": "birdclef2022", "note": None}
+    try:
+        saved = tc.load_run_thresholds(run)
+    except BirdcoreError as exc:
+        saved = None
+        store["note"] = ("warning", f"Ignoring the run's thresholds.json: {exc}")
+    if saved is not None:
+        store.update({"global": saved.global_threshold, "method": saved.method,
+                      "metric": saved.metric if saved.metric in tc.TUNE_METRICS else "birdclef2022",
+                      "per_class": {c: v for c, v in saved.per_class.items()
+                                    if c in col and v != saved.global_threshold}})
+        store["note"] = ("info", f"Started from the run's thresholds.json ({saved.method}, {saved.metric}).")
+    st.session_state[store_key] = store
+store = st.session_state[store_key]
+gkey, mkey = f"th_global::{run_id}", f"th_metric::{run_id}"
+st.session_state[gkey] = store["global"]
+st.session_state.setdefault(mkey, store["metric"])
+
+
+def on_global() -> None:
+    store["global"], store["method"] = float(st.session_state[gkey]), "fixed"
+
+
+def on_class(cls: str, key: str) -> None:
+    store["per_class"][cls], store["method"] = float(st.session_state[key]), "fixed"
+
+
+def follow_global(cls: str) -> None:
+    store["per_class"].pop(cls, None)
+    store["method"] = "fixed"
+
+
+def optimise() -> None:
+    """The engine's tuner on this run's OOF predictions (nothing written until "Save")."""
+    try:
+        thr, summary = tc.tune_run_thresholds(run.path, st.session_state[mkey], save=False)
+    except BirdcoreError as exc:
+        store["note"] = ("error", str(exc))
+        return
+    # Classes the tuner left at the global value (too few positives) keep following the global slider.
+    store.update({"global": thr.global_threshold, "method": "grid",
+                  "per_class": {c: v for c, v in thr.per_class.items() if c in col and v != thr.global_threshold}})
+    store["note"] = ("success", f"Optimised for {rui.metric_label(summary['metric'])}: {summary['at_0.5']:.4f} at 0.5"
+                     f" → {summary['per_class']:.4f} with per-class thresholds (global {summary['global_threshold']:.3f},"
+                     f" {ui.count(summary['tuned_classes'], 'class', 'classes')} with their own value).")
+
+
+def reset() -> None:
+    store.update({"global": 0.5, "per_class": {}, "method": "fixed", "note": None})
+
+
+def save() -> None:
+    thr = tc.make_thresholds(y_true, y_score, classes, store["global"], store["per_class"], st.session_state[mkey],
+                             method=store["method"], source=f"app: run {run_id}")
+    try:
+        path = tc.save_run_thresholds(run, thr)
+    except OSError as exc:
+        store["note"] = ("error", f"Could not save: {exc}")
+        return
+    store["note"] = ("success", f"Saved `{path}` (atomic write).")
+
+
+# ---- controls and the overall score ------------------------------------------------------------
+c1, c2, c3 = st.columns([1, 2, 2])
+metric = c1.selectbox("Metric", list(tc.TUNE_METRICS), key=mkey, format_func=rui.metric_label,
+                      help="What the scores below and the optimiser use.")
+c2.slider("Global threshold", 0.0, 1.0, step=0.005, format="%.3f", key=gkey, on_change=on_global,
+          help="Used by every class without its own threshold.")
+with c3:
+    st.write("")  # aligns the buttons with the slider
+    b1, b2, b3 = st.columns(3)
+    b1.button("Optimise all", key="th_optimise", on_click=optimise, type="primary", icon=":material/tune:",
+              help="Tune the global and per-class thresholds for the chosen metric (birdcore tune-thresholds).")
+    b2.button("Save thresholds.json", key="th_save", on_click=save, icon=":material/save:",
+              help=f"Into the run folder: {run.thresholds_path}")
+    b3.button("Reset to 0.5", key="th_reset", on_click=reset, icon=":material/restart_alt:")
+if store.get("note"):
+    kind, text = store["note"]
+    getattr(st, kind)(text)
+
+scores = tc.overall_scores(y_true, y_score, classes, store["global"], store["per_class"], metric)
+s1, s2, s3 = st.columns(3)
+s1.metric("At 0.5", f"{scores['at_0.5']:.4f}")
+s2.metric(f"At the global threshold ({store['global']:.3f})", f"{scores['global']:.4f}",
+          delta=f"{scores['global'] - scores['at_0.5']:+.4f}")
+s3.metric("With per-class thresholds", f"{scores['per_class']:.4f}",
+          delta=f"{scores['per_class'] - scores['at_0.5']:+.4f}",
+          help=f"{ui.count(len(store['per_class']), 'class', 'classes')} with their own threshold, the rest at the"
+               " global one.")
+st.caption(f"{ui.count(y_true.shape[0], 'validation recording')} × {ui.count(len(classes), 'class', 'classes')}"
+           f" ({len(scored & set(classes))} scored).")
+
+# ---- one class ---------------------------------------------------------------------------------
+st.subheader("Per class")
+support = dict(zip(classes, y_true.sum(axis=0).tolist()))
+k1, k2, k3 = st.columns([2, 3, 1])
+cls = k1.selectbox("Class", order, key=f"th_class::{run_id}",
+                   format_func=lambda c: f"{c}{' ★' if c in scored else ''} · {support[c]} positive"
+                                         f"{'' if support[c] == 1 else 's'}",
+                   help="Scored species (★) first.")
+ckey = f"th_cls::{run_id}::{cls}"
+own = cls in store["per_class"]
+st.session_state[ckey] = store["per_class"].get(cls, store["global"])
+threshold = k2.slider(f"Threshold of {cls}", 0.0, 1.0, step=0.005, format="%.3f", key=ckey,
+                      on_change=on_class, args=(cls, ckey),
+                      help="Moving it gives the class its own threshold.")
+with k3:
+    st.write("")
+    st.button("Follow global", key=f"th_follow::{run_id}", on_click=follow_global, args=(cls,), disabled=not own,
+              help="Drop this class's own threshold.")
+k2.caption("Own threshold." if own else "Follows the global threshold.")
+
+t_c, s_c = y_true[:, col[cls]], y_score[:, col[cls]]
+point = tc.operating_point(t_c, s_c, threshold)
+h1, h2, h3 = st.columns(3)
+with h1:
+    charts.show(rui.histogram_figure(tc.score_histograms(t_c, s_c), threshold), key="th_hist")
+with h2:
+    charts.show(rui.curve_figure(tc.threshold_curve(t_c, s_c), point, tc.CURVE_METRICS), key="th_curve")
+with h3:
+    pr = tc.pr_curve(t_c, s_c)
+    if pr.empty:
+        st.caption(f"{cls} has no positive validation recordings: no precision–recall curve.")
+    else:
+        charts.show(rui.pr_figure(pr, point), key="th_pr")
+st.caption(f"At {threshold:.3f}: TP {point['tp']}, FP {point['fp']}, FN {point['fn']}, TN {point['tn']}.")
+
+# ---- all classes -------------------------------------------------------------------------------
+st.subheader("All classes")
+report = per_class_report(y_true, y_score, classes, tc.threshold_vector(classes, store["global"], store["per_class"]))
+report.insert(1, "scored", report["species"].isin(scored))
+report.insert(2, "own threshold", report["species"].isin(store["per_class"].keys()))
+report = report.set_index("species").loc[order].reset_index()
+st.dataframe(report, hide_index=True, key="th_table", column_config={
+    **{c: st.column_config.NumberColumn(c, format="%.3f") for c in
+       ("precision", "recall", "f1", "ap", "auc", "threshold", "balanced_acc")},
+    "balanced_acc": st.column_config.NumberColumn("½(TPR+TNR)", format="%.3f"),
+})

@@ -1,0 +1,237 @@
+"""Look inside one recording: species × window probabilities, spectrogram, ground truth, listen per window."""
+
+import sys
+from pathlib import Path
+
+_APP = str(Path(__file__).resolve().parents[1])
+if _APP not in sys.path:
+    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
+from birdcore import annotations as ann
+from birdcore import inspection as ins
+from birdcore.app_settings import birdcore_home
+from birdcore.errors import BirdcoreError
+from ui import charts
+
+ui.page_setup("Clip inspection", icon="🔎")
+ds = ui.require_dataset()
+st.title("Clip inspection")
+st.caption("What a model hears in each 5-s window of a recording, next to the spectrogram and, where"
+           " labels exist, the truth. Click a cell of the heatmap (or use the window slider) to listen.")
+names = {c: ds.common_name(c) for c in ds.species}
+
+
+# ---- cached engine calls -------------------------------------------------------------------------
+def _stamp(ref: ins.ModelRef) -> float:
+    """Changes when the model file changes (a run that keeps training writes a new best.pt)."""
+    p = Path(ref.path)
+    for f in (p / "checkpoints" / "best.pt", p / "model.onnx"):
+        if f.is_file():
+            return f.stat().st_mtime
+    return 0.0
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading model …")
+def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str, stamp: float) -> ins.LoadedModel:
+    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+
+
+def clicked(state) -> list:
+    """The points of a chart's selection state ([] when nothing is selected)."""
+    try:
+        return list(state["selection"]["points"])
+    except (KeyError, TypeError):
+        return []
+
+
+@st.cache_data(max_entries=64, show_spinner="Scoring the windows …")
+def probs_of(_model: ins.LoadedModel, key: str, backend: str, stamp: float, path: str, mtime: float) -> pd.DataFrame:
+    return ins.recording_probs([_model], path)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the spectrogram …")
+def spec_of(path: str, mtime: float, _mel, mel_key: str) -> ins.Spectrogram:
+    return ins.spectrogram(path, mel=_mel, max_frames=900)
+
+
+# ---- which recording ---------------------------------------------------------------------------
+sources = (["Test soundscape"] if ds.soundscapes else []) + (["Training recording"] if ds.has_train_audio else []) + ["Upload"]
+source = st.radio("Recording", sources, horizontal=True, key="insp_source")
+path: Path | None = None
+if source == "Test soundscape":
+    path = st.selectbox("Soundscape", ds.soundscapes, key="insp_soundscape", format_func=lambda p: p.stem)
+elif source == "Training recording":
+    fn = st.selectbox("Training recording", ds.metadata["filename"].tolist(), key="insp_train",
+                      format_func=lambda f: f"{f} — {names.get(f.split('/')[0], '')}")
+    path = ds.train_audio_dir / fn
+else:
+    limit = float(st.get_option("server.maxUploadSize"))
+    up = st.file_uploader(f"Audio file (≤ {limit:g} MB)", type=[e.lstrip(".") for e in (".ogg", ".wav", ".flac", ".mp3")],
+                          key="insp_upload")
+    if up is not None:
+        with ui.error_box():
+            path = ins.store_upload(up.getvalue(), up.name, birdcore_home() / "uploads", limit)
+if path is None:
+    st.info("Choose or upload a recording.")
+    st.stop()
+try:
+    grid = ins.window_grid(path)
+except BirdcoreError as exc:
+    ui.show_error(exc)
+    st.stop()
+file_id, mtime = path.stem, path.stat().st_mtime
+
+# ---- which model -------------------------------------------------------------------------------
+refs = ins.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
+model = probs = None
+left, right = st.columns([3, 1])
+if not refs:
+    st.info(f"No trained model yet (no run with checkpoints/best.pt in `{ui.runs_dir()}`, no exported model in"
+            " `models/`): train one on the Training page. The spectrogram and labels are shown below.")
+else:
+    ref = left.selectbox("Model", refs, key="insp_model", format_func=lambda r: r.label)
+    backend = right.radio("Backend", ["torch", "onnx"], horizontal=True, key="insp_backend",
+                          disabled=ref.kind != "run", help="Exported models run with ONNX Runtime; BirdNET with LiteRT.")
+    try:
+        model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species), str(ds.root / "eBird_Taxonomy_v2021.csv"), _stamp(ref))
+        ins.check_classes(model.classes, ds.species, where=ref.label)
+        probs = probs_of(model, ref.key, backend, _stamp(ref), str(path), mtime)
+    except BirdcoreError as exc:
+        ui.show_error(exc)
+        model = probs = None
+    for note in model.notes if model else []:
+        st.caption(note)
+
+# ---- thresholds --------------------------------------------------------------------------------
+thresholds = 0.5
+if model is not None:
+    use_run = model.thresholds is not None and st.checkbox(
+        "Use the model's tuned thresholds (thresholds.json)", value=True, key="insp_use_run_thr",
+        help=f"Per-class thresholds from {model.thresholds_path}.")
+    if use_run:
+        thresholds = model.thresholds
+        st.caption(f"Per-class thresholds from `{model.thresholds_path}` (global {model.thresholds.global_threshold:.3f}).")
+    else:
+        thresholds = st.slider("Threshold (all species)", 0.0, 1.0, 0.5, 0.01, key="insp_thr",
+                               help="A species counts as detected when its probability ≥ the threshold."
+                                    + ("" if model.thresholds else " No thresholds.json for this model: tune one on"
+                                                                   " the Thresholds page."))
+
+# ---- ground truth ---------------------------------------------------------------------------------
+events = ins.read_events(ds.root / "test_events.csv")
+labels_path = Path(st.session_state.get("ann_labels_path") or ann.default_labels_path(ds.root))
+try:
+    saved = ann.read_annotations(labels_path)
+except BirdcoreError as exc:
+    ui.show_error(exc)
+    saved = None
+species_cols = model.classes if model is not None else ds.species
+truth, truth_sources = ins.truth_matrix(file_id, grid["start"], species_cols, test=ds.test, labels=ds.test_labels,
+                                        events=events, annotations=saved)
+
+# ---- window selection: the slider, or a click on the heatmap (applied once per new click) ---------
+n = len(grid)
+if st.session_state.get("insp_window", 0) >= n:
+    st.session_state["insp_window"] = 0
+points = clicked(st.session_state.get("insp_heatmap"))
+if points and points != st.session_state.get("_insp_click_done"):
+    st.session_state["_insp_click_done"] = points
+    x = points[0].get("x")
+    if isinstance(x, (int, float)):
+        st.session_state["insp_window"] = int(min(max(x // ins.WINDOW_S, 0), n - 1))
+labels = [f"{a:g}–{b:g} s" for a, b in zip(grid["start"], grid["end"])]
+w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: labels[i], key="insp_window") if n > 1 else 0
+w0, w1 = float(grid["start"].iat[w]), float(grid["end"].iat[w])
+
+
+def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int) -> go.Figure:
+    """Species (rows) × window (x = window centre in s) probabilities; ○ = labelled present."""
+    centres = (probs["start"] + ins.WINDOW_S / 2).tolist()
+    z = probs[rows].T.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=np.round(z, 4).tolist(), x=centres, y=rows, zmin=0, zmax=1, colorscale="Blues",
+        text=[[f"{v:.2f}" if v >= 0.05 else "" for v in r] for r in np.nan_to_num(z)], texttemplate="%{text}",
+        customdata=[[names.get(s, s)] * len(centres) for s in rows],
+        hovertemplate="%{y} (%{customdata})<br>window ending %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="probability")), xgap=1, ygap=1))
+    pos = [(c, s) for s in rows if s in truth.columns for c, t in zip(centres, truth[s].tolist()) if t == 1.0]
+    if pos:
+        fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
+                                 marker=dict(symbol="circle-open", size=18, color=charts.HIGHLIGHT, line=dict(width=2.5)),
+                                 hoverinfo="skip"))
+    # Invisible markers on every cell: heatmap traces do not report clicks, scatter points do.
+    fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
+                             marker=dict(size=22, opacity=0), showlegend=False, hoverinfo="none", name="cells"))
+    fig.add_vrect(x0=selected * ins.WINDOW_S, x1=(selected + 1) * ins.WINDOW_S, line=dict(color="black", width=2))
+    fig.update_xaxes(title_text="time (s)", dtick=ins.WINDOW_S, range=[0, float(probs["end"].max())])
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), clickmode="event+select")
+    return fig
+
+
+def spectrogram_figure(sp: ins.Spectrogram, bounds: list[float], selected: tuple[float, float]) -> go.Figure:
+    """dB mel spectrogram (x = time in s, y = Hz) with window boundaries and the chosen window framed."""
+    fig = go.Figure(go.Heatmap(z=np.round(sp.db, 1).tolist(), x=np.round(sp.times, 3).tolist(),
+                               y=np.round(sp.freqs, 1).tolist(), colorscale="Magma", colorbar=dict(title=dict(text="dB")),
+                               hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"))
+    for b in bounds:
+        fig.add_vline(x=b, line=dict(color="white", width=1, dash="dot"))
+    fig.add_vrect(x0=selected[0], x1=selected[1], line=dict(color="#7fdbff", width=3))
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text="frequency (Hz)")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+# ---- heatmap ----------------------------------------------------------------------------------------
+if probs is not None:
+    st.subheader("Probabilities per window")
+    peak = probs[model.classes].max(axis=0).fillna(-1)
+    rows = sorted(model.classes, key=lambda c: -peak[c])
+    if len(rows) > 25:  # a 152-class model: the 25 most active species, plus every labelled one
+        labelled = [c for c in rows if c in truth.columns and (truth[c] == 1.0).any()]
+        rows = rows[:25] + [c for c in labelled if c not in rows[:25]]
+    st.plotly_chart(heatmap_figure(probs, rows, truth, w), key="insp_heatmap", on_select="rerun",
+                    selection_mode="points", width="stretch", config={"displaylogo": False})
+    st.caption(f"{len(rows)} of {len(model.classes)} species, most active first. ○ = labelled present"
+               + (f" ({', '.join(truth_sources)})." if truth_sources else " (no labels for this recording)."))
+
+# ---- spectrogram ------------------------------------------------------------------------------------
+st.subheader("Spectrogram")
+mel = model.mel if model is not None else None
+try:
+    sp = spec_of(str(path), mtime, mel, repr(mel))
+    bounds = grid["start"].tolist()[1:] + [float(grid["end"].iat[-1])]
+    charts.show(spectrogram_figure(sp, bounds, (w0, w1)), key="insp_spec")
+except BirdcoreError as exc:
+    ui.show_error(exc)
+
+# ---- the chosen window --------------------------------------------------------------------------------
+st.subheader(f"Window {labels[w]}")
+left, right = st.columns([2, 3])
+with left, ui.error_box():
+    y, sr = ins.window_audio(path, w0, min(w1, w0 + ins.WINDOW_S))
+    st.audio(y, sample_rate=sr)
+    known = truth.loc[w0]
+    present = [c for c in truth.columns if known[c] == 1.0]
+    st.markdown("**Labelled present:** " + (", ".join(f"{c} ({names.get(c, c)})" for c in present) if present else
+                ("nothing" if known.notna().any() else "no labels for this window")))
+with right:
+    if probs is not None:
+        top = ins.top_species(probs.iloc[[w]], model.classes, thresholds, k=8)
+        top.insert(4, "common_name", top["species"].map(lambda c: names.get(c, c)))
+        top["labelled"] = top["species"].map(lambda c: {1.0: "present", 0.0: "absent"}.get(known.get(c), "—"))
+        detected = top.loc[top["detected"], "species"].tolist()
+        st.markdown("**Detected (prob ≥ threshold):** " + (", ".join(detected) if detected else "none"))
+        st.dataframe(top.drop(columns=["start", "end"]), hide_index=True, key="insp_top",
+                     column_config={"prob": st.column_config.ProgressColumn("prob", min_value=0.0, max_value=1.0, format="%.3f"),
+                                    "threshold": st.column_config.NumberColumn(format="%.3f")})
+    else:
+        st.caption("Pick a model to see its top species for this window.")

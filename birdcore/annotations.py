@@ -1,0 +1,367 @@
+"""Human labels per recording window: store, validate, merge concurrent saves, export and import.
+
+A label says which species are present in a time range of one recording:
+
+    file_id,start,end,species,annotator,updated_at
+    soundscape_1000170626,0,5,zzasc1,ann,2026-11-25T19:15:56+00:00
+    soundscape_1000170626,0,5,zzcro1,ann,2026-11-25T19:15:56+00:00
+    soundscape_1000170626,5,10,,ann,2026-11-25T19:16:02+00:00
+
+- One row per species present; a row with an empty `species` marks a range as "checked, nothing
+  there" (so an empty window is told apart from one nobody listened to).
+- `file_id` is the recording's file name without extension (the soundscape id of test.csv).
+- `start`/`end` are seconds from the start of the recording, stored with millisecond precision;
+  (file_id, start, end) is the key a save replaces.
+- Default location: `<dataset>/annotations/labels.csv` (`default_labels_path`).
+
+Saves are read-modify-write under `atomic_io.file_lock` and land with an atomic rename, so two
+app sessions saving at once never lose each other's rows and a reader never sees a torn file; a
+crash mid-save leaves the previous file as it was.
+
+Interchange: `raven_table` / `raven_text` (Raven selection table, tab-separated) and
+`read_audacity_labels` / `audacity_to_annotations` (Audacity label tracks, see
+/work/shared/notes/birdclef-reference.md). `annotations_to_labels` turns labels into the
+`row_id,target` ground truth of a test.csv-like row set, for `evaluate_submission` and the app.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .atomic_io import atomic_path, atomic_write_text, file_lock
+from .errors import DatasetError
+
+__all__ = [
+    "COLUMNS", "RAVEN_COLUMNS", "default_labels_path", "empty_annotations", "read_annotations",
+    "save_window", "save_windows", "window_species", "annotated_windows", "raven_table", "raven_text",
+    "read_audacity_labels", "audacity_to_annotations", "annotations_to_labels", "write_labels_table",
+]
+
+COLUMNS = ["file_id", "start", "end", "species", "annotator", "updated_at"]
+RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
+                 "High Freq (Hz)", "Species Code", "file"]
+# Same presence rule as the demo dataset's test_labels.csv (birdcore/demo/scenes.py): a labelled
+# range counts for a window when it overlaps it by 0.5 s, or by half its own length if shorter.
+MIN_OVERLAP_S = 0.5
+MIN_OVERLAP_FRACTION = 0.5
+# What `updated_at` must look like: full seconds, optional fraction and zone. Strict on purpose: a
+# file cut off inside its last timestamp ("2026-11-25T19:1") is then reported as truncated.
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def default_labels_path(dataset_root: str | os.PathLike) -> Path:
+    """`<dataset>/annotations/labels.csv` (not created here)."""
+    return Path(dataset_root) / "annotations" / "labels.csv"
+
+
+def empty_annotations() -> pd.DataFrame:
+    """An annotation table without rows (the right columns and dtypes)."""
+    return pd.DataFrame({"file_id": pd.Series(dtype=str), "start": pd.Series(dtype=float),
+                         "end": pd.Series(dtype=float), "species": pd.Series(dtype=str),
+                         "annotator": pd.Series(dtype=str), "updated_at": pd.Series(dtype=str)})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _ms(x: float) -> float:
+    """Seconds rounded to milliseconds: the key precision (0.1 + 0.2 must equal 0.3)."""
+    return round(float(x) + 0.0, 3)
+
+
+# ------------------------------------------------------------------------------------ reading
+def read_annotations(path: str | os.PathLike, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read and validate a labels CSV; a missing file reads as an empty table.
+
+    DatasetError names the file, the line (header = line 1) and the field on: unknown or missing
+    columns, a row with the wrong number of fields (a truncated file says so), an empty file_id,
+    start/end that are not finite numbers with 0 <= start < end, and — when `classes` is given —
+    a species code not in `classes`. Rows come back sorted by file_id, start, end, species.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        return empty_annotations()
+    return _parse(data, p, classes)
+
+
+def _parse(data: bytes, p: Path, classes: Sequence[str] | None) -> pd.DataFrame:
+    if not data.strip():
+        raise DatasetError(f"{p}: empty file — expected the header {','.join(COLUMNS)} (truncated by a crash?"
+                           " delete it to start over)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader)]
+    unknown = [h for h in header if h not in COLUMNS]
+    missing = [c for c in COLUMNS if c not in header]
+    if unknown or missing:
+        parts = ([f"unknown column(s) {unknown}"] if unknown else []) + ([f"missing column(s) {missing}"] if missing else [])
+        raise DatasetError(f"{p}: line 1: {'; '.join(parts)}; expected exactly {','.join(COLUMNS)}")
+    pos = [header.index(c) for c in COLUMNS]
+    known = set(classes) if classes is not None else None
+    ends_cleanly = text.endswith("\n")
+    rows = []
+    for record in reader:
+        line = reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue  # blank line
+        if len(record) != len(header):
+            last = not ends_cleanly and line == text.count("\n") + 1
+            why = " — the file looks truncated (its last line is cut off)" if last else ""
+            raise DatasetError(f"{p}: line {line}: expected {len(header)} fields, got {len(record)}{why}")
+        file_id, start, end, species, annotator, updated = (record[i].strip() for i in pos)
+        if not file_id:
+            raise DatasetError(f"{p}: line {line}, field file_id: empty")
+        t0, t1 = _number(start, p, line, "start"), _number(end, p, line, "end")
+        if t0 < 0:
+            raise DatasetError(f"{p}: line {line}, field start: {start!r} is negative")
+        if t1 <= t0:
+            raise DatasetError(f"{p}: line {line}, field end: {end!r} is not after start {start!r}")
+        if updated and not _ISO.match(updated):
+            last = not ends_cleanly and line == text.count("\n") + 1
+            why = " — the file looks truncated (its last line is cut off)" if last else ""
+            raise DatasetError(f"{p}: line {line}, field updated_at: {updated!r} is not an ISO 8601 time{why}")
+        if species and known is not None and species not in known:
+            raise DatasetError(f"{p}: line {line}, field species: unknown species code {species!r}"
+                               " (not a class of this dataset)")
+        rows.append((file_id, _ms(t0), _ms(t1), species, annotator, updated))
+    df = pd.DataFrame(rows, columns=COLUMNS) if rows else empty_annotations()
+    return _sorted(df)
+
+
+def _number(value: str, p: Path, line: int, field: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise DatasetError(f"{p}: line {line}, field {field}: {value!r} is not a number (seconds)") from None
+    if not math.isfinite(x):
+        raise DatasetError(f"{p}: line {line}, field {field}: {value!r} is not a finite number")
+    return x
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype({"file_id": str, "start": float, "end": float, "species": str, "annotator": str,
+                    "updated_at": str})
+    return df.sort_values(["file_id", "start", "end", "species"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------ writing
+def _format_row(row: Sequence) -> list[str]:
+    file_id, start, end, species, annotator, updated = row
+    return [file_id, f"{start:.3f}".rstrip("0").rstrip("."), f"{end:.3f}".rstrip("0").rstrip("."), species,
+            annotator, updated]
+
+
+def _write_table(path: Path, df: pd.DataFrame) -> None:
+    """Atomically replace `path` with `df` (temp file + fsync + rename)."""
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in df[COLUMNS].itertuples(index=False, name=None):
+            writer.writerow(_format_row(row))
+
+
+def save_window(path: str | os.PathLike, file_id: str, start: float, end: float, species: Iterable[str], *,
+                annotator: str = "", classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Set the species of one range (replacing what was saved for exactly that range); returns the file's table.
+
+    An empty `species` saves an explicit "checked, nothing there" row. See `save_windows`.
+    """
+    return save_windows(path, [(file_id, start, end, list(species))], annotator=annotator, classes=classes)
+
+
+def save_windows(path: str | os.PathLike, windows: Iterable[tuple[str, float, float, Iterable[str]]], *,
+                 annotator: str = "", classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Save several ranges at once: `windows` = (file_id, start s, end s, species codes).
+
+    Read-modify-write under an exclusive file lock (`<path>.lock`), so concurrent savers (two
+    browser sessions, two processes) serialise and none loses the other's rows; the new table
+    replaces the file atomically. A corrupt existing file raises DatasetError and is left alone
+    (overwriting it would silently drop its rows). Codes are checked against `classes` when given.
+    """
+    p = Path(path)
+    stamp = _now()
+    new_rows, keys = [], set()
+    for file_id, start, end, species in windows:
+        file_id = str(file_id).strip()
+        t0, t1 = _ms(start), _ms(end)
+        if not file_id or not (math.isfinite(t0) and math.isfinite(t1)) or t0 < 0 or t1 <= t0:
+            raise DatasetError(f"{p}: cannot save range {file_id!r} {start}–{end} s (need a file_id and 0 <= start < end)")
+        codes = sorted({str(s).strip() for s in species if str(s).strip()})
+        if classes is not None:
+            bad = [c for c in codes if c not in set(classes)]
+            if bad:
+                raise DatasetError(f"{p}: unknown species code(s) {bad} for {file_id} {t0}–{t1} s")
+        keys.add((file_id, t0, t1))
+        new_rows += [(file_id, t0, t1, c, annotator, stamp) for c in (codes or [""])]
+    with file_lock(p):
+        current = read_annotations(p)  # under the lock: nobody writes between this read and our rename
+        key = list(zip(current["file_id"], current["start"], current["end"]))
+        keep = current[[k not in keys for k in key]] if len(current) else current
+        table = _sorted(pd.concat([keep, pd.DataFrame(new_rows, columns=COLUMNS)], ignore_index=True))
+        _write_table(p, table)
+    return table
+
+
+# ----------------------------------------------------------------------------------- queries
+def window_species(ann: pd.DataFrame) -> dict[tuple[str, float, float], set[str]]:
+    """(file_id, start, end) → the species saved for that exact range (empty set = checked, nothing)."""
+    out: dict[tuple[str, float, float], set[str]] = {}
+    for f, a, b, s in ann[["file_id", "start", "end", "species"]].itertuples(index=False, name=None):
+        codes = out.setdefault((f, _ms(a), _ms(b)), set())
+        if s:
+            codes.add(s)
+    return out
+
+
+def annotated_windows(ann: pd.DataFrame, file_id: str | None = None) -> set[tuple[str, float, float]]:
+    """The (file_id, start, end) keys that have been saved (of one file when `file_id` is given)."""
+    keys = set(window_species(ann))
+    return {k for k in keys if k[0] == file_id} if file_id is not None else keys
+
+
+# --------------------------------------------------------------------------------- interchange
+def raven_table(ann: pd.DataFrame, *, low_hz: float = 0.0, high_hz: float = 16000.0,
+                include_empty: bool = False) -> pd.DataFrame:
+    """Annotations as a Raven selection table (columns `RAVEN_COLUMNS`), one selection per species row.
+
+    Our labels carry no frequency range, so every box spans `low_hz`–`high_hz` (default 0–16 kHz,
+    the mel range of the 32-kHz front end). "Checked, nothing there" rows are left out unless
+    `include_empty` (then with an empty Species Code). `file` holds the file_id.
+    """
+    rows = ann if include_empty else ann[ann["species"] != ""]
+    rows = rows.sort_values(["file_id", "start", "end", "species"], kind="stable")
+    return pd.DataFrame({
+        "Selection": np.arange(1, len(rows) + 1),
+        "View": "Spectrogram 1",
+        "Channel": 1,
+        "Begin Time (s)": rows["start"].to_numpy(dtype=float),
+        "End Time (s)": rows["end"].to_numpy(dtype=float),
+        "Low Freq (Hz)": float(low_hz),
+        "High Freq (Hz)": float(high_hz),
+        "Species Code": rows["species"].to_numpy(dtype=str),
+        "file": rows["file_id"].to_numpy(dtype=str),
+    }, columns=RAVEN_COLUMNS)
+
+
+def raven_text(ann: pd.DataFrame, **kwargs) -> str:
+    """`raven_table` as the tab-separated text Raven reads (header line, `\\n` line ends)."""
+    return raven_table(ann, **kwargs).to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.3f")
+
+
+def read_audacity_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an Audacity label track: DataFrame start, end (s), label, low_hz, high_hz (NaN when absent).
+
+    Format: `start<TAB>end<TAB>label` lines, each optionally followed by a spectral line
+    `\\<TAB>low_hz<TAB>high_hz`. DatasetError names the file and line on anything else.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise DatasetError(f"{p}: label file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    rows: list[list] = []
+    for i, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        parts = raw.rstrip("\r").split("\t")
+        if parts[0].strip() == "\\":
+            if not rows or len(parts) < 3:
+                raise DatasetError(f"{p}: line {i}: a frequency line must follow a label line and hold low and high Hz")
+            rows[-1][3] = _number(parts[1].strip(), p, i, "low_hz")
+            rows[-1][4] = _number(parts[2].strip(), p, i, "high_hz")
+            continue
+        if len(parts) < 2:
+            raise DatasetError(f"{p}: line {i}: expected start<TAB>end<TAB>label, got {raw[:60]!r}")
+        t0, t1 = _number(parts[0].strip(), p, i, "start"), _number(parts[1].strip(), p, i, "end")
+        if t1 < t0:
+            raise DatasetError(f"{p}: line {i}, field end: {t1} is before start {t0}")
+        rows.append([t0, t1, parts[2].strip() if len(parts) > 2 else "", float("nan"), float("nan")])
+    return pd.DataFrame(rows, columns=["start", "end", "label", "low_hz", "high_hz"])
+
+
+def audacity_to_annotations(boxes: pd.DataFrame, file_id: str, *, annotator: str = "",
+                            label_map: dict[str, str] | None = None, duration: float | None = None) -> pd.DataFrame:
+    """Turn `read_audacity_labels` boxes into annotation rows of `file_id` (species = label, mapped by
+    `label_map` when given; zero-length point labels get 1 ms so they stay valid ranges).
+
+    With `duration` (s) one "checked, nothing there" row spans the whole recording, which makes
+    every window without a box count as a checked negative in `annotations_to_labels`.
+    """
+    mapping = label_map or {}
+    stamp = _now()
+    rows = [(file_id, _ms(a), _ms(max(b, a + 0.001)), mapping.get(lab, lab), annotator, stamp)
+            for a, b, lab in boxes[["start", "end", "label"]].itertuples(index=False, name=None)]
+    if duration is not None:
+        rows.append((file_id, 0.0, _ms(duration), "", annotator, stamp))
+    return _sorted(pd.DataFrame(rows, columns=COLUMNS)) if rows else empty_annotations()
+
+
+# ------------------------------------------------------------------------------ ground truth
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _covered(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """Seconds of [lo, hi] covered by the union of `intervals`."""
+    total, cur = 0.0, lo
+    for a, b in sorted(intervals):
+        a, b = max(a, cur), min(b, hi)
+        if b > a:
+            total += b - a
+            cur = b
+    return total
+
+
+def annotations_to_labels(ann_df: pd.DataFrame, test_df: pd.DataFrame, *, window_s: float = 5.0,
+                          unannotated: str = "drop") -> pd.DataFrame:
+    """Ground truth `row_id,target` for the rows of a test.csv-like table (row_id, file_id, bird, end_time).
+
+    A row's window is (end_time − window_s, end_time]. It is *checked* when the saved ranges of its
+    file (any species, or the empty "nothing there" rows) cover at least half the window; its
+    target is True when a range labelled with its bird overlaps the window by ≥ 0.5 s (or half
+    the range, if shorter) — the demo dataset's presence rule. Rows of unchecked windows are
+    dropped (`unannotated="drop"`, the default: unknown is not absent) or set False ("false").
+    Output keeps test_df's order. Pitfall: scoring a full submission against the dropped table
+    needs the submission filtered to the same row_ids first (`evaluate_submission` rejects extra rows).
+    """
+    if unannotated not in ("drop", "false"):
+        raise ValueError(f"unannotated={unannotated!r}: use 'drop' or 'false'")
+    by_file: dict[str, list[tuple[float, float, str]]] = {}
+    for f, a, b, s in ann_df[["file_id", "start", "end", "species"]].itertuples(index=False, name=None):
+        by_file.setdefault(str(f), []).append((float(a), float(b), str(s)))
+    keep, target = [], []
+    for f, bird, end in test_df[["file_id", "bird", "end_time"]].itertuples(index=False, name=None):
+        ranges = by_file.get(str(f), [])
+        lo, hi = float(end) - window_s, float(end)
+        checked = bool(ranges) and _covered([(a, b) for a, b, _ in ranges], lo, hi) >= window_s / 2
+        hit = checked and any(s == bird and _overlap(a, b, lo, hi) >= min(MIN_OVERLAP_S, MIN_OVERLAP_FRACTION * (b - a))
+                              for a, b, s in ranges)
+        keep.append(checked or unannotated == "false")
+        target.append(hit)
+    keep_arr = np.asarray(keep, dtype=bool)
+    return pd.DataFrame({"row_id": test_df["row_id"].astype(str).to_numpy()[keep_arr],
+                         "target": np.asarray(target, dtype=bool)[keep_arr]})
+
+
+def write_labels_table(path: str | os.PathLike, labels: pd.DataFrame) -> Path:
+    """Atomically write a `row_id,target` table with True/False (the layout of test_labels.csv)."""
+    out = pd.DataFrame({"row_id": labels["row_id"].astype(str), "target": labels["target"].astype(bool)})
+    return atomic_write_text(path, out.to_csv(index=False, lineterminator="\n"))

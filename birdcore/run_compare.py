@@ -1,0 +1,246 @@
+"""Training runs side by side: the run list, metric curves as tidy tables, live readers.
+
+Everything is read from the run folders (`birdcore.training.runs`), never from the process that
+trains, so a page showing it survives browser refreshes and app restarts, and several viewers
+can watch the same run.
+
+* `runs_table(runs_dir)` — one row per run (state, progress, best score …) plus a message for
+  every folder that is not a valid run (skipped, never fatal).
+* `epoch_frame` / `step_frame` / `metric_curves` — metrics.jsonl records as DataFrames for charts.
+* `MetricsTail` — an incremental reader of one run's metrics.jsonl (keeps its byte offset, reads
+  only what was appended; starts over when the file was truncated by a resume).
+* `log_tail`, `run_status`, `eta_seconds`, `format_duration` — small helpers for live monitoring.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from .atomic_io import read_jsonl
+from .errors import RunError
+from .training.runs import RunFolder, _pid_alive
+
+__all__ = [
+    "EPOCH_METRICS", "ACTIVE_STATES", "run_status", "runs_table", "epoch_frame", "step_frame", "metric_curves",
+    "MetricsTail", "log_tail", "eta_seconds", "format_duration",
+]
+
+EPOCH_METRICS = ("micro_f1", "macro_f1", "birdclef2022", "cmap_pad5", "macro_auc")
+ACTIVE_STATES = ("queued", "running")
+RUN_COLUMNS = ("run_id", "name", "state", "epoch", "epochs", "monitor", "best_score", "best_epoch", "created_at",
+               "has_oof", "has_thresholds", "error")
+
+
+def run_status(run: RunFolder) -> dict[str, Any]:
+    """`run.status()`, plus: a queued run whose launched process is gone counts as failed.
+
+    (`RunFolder.status` already does this for "running"; a process that dies before it starts
+    training — bad interpreter, import error — would otherwise stay "queued" forever.)
+    """
+    st = run.status()
+    if st.get("state") == "queued" and isinstance(st.get("pid"), int) and not _pid_alive(st["pid"]):
+        st["state"] = "failed"
+        st.setdefault("error", None)
+        st["error"] = st["error"] or f"the training process exited before it started; see {run.log_path.name}"
+        st["stale"] = True
+    return st
+
+
+def runs_table(runs_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """All runs under `runs_dir`, newest first, and one message per skipped folder.
+
+    Columns: run_id, name, state, epoch (completed), epochs, monitor, best_score, best_epoch
+    (0-based), created_at, has_oof, has_thresholds, error. A sub-folder without a readable
+    config.json is skipped with a message; hidden folders and plain files are ignored.
+    """
+    d = Path(runs_dir)
+    rows, skipped = [], []
+    if d.is_dir():
+        for p in sorted(d.iterdir(), key=lambda q: q.name, reverse=True):
+            if not p.is_dir() or p.name.startswith("."):
+                continue
+            run = RunFolder(p)
+            if not run.config_path.is_file():
+                skipped.append(f"{p.name}: not a run folder (no config.json)")
+                continue
+            try:
+                cfg, _ = run.read_config()
+            except RunError as exc:
+                skipped.append(f"{p.name}: {exc}")
+                continue
+            st = run_status(run)
+            rows.append({
+                "run_id": run.run_id, "name": cfg.name, "state": st.get("state", "unknown"),
+                "epoch": st.get("epoch"), "epochs": st.get("epochs", cfg.train.epochs), "monitor": cfg.train.monitor,
+                "best_score": st.get("best_score"), "best_epoch": st.get("best_epoch"),
+                "created_at": st.get("created_at"), "has_oof": run.oof_path.is_file(),
+                "has_thresholds": run.thresholds_path.is_file(), "error": st.get("error"),
+            })
+    table = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    for col in ("best_score",):
+        table[col] = pd.to_numeric(table[col], errors="coerce")
+    for col in ("epoch", "epochs", "best_epoch"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
+    return table, skipped
+
+
+def epoch_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The `kind == "epoch"` records as a frame sorted by epoch (0-based, as logged); None → NaN."""
+    rows = [r for r in records if r.get("kind") == "epoch"]
+    df = pd.DataFrame(rows).drop(columns=["kind"], errors="ignore")
+    if df.empty:
+        return pd.DataFrame(columns=["epoch", "train_loss", "val_loss", *EPOCH_METRICS])
+    for col in ("train_loss", "val_loss", *EPOCH_METRICS):
+        if col not in df.columns:
+            df[col] = float("nan")
+    num = [c for c in df.columns if c != "improved"]
+    df[num] = df[num].apply(pd.to_numeric, errors="coerce")
+    return df.sort_values("epoch", kind="stable").reset_index(drop=True)
+
+
+def step_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The `kind == "step"` records (epoch, step, loss, lr, samples_per_s) sorted by step."""
+    rows = [r for r in records if r.get("kind") == "step"]
+    if not rows:
+        return pd.DataFrame(columns=["epoch", "step", "loss", "lr", "samples_per_s"])
+    df = pd.DataFrame(rows).drop(columns=["kind"], errors="ignore")
+    return df.sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def metric_curves(runs: Sequence[RunFolder], metrics: Sequence[str] = EPOCH_METRICS) -> pd.DataFrame:
+    """Tidy per-epoch values of several runs: columns run_id, epoch (0-based), metric, value.
+
+    Missing and undefined (null) values are left out, so every row is a point to draw.
+    """
+    parts = []
+    for run in runs:
+        ep = epoch_frame(run.metrics()[0])
+        keep = [m for m in metrics if m in ep.columns]
+        if ep.empty or not keep:
+            continue
+        long = ep.melt(id_vars=["epoch"], value_vars=keep, var_name="metric", value_name="value")
+        long.insert(0, "run_id", run.run_id)
+        parts.append(long.dropna(subset=["value"]))
+    if not parts:
+        return pd.DataFrame(columns=["run_id", "epoch", "metric", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+_GUARD_BYTES = 64
+
+
+@dataclass
+class MetricsTail:
+    """Incremental reader of one metrics.jsonl: `update()` reads only what was appended.
+
+    Keep one per run (the app keeps it in the session state) and call `update()` on each
+    refresh. Records are split by kind into `start`, `steps` and `epochs`. When the file shrank
+    or the bytes before the offset changed (a resumed run truncates the records of the epoch it
+    lost, then appends again), the reader starts over from byte 0.
+    """
+
+    path: Path
+    offset: int = 0
+    start: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    _guard: bytes = b""
+
+    def reset(self) -> None:
+        self.offset, self.start, self.steps, self.epochs, self._guard = 0, None, [], [], b""
+
+    def _read_guard(self, end: int) -> bytes:
+        if end <= 0:
+            return b""
+        begin = max(0, end - _GUARD_BYTES)
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(begin)
+                return fh.read(end - begin)
+        except OSError:
+            return b""
+
+    def update(self) -> int:
+        """Read new complete records; returns how many arrived (0 when nothing changed)."""
+        self.path = Path(self.path)
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = 0
+        if size < self.offset or (self.offset and self._read_guard(self.offset) != self._guard):
+            self.reset()
+        if size == self.offset:
+            return 0
+        records, self.offset = read_jsonl(self.path, self.offset)
+        for r in records:
+            kind = r.get("kind")
+            if kind == "step":
+                self.steps.append(r)
+            elif kind == "epoch":
+                self.epochs.append(r)
+            elif kind == "start":
+                self.start = r
+        self._guard = self._read_guard(self.offset)
+        return len(records)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """All records read so far (start, then steps, then epochs)."""
+        return ([self.start] if self.start else []) + self.steps + self.epochs
+
+
+def log_tail(path: str | Path, lines: int = 30, max_bytes: int = 64_000) -> str:
+    """The last `lines` lines of a text log (reads at most `max_bytes` from its end); "" if absent."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    # A progress bar redraws one line with "\r": keep only what is on screen last.
+    rows = [row.rsplit("\r", 1)[-1] for row in text.split("\n")]
+    if size > max_bytes and rows:
+        rows = rows[1:]  # the first line read is probably cut
+    while rows and not rows[-1].strip():
+        rows.pop()
+    return "\n".join(rows[-lines:])
+
+
+def eta_seconds(status: dict[str, Any], now: float | None = None) -> float | None:
+    """Seconds left for an active run: the ETA written at the last epoch end minus the time since.
+
+    None when the run is not active or has no estimate yet (before its first epoch ends).
+    """
+    if status.get("state") not in ACTIVE_STATES:
+        return None
+    eta = status.get("eta_s")
+    if not isinstance(eta, (int, float)) or not math.isfinite(eta):
+        return None
+    try:
+        since = (now if now is not None else time.time()) - datetime.fromisoformat(status["updated_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        since = 0.0
+    return max(float(eta) - max(since, 0.0), 0.0)
+
+
+def format_duration(seconds: float | None) -> str:
+    """"42 s", "3 min 05 s", "1 h 02 min"; "—" for None."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(round(max(seconds, 0.0)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
