@@ -135,13 +135,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not files:
         raise BirdcoreError("predict: no audio files found in " + ", ".join(args.inputs))
     if args.model == ["birdnet"]:
+        # BirdNET's own window scores, columns named by eBird code (all mapped species, or the
+        # dataset's species with --data)
+        from .inference.predict import PredictResult
         from .pretrained import birdnet as bn
 
-        classes = _dataset_classes(args.data) if args.data else None
-        table = bn.predict_files(files, classes=classes, taxonomy_csv=_taxonomy(args.data))
-        from .inference.predict import PredictResult
-
-        result = PredictResult(table=table, classes=[c for c in table.columns if c not in ("file_id", "end_time")])
+        taxonomy = _taxonomy(args.data)
+        if taxonomy is None:
+            raise BirdcoreError("predict --model birdnet: pass --data DIR holding eBird_Taxonomy_v2021.csv"
+                                " (maps BirdNET labels to eBird codes)")
+        classes = _dataset_classes(args.data)
+        table = bn.predict_files(files, classes=classes, taxonomy_csv=taxonomy)
+        result = PredictResult(table=table, classes=classes)
     else:
         from .inference.scorers import load_scorer
 

@@ -17,6 +17,7 @@ at 5, 10, … s (`end_time`), a trailing partial window kept when it holds ≥ 1
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -458,6 +459,19 @@ def parse_thresholds(data: bytes, where: str = "thresholds") -> Thresholds:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{where}: not a thresholds JSON file ({exc})") from None
     return Thresholds.from_dict(raw, where)
+
+
+def read_submission_bytes(data: bytes, where: str = "submission.csv") -> pd.DataFrame:
+    """A submission CSV (an upload) as a table for `validate_submission`: exactly "True"/"False"
+    become bools; anything else (1, "yes", blanks) stays text so the validator names it."""
+    try:
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{where}: cannot parse as CSV ({str(exc).strip()[:160]})") from None
+    if "target" in df.columns:
+        mapped = df["target"].map({"True": True, "False": False})
+        df["target"] = mapped.where(mapped.notna(), df["target"]) if mapped.isna().any() else mapped.astype(bool)
+    return df
 
 
 def check_predictions(result: PredictResult) -> None:

@@ -104,7 +104,7 @@ with st.expander("Start a new run", expanded=True, icon=":material/rocket_launch
         st.text_area("More overrides (one key=value per line)", key="tr_extra", height=80,
                      placeholder="train.num_workers=0\ndata.clip_seconds=5.0",
                      help="Any RunConfig field, as `birdcore train --set`.")
-        launch = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:",
+        launch = st.form_submit_button("Launch", key="tr_launch", type="primary", icon=":material/play_arrow:",
                                        disabled=ds is None)
     if ds is None:
         st.caption("Choose a dataset folder with audio in the sidebar to launch a run.")

@@ -44,6 +44,13 @@ def _combine(clip_logits: np.ndarray, frame_logits: np.ndarray, mode: str) -> tu
     return clip.astype(np.float32), frame.astype(np.float32)
 
 
+def _family(run_dir: Path) -> str:
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("family", "cnn")
+    except (OSError, json.JSONDecodeError):
+        return "cnn"
+
+
 class TorchScorer:
     """A run's best checkpoint in PyTorch (CPU or CUDA)."""
 
@@ -116,12 +123,47 @@ class OnnxScorer:
         return _combine(clip, frame, self.info.inference_prob)
 
 
-def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto", threads: int | None = None):
-    """A scorer for `source` (run folder or exported folder) and `backend` ("torch" | "onnx").
+class BirdnetBaselineScorer:
+    """BirdNET V2.4's own scores as a model (no training), restricted to `classes`.
+
+    Each 5-s window is scored from its 3-s chunks (max); classes BirdNET lacks score 0.
+    """
+
+    def __init__(self, classes: list[str], taxonomy_csv: str | Path, sample_rate: int = 32000,
+                 threads: int | None = None) -> None:
+        from ..pretrained import load_birdnet
+
+        self.model = load_birdnet(threads or 2)
+        self.taxonomy_csv = taxonomy_csv
+        self.sr = sample_rate
+        self.info = ScorerInfo(Path("birdnet"), list(classes), sample_rate, 5.0, "clip", "birdnet")
+
+    def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from ..pretrained import score_windows
+
+        # the windows are concatenated back to back: BirdNET scores each 5-s window of the result
+        flat = np.ascontiguousarray(waves, dtype=np.float32).reshape(-1)
+        df = score_windows(flat, sr=self.sr, window_s=waves.shape[1] / self.sr, classes=self.info.classes,
+                           taxonomy_csv=self.taxonomy_csv, fill_missing=0.0, model=self.model)
+        out = df[self.info.classes].to_numpy(dtype=np.float32)[: len(waves)]
+        return out, out[..., None]
+
+
+BIRDNET_SOURCE = "birdnet"
+
+
+def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto", threads: int | None = None,
+                classes: list[str] | None = None, taxonomy_csv: str | Path | None = None):
+    """A scorer for `source` (run folder, exported folder, or "birdnet") and `backend`.
 
     `onnx` on a run folder uses `<run>/onnx/` and exports there first when it is missing or
-    older than the best checkpoint.
+    older than the best checkpoint. "birdnet" (the BirdNET baseline) needs `classes` and the
+    dataset's `taxonomy_csv` to map BirdNET's labels to eBird codes.
     """
+    if str(source) == BIRDNET_SOURCE:
+        if not classes or not taxonomy_csv:
+            raise ModelError("the BirdNET baseline needs the dataset's species and eBird_Taxonomy_v2021.csv")
+        return BirdnetBaselineScorer(classes, taxonomy_csv, threads=threads)
     p = Path(source)
     if (p / ONNX_FILE).exists() and (p / BUNDLE_FILE).exists():
         if backend == "torch":
@@ -129,6 +171,12 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
         return OnnxScorer(p, threads)
     if not (p / "config.json").exists():
         raise ModelError(f"{p}: neither a run folder (config.json) nor an exported model (model.onnx + bundle.json)")
+    if _family(p) == "birdnet_head":
+        if backend != "torch":
+            raise ModelError(f"{p}: BirdNET-head runs run on the TFLite BirdNET model; use --backend torch")
+        from ..training.embedding_head import BirdnetHeadScorer
+
+        return BirdnetHeadScorer(p, threads=threads)
     if backend == "torch":
         return TorchScorer(p, device=device, threads=threads)
     if backend != "onnx":

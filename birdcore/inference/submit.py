@@ -34,6 +34,8 @@ def resolve_thresholds(thresholds_file: str | Path | None, sources: list[str | P
     if thresholds_file:
         return load_thresholds(thresholds_file)
     for src in sources:
+        if str(src) == "birdnet":
+            continue
         cand = Path(src) / "thresholds.json"
         if cand.exists():
             return load_thresholds(cand)
@@ -54,7 +56,9 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
     """
     ds = load_dataset(data_dir)
     files = soundscapes_for_test(ds)
-    scorers = [load_scorer(s, backend=backend, threads=threads) for s in sources]
+    taxonomy = ds.root / "eBird_Taxonomy_v2021.csv"
+    scorers = [load_scorer(s, backend=backend, threads=threads, classes=ds.species,
+                           taxonomy_csv=taxonomy if taxonomy.exists() else None) for s in sources]
     result = predict_files(files, scorers, options, progress=progress, show_bar=show_bar)
     if result.skipped:
         path, err = result.skipped[0]

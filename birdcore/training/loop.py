@@ -113,7 +113,13 @@ def train(run: RunFolder, resume: bool = False, progress: ProgressFn | None = No
     if install_signals:
         stop.install()
     try:
-        result = _train(run, resume, progress, dist, stop)
+        family = run.read_config()[0].family
+        if family == "birdnet_head":
+            from .embedding_head import train_embedding_head
+
+            result = train_embedding_head(run, resume=resume, progress=progress, stop=lambda: stop.requested)
+        else:
+            result = _train(run, resume, progress, dist, stop)
     except BaseException as exc:
         if dist.main:
             state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"

@@ -3,7 +3,8 @@
 The system Chromium (`apt-get install chromium`) is used, never a downloaded browser; every
 browser test is skipped with the reason when /usr/bin/chromium is absent. One Streamlit server
 serves the whole session; it shows the demo dataset when `birdcore.demo` can provide it, else the
-real metadata in ../shared, else a one-row folder written here.
+real metadata in ../shared, else a one-row folder written here. Its runs folder (`BIRDCORE_RUNS`)
+holds one small run trained at the start of the session, so the pages about runs have content.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def browser_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def browser_runs_dir(browser_data_dir, tmp_path_factory) -> Path:
+    """A runs folder with one real finished run on the browser dataset (a tiny CNN, 2 epochs: ~10–30 s),
+    so the Training and Thresholds pages draw curves and OOF analysis rather than their empty states.
+    Left empty when the dataset has no audio (the metadata-only fallbacks)."""
+    from birdcore.config.run import load_run_config
+    from birdcore.errors import BirdcoreError
+    from birdcore.training.launcher import prepare_run, run_in_process
+
+    runs = tmp_path_factory.mktemp("browser-runs")
+    cfg = load_run_config("demo-cpu", ["train.epochs=2", "train.num_workers=0", "data.clip_seconds=2.0",
+                                       "train.batch_size=16", "train.log_every_steps=2", "model.pretrained=false",
+                                       'model.backbone="resnet10t"'])
+    try:
+        run = prepare_run(browser_data_dir, cfg, runs)
+    except BirdcoreError:  # no train_audio/: nothing to train on
+        return runs
+    run_in_process(run)
+    return runs
+
+
+@pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` to run browser tests")
@@ -58,12 +80,17 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def app_url(browser, browser_data_dir, tmp_path_factory):
+def app_url(browser, browser_data_dir, browser_runs_dir, tmp_path_factory):
     """Base URL of a Streamlit server running app/Home.py for the whole browser session."""
     helper = _load_server_helper()
     work = tmp_path_factory.mktemp("browser-server")
-    with helper.streamlit_server(browser_data_dir, work / "home", work / "streamlit.log") as base:
-        yield base
+    env = pytest.MonkeyPatch()  # the server inherits os.environ: point it at the session's runs folder
+    env.setenv("BIRDCORE_RUNS", str(browser_runs_dir))
+    try:
+        with helper.streamlit_server(browser_data_dir, work / "home", work / "streamlit.log") as base:
+            yield base
+    finally:
+        env.undo()
 
 
 @pytest.fixture()

@@ -1,0 +1,250 @@
+"""Label windows by ear: step through a recording or a model's most uncertain windows, save species present."""
+
+import sys
+from pathlib import Path
+
+_APP = str(Path(__file__).resolve().parents[1])
+if _APP not in sys.path:
+    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
+
+import re
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
+from birdcore import annotations as ann
+from birdcore import inspection as ins
+from birdcore.errors import BirdcoreError
+from ui import charts
+
+ui.page_setup("Annotation", icon="✏️")
+ds = ui.require_dataset()
+st.title("Annotation")
+st.caption("Listen to one 5-s window at a time and mark the species you hear. Labels are saved at once"
+           " (safe with several sessions) and serve as ground truth on the Inspection page and for evaluation.")
+names = {c: ds.common_name(c) for c in ds.species}
+state = st.session_state
+
+
+# ---- cached engine calls (as on the Inspection page) ----------------------------------------------
+def _stamp(ref: ins.ModelRef) -> float:
+    p = Path(ref.path)
+    for f in (p / "checkpoints" / "best.pt", p / "model.onnx"):
+        if f.is_file():
+            return f.stat().st_mtime
+    return 0.0
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading model …")
+def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str, stamp: float) -> ins.LoadedModel:
+    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+
+
+@st.cache_data(max_entries=32, show_spinner="Scoring the windows …")
+def predict(_model: ins.LoadedModel, key: str, stamp: float, paths: tuple, mtimes: tuple) -> pd.DataFrame:
+    """file_id, end_time, <classes> for `paths` (cached per model and file versions)."""
+    return ins.predict_table([_model], list(paths)).table
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def window_spec(path: str, mtime: float, start: float, end: float) -> ins.Spectrogram:
+    return ins.spectrogram(path, start, end, max_frames=None)
+
+
+# ---- labels file and annotator -----------------------------------------------------------------------
+c1, c2 = st.columns([3, 1])
+if "ann_labels_path" not in state:
+    state["ann_labels_path"] = str(ann.default_labels_path(ds.root))
+labels_path = Path(c1.text_input("Labels file", key="ann_labels_path",
+                                 help="CSV file_id,start,end,species,annotator,updated_at; created on the first save."))
+on_name = ui.remembered("ann_annotator", "annotation.annotator", "")
+annotator = c2.text_input("Annotator", key="ann_annotator", on_change=on_name, help="Saved with every label.")
+try:
+    saved = ann.read_annotations(labels_path, classes=ds.species)
+except BirdcoreError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+# ---- model (optional: prefills the species, ranks windows by doubt) ------------------------------------
+refs = ins.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
+c1, c2 = st.columns([3, 1])
+ref = c1.selectbox("Model (suggests species)", [None] + refs, key="ann_model",
+                   format_func=lambda r: "No model" if r is None else r.label)
+model = None
+thresholds = 0.5
+if ref is not None:
+    try:
+        model = load_model(ref.kind, ref.path, ref.label, "torch", tuple(ds.species),
+                           str(ds.root / "eBird_Taxonomy_v2021.csv"), _stamp(ref))
+        ins.check_classes(model.classes, ds.species, where=ref.label)
+    except BirdcoreError as exc:
+        ui.show_error(exc)
+        model = None
+if model is not None:
+    if model.thresholds is not None:
+        thresholds = model.thresholds
+        c2.caption(f"Suggestions use the model's thresholds.json (global {model.thresholds.global_threshold:.3f}).")
+    else:
+        thresholds = c2.slider("Suggest when prob ≥", 0.0, 1.0, 0.5, 0.01, key="ann_thr")
+
+# ---- the queue of windows -------------------------------------------------------------------------------
+modes = ["Windows of one recording"] + (["Most uncertain windows (test soundscapes)"] if ds.soundscapes else [])
+mode = st.radio("Queue", modes, horizontal=True, key="ann_mode")
+probs_table = None
+if mode == modes[0]:
+    kinds = (["Test soundscape"] if ds.soundscapes else []) + (["Training recording"] if ds.has_train_audio else [])
+    if not kinds:
+        st.info("This dataset has no audio (no test_soundscapes/, no train_audio/) to annotate.")
+        st.stop()
+    kind = st.radio("Recording", kinds, horizontal=True, key="ann_kind")
+    if kind == "Test soundscape":
+        path = st.selectbox("Soundscape", ds.soundscapes, key="ann_soundscape", format_func=lambda p: p.stem)
+    else:
+        fn = st.selectbox("Training recording", ds.metadata["filename"].tolist(), key="ann_train")
+        path = ds.train_audio_dir / fn
+    try:
+        grid = ins.window_grid(path)
+    except BirdcoreError as exc:
+        ui.show_error(exc)
+        st.stop()
+    queue = pd.DataFrame({"path": str(path), "file_id": path.stem, "start": grid["start"], "end": grid["end"]})
+    if model is not None:
+        with ui.error_box():
+            probs_table = predict(model, ref.key, _stamp(ref), (str(path),), (path.stat().st_mtime,))
+else:
+    if model is None:
+        st.info("Choose a model above: it ranks the windows of the test soundscapes by how close its"
+                " probability is to the threshold (the windows a label teaches most).")
+        st.stop()
+    paths = tuple(str(p) for p in ds.soundscapes)
+    try:
+        probs_table = predict(model, ref.key, _stamp(ref), paths, tuple(Path(p).stat().st_mtime for p in paths))
+    except BirdcoreError as exc:
+        ui.show_error(exc)
+        st.stop()
+    limit = st.slider("Windows in the queue", 5, 200, 30, 5, key="ann_limit")
+    top = ins.uncertain_windows(probs_table, model.classes, thresholds, limit=limit)
+    by_id = {Path(p).stem: p for p in paths}
+    queue = pd.DataFrame({"path": top["file_id"].map(by_id), "file_id": top["file_id"], "start": top["start"],
+                          "end": top["end"]})
+if queue.empty:
+    st.info("No windows to annotate.")
+    st.stop()
+
+# Position in the queue: kept per queue, so switching recordings does not jump to a random window.
+qid = f"{mode}|{queue['file_id'].iat[0]}|{len(queue)}" + (f"|{ref.key}|{thresholds}" if mode != modes[0] else "")
+if state.get("_ann_qid") != qid:
+    state["_ann_qid"], state["ann_pos"] = qid, 0
+pos = int(min(max(state.get("ann_pos", 0), 0), len(queue) - 1))
+row = queue.iloc[pos]
+path, file_id, w0, w1 = Path(row["path"]), str(row["file_id"]), float(row["start"]), float(row["end"])
+done_keys = ann.annotated_windows(saved)
+is_done = [(f, round(a, 3), round(b, 3)) in done_keys for f, a, b in zip(queue["file_id"], queue["start"], queue["end"])]
+key = (file_id, round(w0, 3), round(w1, 3))
+
+# ---- suggestions: what was saved for this window, else the model's detections ----------------------------
+window_probs = None
+if probs_table is not None and model is not None:
+    hit = probs_table[(probs_table["file_id"] == file_id) & (probs_table["end_time"].astype(float) == w1)]
+    if len(hit):
+        window_probs = hit.drop(columns=["file_id"]).rename(columns={"end_time": "end"}).assign(start=w0)
+if key in done_keys:
+    prefill = sorted(ann.window_species(saved)[key])
+    origin = "saved labels"
+elif window_probs is not None:
+    prefill = [c for c in ins.detections(window_probs, model.classes, thresholds)[w0] if c in names]
+    origin = f"{ref.label} (prob ≥ threshold)"
+else:
+    prefill, origin = [], None
+
+
+def move(step: int) -> None:
+    state["ann_pos"] = int(min(max(state.get("ann_pos", 0) + step, 0), len(queue) - 1))
+
+
+def save_and_next(file_id: str, w0: float, w1: float, species_key: str, typed_key: str) -> None:
+    """Form callback: save this window's species (typed codes included), then go to the next window."""
+    typed = [c for c in re.split(r"[\s,;]+", state.get(typed_key, "") or "") if c]
+    unknown = [c for c in typed if c not in names]
+    if unknown:
+        state["_ann_error"] = f"Unknown species code(s): {', '.join(unknown)} — not a species of this dataset."
+        return
+    try:
+        ann.save_window(labels_path, file_id, w0, w1, list(state.get(species_key, [])) + typed,
+                        annotator=state.get("ann_annotator", ""), classes=ds.species)
+    except (BirdcoreError, OSError) as exc:
+        state["_ann_error"] = str(exc)
+        return
+    state["_ann_saved"] = f"Saved {file_id} {w0:g}–{w1:g} s."
+    move(1)
+
+
+# ---- the window ------------------------------------------------------------------------------------------
+done = int(sum(is_done))
+st.progress(done / len(queue), text=f"{done} of {ui.count(len(queue), 'window')} labelled")
+st.subheader(f"{file_id} · {w0:g}–{w1:g} s  ({pos + 1}/{len(queue)})" + ("  ✓" if key in done_keys else ""))
+for flag, show in (("_ann_error", st.error), ("_ann_saved", st.success)):
+    if state.get(flag):
+        show(state.pop(flag))
+
+nav = st.columns([1, 1, 6])
+nav[0].button("◀ Prev", key="ann_prev", on_click=move, args=(-1,), disabled=pos == 0, width="stretch")
+nav[1].button("Next ▶", key="ann_next", on_click=move, args=(1,), disabled=pos >= len(queue) - 1, width="stretch",
+              help="Skip without saving.")
+
+left, right = st.columns([3, 2])
+with left:
+    try:
+        sp = window_spec(str(path), path.stat().st_mtime, w0, w1)
+        fig = go.Figure(go.Heatmap(z=np.round(sp.db).tolist(), x=np.round(sp.times, 3).tolist(),
+                                   y=np.round(sp.freqs, 1).tolist(), colorscale="Magma", colorbar=dict(title=dict(text="dB")),
+                                   hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"))
+        fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="time (s)",
+                          yaxis_title="frequency (Hz)")
+        charts.show(fig, key="ann_spec")
+        y, sr = ins.window_audio(path, w0, w1)
+        st.audio(y, sample_rate=sr)
+    except BirdcoreError as exc:
+        ui.show_error(exc)
+with right:
+    skey, tkey = f"ann_sp::{file_id}::{w0:g}", f"ann_typed::{file_id}::{w0:g}"
+    with st.form("ann_form", border=True):
+        st.multiselect("Species present (empty = checked, nothing there)", ds.species, default=prefill, key=skey,
+                       format_func=lambda c: f"{c} — {names.get(c, c)}")
+        st.text_input("…or type codes, comma-separated (Enter saves and moves on)", key=tkey)
+        st.form_submit_button("Save & next", type="primary", on_click=save_and_next,
+                              args=(file_id, w0, w1, skey, tkey), width="stretch")
+    if origin:
+        st.caption(f"Prefilled from {origin}.")
+    if window_probs is not None:
+        top = ins.top_species(window_probs, model.classes, thresholds, k=5)
+        st.dataframe(top[["species", "prob", "threshold", "detected"]], hide_index=True, key="ann_top",
+                     column_config={"prob": st.column_config.ProgressColumn("prob", min_value=0.0, max_value=1.0,
+                                                                            format="%.3f")})
+
+# ---- saved labels and exports --------------------------------------------------------------------------------
+st.subheader("Saved labels")
+st.caption(f"`{labels_path}` · {ui.count(len(ann.annotated_windows(saved)), 'labelled range')} in"
+           f" {ui.count(saved['file_id'].nunique(), 'recording')}.")
+if saved.empty:
+    st.caption("Nothing saved yet.")
+else:
+    st.dataframe(saved, hide_index=True, height=240, key="ann_saved")
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Raven selection table", ann.raven_text(saved), file_name=f"{labels_path.stem}.selections.txt",
+                       mime="text/plain", key="ann_dl_raven", width="stretch")
+    if ds.test is not None:
+        truth = ann.annotations_to_labels(saved, ds.test)
+        c2.download_button(f"row_id,target table ({len(truth)} rows)", truth.to_csv(index=False, lineterminator="\n"),
+                           file_name="annotation_labels.csv", mime="text/csv", key="ann_dl_truth", width="stretch")
+        out = labels_path.with_name("annotation_labels.csv")
+        if c3.button("Write row_id,target file", key="ann_write_truth", width="stretch",
+                     help="For the Thresholds page and `birdcore evaluate`: the test.csv rows of labelled windows."):
+            with ui.error_box():
+                ann.write_labels_table(out, truth)
+                st.success(f"Wrote `{out}` ({ui.count(len(truth), 'row')}, {int(truth['target'].sum())} True).")
+        st.caption("The row_id,target table covers the test.csv rows whose window was labelled; windows nobody"
+                   " checked are left out (unknown is not absent).")

@@ -1,0 +1,162 @@
+"""Predict the test soundscapes with one model or an ensemble, check the submission, download it, score it."""
+
+import sys
+from pathlib import Path
+
+_APP = str(Path(__file__).resolve().parents[1])
+if _APP not in sys.path:
+    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
+
+import streamlit as st
+
+import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
+from birdcore import inspection as ins
+from birdcore.errors import BirdcoreError
+from birdcore.inference.submit import soundscapes_for_test
+from birdcore.submission import build_submission, evaluate_submission, validate_submission
+from birdcore.thresholds import load_thresholds
+from ui import charts
+
+ui.page_setup("Submission", icon="📤")
+ds = ui.require_dataset()
+st.title("Submission")
+st.caption("One `row_id,target` row per test.csv row: is the bird present in that 5-s window of that soundscape?"
+           " A row is True when the (ensemble-averaged) probability ≥ the bird's threshold.")
+state = st.session_state
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading model …")
+def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str, stamp: float) -> ins.LoadedModel:
+    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+
+
+def _stamp(ref: ins.ModelRef) -> float:
+    p = Path(ref.path)
+    for f in (p / "checkpoints" / "best.pt", p / "model.onnx"):
+        if f.is_file():
+            return f.stat().st_mtime
+    return 0.0
+
+
+# ---- what to predict ------------------------------------------------------------------------------
+if ds.test is None:
+    st.info(f"`{ds.root / 'test.csv'}` not found: it lists the rows a submission must have.")
+    st.stop()
+try:
+    files = soundscapes_for_test(ds)
+except BirdcoreError as exc:
+    ui.show_error(exc)
+    st.stop()
+birds = sorted(set(ds.test["bird"]))
+st.markdown(f"**test.csv:** {ui.count(len(ds.test), 'row')} · {ui.count(len(files), 'soundscape')} ·"
+            f" {ui.count(len(birds), 'bird')}")
+
+refs = ins.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
+if not refs:
+    st.info(f"No model yet: no run with checkpoints/best.pt in `{ui.runs_dir()}` and no exported model in"
+            " `models/`. Train one on the Training page.")
+    st.stop()
+c1, c2 = st.columns([3, 1])
+chosen = c1.multiselect("Models (several = ensemble, probabilities averaged)", refs, default=refs[:1], key="sub_models",
+                        format_func=lambda r: r.label)
+backend = c2.radio("Backend", ["torch", "onnx"], horizontal=True, key="sub_backend",
+                   help="ONNX Runtime is ~3× faster on CPU; a run is exported to <run>/onnx on first use."
+                        " Exported models always run ONNX.")
+if not chosen:
+    st.info("Choose at least one model.")
+    st.stop()
+run_key = (tuple(r.key for r in chosen), backend, tuple(_stamp(r) for r in chosen))
+
+if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary", key="sub_predict"):
+    bar = st.progress(0.0, text="Loading models …")
+    try:
+        models = [load_model(r.kind, r.path, r.label, backend, tuple(ds.species),
+                             str(ds.root / "eBird_Taxonomy_v2021.csv"), _stamp(r)) for r in chosen]
+        for r, m in zip(chosen, models):
+            ins.check_classes(m.classes, ds.species, need=birds if m.birdnet is None else (), where=r.label)
+        result = ins.predict_table(models, files, fill_missing=0.0,
+                                   progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} soundscapes"))
+        ins.check_predictions(result)
+        state["sub_result"] = {"key": run_key, "table": result.table, "classes": result.classes,
+                               "thresholds": models[0].thresholds, "thresholds_path": models[0].thresholds_path,
+                               "seconds": result.audio_seconds, "notes": [n for m in models for n in m.notes]}
+    except BirdcoreError as exc:
+        state.pop("sub_result", None)
+        ui.show_error(exc)
+    bar.empty()
+
+res = state.get("sub_result")
+if res is None or res["key"] != run_key:
+    st.caption("Press Predict to score the soundscapes with the chosen model(s).")
+else:
+    for note in res["notes"]:
+        st.caption(note + " — they are predicted False.")
+    # ---- thresholds --------------------------------------------------------------------------------
+    st.subheader("Thresholds")
+    options = (["The model's thresholds.json"] if res["thresholds"] is not None else []) + ["One value for all", "A thresholds file"]
+    how = st.radio("Thresholds", options, horizontal=True, key="sub_thr_mode", label_visibility="collapsed")
+    thr = None
+    if how == "The model's thresholds.json":
+        thr = res["thresholds"]
+        st.caption(f"Per-class thresholds from `{res['thresholds_path']}` (global {thr.global_threshold:.3f}).")
+    elif how == "A thresholds file":
+        c1, c2 = st.columns(2)
+        up = c1.file_uploader("Upload thresholds.json", type=["json"], key="sub_thr_upload")
+        typed = c2.text_input("…or its path", key="sub_thr_path")
+        with ui.error_box():
+            thr = ins.parse_thresholds(up.getvalue(), up.name) if up is not None else load_thresholds(typed) if typed else None
+        if thr is None:
+            st.caption("Upload or name a thresholds JSON (written by the Thresholds page or `birdcore tune-thresholds`).")
+    else:
+        if "sub_thr_value" not in state:  # the slider's state is dropped while hidden: keep the last value
+            state["sub_thr_value"] = state.get("_sub_thr_keep", 0.5)
+        thr = st.slider("Threshold", 0.0, 1.0, step=0.005, key="sub_thr_value",
+                        help="Low values pay off in the BirdCLEF 2022 score (winners used 0.05–0.3).")
+        state["_sub_thr_keep"] = thr
+    if thr is None:
+        st.stop()
+
+    # ---- the submission ----------------------------------------------------------------------------
+    st.subheader("Submission")
+    try:
+        sub = build_submission(res["table"], ds.test, thr, res["classes"])
+        validate_submission(sub, ds.test)
+    except BirdcoreError as exc:
+        ui.show_error(exc)
+        st.stop()
+    st.success(f"Valid: {ui.count(len(sub), 'row')}, the rows of test.csv in their order;"
+               f" {int(sub['target'].sum()):,} True ({sub['target'].mean():.1%}).", icon=":material/check_circle:")
+    st.download_button("Download submission.csv", ins.submission_bytes(sub, ds.test), file_name="submission.csv",
+                       mime="text/csv", type="primary", key="sub_download")
+    left, right = st.columns([2, 3])
+    left.dataframe(sub, hide_index=True, height=360, key="sub_table")
+    rates = ins.positive_rates(sub, ds.test)
+    with right:
+        charts.show(charts.bar(rates, "species", "rate", title="Share of windows predicted present", height=360,
+                               xlabel="species", ylabel="positive rate"), key="sub_rates")
+
+    # ---- score (datasets with ground truth, e.g. the demo) -------------------------------------------------
+    if ds.test_labels is not None:
+        st.subheader("Score against test_labels.csv")
+        with ui.error_box():
+            score = evaluate_submission(sub, ds.test_labels, scored=ds.scored or None)
+            c1, c2, c3 = st.columns(3)
+            c1.metric("BirdCLEF 2022 score", f"{score['birdclef2022']:.4f}",
+                      help="Mean over species of ½·(TPR + TNR) — macro balanced accuracy; species without"
+                           " positives are skipped. All-True and all-False both score 0.5.")
+            c2.metric("micro F1", f"{score['micro_f1']:.4f}")
+            c3.metric("macro F1", f"{score['macro_f1']:.4f}")
+            st.dataframe(score["per_species"], hide_index=True, key="sub_per_species",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("precision", "recall", "f1", "balanced_acc")})
+
+# ---- check a submission file made elsewhere --------------------------------------------------------------
+with st.expander("Check a submission.csv made elsewhere"):
+    up = st.file_uploader("submission.csv", type=["csv"], key="sub_check_upload")
+    if up is not None:
+        try:
+            other = ins.read_submission_bytes(up.getvalue(), up.name)
+            validate_submission(other, ds.test)
+            st.success(f"{up.name}: valid ({ui.count(len(other), 'row')}).")
+        except BirdcoreError as exc:
+            ui.show_error(exc)
