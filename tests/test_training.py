@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from birdcore.config.run import load_run_config
-from birdcore.errors import AudioError
+from birdcore.errors import DatasetError
 from birdcore.training.checkpoint import load_checkpoint
 from birdcore.training.folds import assign_folds
 from birdcore.training.launcher import launch_run, prepare_run, run_in_process, stop_run
@@ -119,18 +119,36 @@ def test_sigterm_stops_cleanly(tone_data, tmp_path):
     assert [r.summary()["state"] for r in list_runs(tmp_path / "runs")] == ["stopped"]
 
 
-def test_failed_run_records_traceback(tone_data, tmp_path):
+def test_bad_audio_is_skipped_and_reported(tone_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tone_data, data)
+    cfg = load_run_config("demo-cpu", FAST + ["train.epochs=1", "model.pretrained=false", 'model.backbone="resnet10t"'])
+    run = prepare_run(data, cfg, tmp_path / "runs")
+    files = sorted((data / "train_audio").rglob("*.ogg"))
+    files[0].write_bytes(b"not audio at all")             # header unreadable: found by the scan
+    raw = files[5].read_bytes()
+    files[5].write_bytes(raw[: len(raw) // 3])             # truncated: found when decoded
+    assert run_in_process(run)["state"] == "finished"
+    from birdcore.training.audio_check import read_skipped
+
+    skipped = read_skipped(run.path)
+    names = {r["filename"] for r in skipped}
+    assert files[0].relative_to(data / "train_audio").as_posix() in names
+    assert any(r["phase"] == "scan" and "cannot read audio header" in r["error"] for r in skipped)
+    assert run.status()["skipped"] == len(skipped) >= 1
+
+
+def test_mostly_broken_dataset_fails_with_summary_and_traceback(tone_data, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(tone_data, broken)
     cfg = load_run_config("demo-cpu", FAST + ["train.epochs=1", "model.pretrained=false", 'model.backbone="resnet10t"'])
     run = prepare_run(broken, cfg, tmp_path / "runs")
-    victim = next((broken / "train_audio").rglob("*.ogg"))
-    victim.write_bytes(b"not audio at all")
-    with pytest.raises(AudioError):
+    for f in sorted((broken / "train_audio").rglob("*.ogg"))[:40]:
+        f.write_bytes(b"junk")
+    with pytest.raises(DatasetError, match=r"40 of 48 training audio files cannot be read"):
         run_in_process(run)
     st = run.status()
-    assert st["state"] == "failed"
-    assert "AudioError" in st["error"] and victim.name in st["error"]
+    assert st["state"] == "failed" and "DatasetError" in st["error"]
     assert "Traceback" in st["traceback"]
 
 

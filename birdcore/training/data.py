@@ -10,7 +10,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..config.run import RunConfig
 from ..dataset import BirdDataset
-from ..errors import DatasetError
+from ..errors import AudioError, DatasetError
 from ..losses import sample_weights
 
 
@@ -68,12 +68,18 @@ class ClipDataset(Dataset):
     runs are reproducible whatever the worker count.
     """
 
-    def __init__(self, data: RunData, rows: np.ndarray, load_clip, seed: int) -> None:
+    def __init__(self, data: RunData, rows: np.ndarray, load_clip, seed: int, skip_log=None,
+                 substitute: bool = True, clip_samples: int = 0) -> None:
         self.data = data
         self.rows = np.asarray(rows)
         self.load_clip = load_clip
         self.seed = seed
         self.epoch = 0
+        self.skip_log = skip_log  # run folder: decode failures are recorded there
+        # training replaces a failed recording by another; validation marks it (weight -1) so the
+        # evaluation drops it instead of scoring a made-up clip
+        self.substitute = substitute
+        self.clip_samples = clip_samples
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,7 +87,24 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int):
         r = int(self.rows[i])
         rng = np.random.default_rng([self.seed, self.epoch, r, i])
-        wave, target = self.load_clip(r, rng)
+        for _ in range(5):
+            try:
+                wave, target = self.load_clip(r, rng)
+                break
+            except AudioError as exc:
+                if self.skip_log is None:
+                    raise
+                from .audio_check import record_skipped
+
+                # A file whose header read fine but whose audio is corrupt (e.g. truncated):
+                # record it and train on another recording instead of failing the run.
+                record_skipped(self.skip_log, self.data.filenames[r], str(exc),
+                               f"epoch {self.epoch}" if self.substitute else "validation")
+                if not self.substitute:
+                    return torch.zeros(self.clip_samples), torch.from_numpy(self.data.targets[r]), torch.tensor(-1.0)
+                r = int(self.rows[rng.integers(len(self.rows))])
+        else:
+            raise AudioError(f"{self.data.paths[r]}: five recordings in a row failed to decode; see skipped.csv")
         return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), \
             torch.from_numpy(np.asarray(target, dtype=np.float32)), torch.tensor(self.data.weights[r])
 

@@ -22,6 +22,7 @@ from ..dataset import load_dataset
 from ..losses import ClipLoss, class_weights
 from ..metrics import compute_all
 from ..models.heads import LinearHead
+from .audio_check import check_bad_fraction, record_skipped, scan_audio
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import select_run_data
 from .folds import assign_folds
@@ -53,12 +54,21 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
     folds = assign_folds(np.asarray(data.primary_labels), tc.n_folds, tc.seed)
     val_rows = np.flatnonzero(folds == tc.fold) if tc.fold >= 0 else np.array([], dtype=np.int64)
     train_rows = np.setdiff1d(np.arange(len(data.paths)), val_rows)
+    bad = scan_audio(data.paths, data.filenames)
+    check_bad_fraction(bad, len(data.paths), ds.train_audio_dir)
+    bad_names = {f for f, _ in bad}
+    for f, err in bad if not resume else []:
+        record_skipped(run.path, f, err, "scan")
+    good = np.array([f not in bad_names for f in data.filenames])
+    train_rows, val_rows = train_rows[good[train_rows]], val_rows[good[val_rows]]
     run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), device="cpu", epochs=tc.epochs,
                       monitor=tc.monitor, train_size=int(len(train_rows)), val_size=int(len(val_rows)),
-                      world_size=1, error=None, traceback=None, finished_at=None, phase="embedding")
+                      world_size=1, error=None, traceback=None, finished_at=None, phase="embedding",
+                      skipped=len(bad))
     t_emb = time.time()
     cache = EmbeddingCache(embedding_cache_dir(ds.root))
-    index, emb = cache.get_or_compute(data.paths, window_s=EMBED_WINDOW_S, model=load_birdnet())
+    index, emb = cache.get_or_compute([p for p, g in zip(data.paths, good) if g], window_s=EMBED_WINDOW_S,
+                                      model=load_birdnet())
     emb = np.asarray(emb, dtype=np.float32)
     row_of = {p: r for r, p in enumerate(data.paths)}
     rec = index["path"].map(row_of).to_numpy()

@@ -30,6 +30,7 @@ from ..dataset import load_dataset
 from ..losses import ClipLoss, class_weights
 from ..metrics import compute_all
 from ..models import build_model
+from .audio_check import check_bad_fraction, read_skipped, record_skipped, scan_audio
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .clips import make_clip_loaders
 from .data import ClipDataset, EpochSampler, RunData, balanced_weights, select_run_data
@@ -162,9 +163,18 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
         train_rows, val_rows = np.flatnonzero(folds != tc.fold), np.flatnonzero(folds == tc.fold)
     else:
         train_rows, val_rows = np.arange(len(data.filenames)), np.array([], dtype=np.int64)
+    bad = scan_audio(data.paths, data.filenames)
+    check_bad_fraction(bad, len(data.filenames), ds.train_audio_dir)
+    if bad:
+        bad_names = {f for f, _ in bad}
+        if dist.main and not resume:
+            for f, err in bad:
+                record_skipped(run.path, f, err, "scan")
+        keep = np.array([f not in bad_names for f in data.filenames])
+        train_rows, val_rows = train_rows[keep[train_rows]], val_rows[keep[val_rows]]
 
     train_clip, val_clip, batch_aug = make_clip_loaders(cfg, data, ds)
-    train_ds = ClipDataset(data, train_rows, train_clip, tc.seed)
+    train_ds = ClipDataset(data, train_rows, train_clip, tc.seed, skip_log=run.path)
     weights = balanced_weights(data.primary[train_rows], data.counts) if tc.sampler == "class_balanced" else None
     sampler = EpochSampler(len(train_rows), tc.seed, weights, dist.rank, dist.world)
     workers = auto_workers(tc.num_workers)
@@ -173,7 +183,8 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
                         persistent_workers=False, pin_memory=device.type == "cuda")
     val_loader = None
     if len(val_rows) and dist.main:
-        val_ds = ClipDataset(data, val_rows, val_clip, tc.seed)
+        val_ds = ClipDataset(data, val_rows, val_clip, tc.seed, skip_log=run.path, substitute=False,
+                             clip_samples=int(round(cfg.data.clip_seconds * cfg.data.sample_rate)))
         val_loader = DataLoader(val_ds, batch_size=tc.eval_batch_size, shuffle=False, num_workers=workers)
 
     model = build_model(cfg, len(data.classes)).to(device)
@@ -207,7 +218,7 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
         run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), device=str(device),
                           epoch=st.epoch, epochs=tc.epochs, monitor=tc.monitor, error=None, traceback=None,
                           train_size=int(len(train_rows)), val_size=int(len(val_rows)), world_size=dist.world,
-                          finished_at=None)
+                          finished_at=None, skipped=len(read_skipped(run.path)))
         if st.epoch == 0:
             run.log({"kind": "start", "train_size": int(len(train_rows)), "val_size": int(len(val_rows)),
                      "classes": len(data.classes), "steps_per_epoch": steps_per_epoch, "device": str(device)})
@@ -271,7 +282,8 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
         if dist.main:
             probs = targets = None
             if val_loader is not None:
-                probs, targets, val_loss = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
+                probs, targets, val_loss, ok = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
+                probs, targets, val_scored = probs[ok], targets[ok], val_rows[ok]
                 metrics = compute_all(targets, probs, data.classes, threshold=tc.monitor_threshold)
                 record.update({"val_loss": round(val_loss, 5), **{k: _r(v) for k, v in metrics.items()}})
                 score = metrics[tc.monitor]
@@ -291,7 +303,7 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
             run.log(record)
             if improved:
                 if probs is not None:
-                    _write_oof(run, data, val_rows, probs, targets, epoch)
+                    _write_oof(run, data, val_scored, probs, targets, epoch)
                 save_checkpoint(run.best_checkpoint, {"model": raw_model.state_dict(), "epoch": epoch,
                                                       "score": st.best_score, "classes": data.classes})
             save_checkpoint(run.last_checkpoint, {
@@ -300,7 +312,8 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
                 "bad_epochs": st.bad_epochs, "elapsed": elapsed, "rng": rng_state(),
                 "metrics_size": run.metrics_size(), "classes": data.classes})
             run.update_status(epoch=st.epoch, best_score=_r(st.best_score), best_epoch=st.best_epoch,
-                              eta_s=record["eta_s"], last_epoch_time_s=record["epoch_time_s"])
+                              eta_s=record["eta_s"], last_epoch_time_s=record["epoch_time_s"],
+                              skipped=len(read_skipped(run.path)))
             if progress:
                 progress(record)
         if dist.enabled:
@@ -326,10 +339,12 @@ def _should_stop(stop: _StopFlag, dist: _Dist) -> bool:
 
 
 @torch.no_grad()
-def _evaluate(model, loader, loss_fn, device, use_amp) -> tuple[np.ndarray, np.ndarray, float]:
+def _evaluate(model, loader, loss_fn, device, use_amp) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Validation probabilities, binary targets, mean loss, and the mask of rows that decoded."""
     model.eval()
-    probs, targets, losses, n = [], [], 0.0, 0
+    probs, targets, losses, n, ok = [], [], 0.0, 0, []
     for wave, target, sw in loader:
+        ok.append((sw >= 0).numpy())
         wave, target = wave.to(device), target.to(device)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
             clip, frame = model(wave)
@@ -342,7 +357,7 @@ def _evaluate(model, loader, loss_fn, device, use_amp) -> tuple[np.ndarray, np.n
         losses += float(loss) * len(wave)
         n += len(wave)
     model.train()
-    return np.concatenate(probs), np.concatenate(targets), losses / max(n, 1)
+    return np.concatenate(probs), np.concatenate(targets), losses / max(n, 1), np.concatenate(ok)
 
 
 def _write_oof(run: RunFolder, data: RunData, rows: np.ndarray, probs: np.ndarray, targets: np.ndarray,

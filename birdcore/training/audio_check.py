@@ -1,0 +1,60 @@
+"""Bad training audio: found before training (header scan) or while decoding, reported, skipped.
+
+One unreadable recording in 15,000 must not kill an overnight run: it is listed in the run's
+`skipped.csv` and `status.json`, and training goes on without it. A dataset where most files fail
+is a different problem (wrong folder, broken download) and stops with a summary error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..atomic_io import append_line
+from ..audio import audio_info
+from ..errors import AudioError, DatasetError
+
+MAX_BAD_FRACTION = 0.5
+SKIPPED_FILE = "skipped.csv"
+
+
+def scan_audio(paths: list[str], filenames: list[str], workers: int = 8) -> list[tuple[str, str]]:
+    """(filename, error) for every file whose header cannot be read or holds no samples."""
+    def check(i: int):
+        try:
+            if audio_info(paths[i]).frames <= 0:
+                return filenames[i], f"{paths[i]}: file holds no audio samples (0 frames)"
+        except AudioError as exc:
+            return filenames[i], str(exc)
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [r for r in pool.map(check, range(len(paths))) if r is not None]
+
+
+def check_bad_fraction(bad: list[tuple[str, str]], total: int, where: Path) -> None:
+    """DatasetError summarising the failures when more than half of the recordings are bad."""
+    if total and len(bad) > MAX_BAD_FRACTION * total:
+        raise DatasetError(f"{where}: {len(bad)} of {total} training audio files cannot be read (e.g. {bad[0][1]});"
+                           " check that the folder is the complete, unzipped dataset")
+
+
+def record_skipped(run_path: Path, filename: str, error: str, phase: str) -> None:
+    """Append one row to the run's skipped.csv (safe from DataLoader worker processes)."""
+    path = Path(run_path) / SKIPPED_FILE
+    if not path.exists():
+        append_line(path, "filename,phase,error")
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([filename, phase, error.replace("\n", " ")])
+    append_line(path, buf.getvalue())
+
+
+def read_skipped(run_path: Path) -> list[dict[str, str]]:
+    """Rows of skipped.csv (empty when nothing was skipped)."""
+    path = Path(run_path) / SKIPPED_FILE
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
