@@ -25,9 +25,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m birdcore demo-data --out $(DEMO) --if-missing
 
+# The app opens the demo dataset unless the user picked another folder before (remembered in
+# ~/.birdcore/app.json) or BIRDCORE_DATA is set.
 app: demo
-	BIRDCORE_DATA=$${BIRDCORE_DATA:-$(CURDIR)/$(DEMO)} $(PY) -m streamlit run app/Home.py \
-		--server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) -m streamlit run app/Home.py --server.address 127.0.0.1 --server.port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -2,10 +2,17 @@
 
 A reader never sees a half-written file and a crash mid-write leaves the previous version intact,
 because `os.replace` is atomic on POSIX within one filesystem.
+
+A write that fails for lack of space or permission (disk full, quota, read-only file system or
+folder) raises `StorageError` — a `BirdcoreError` *and* an `OSError` with the original errno —
+naming the file and the reason, after removing the temp file: nothing half-written is left.
+(A SIGKILL cannot run clean-up: it may leave a `.NAME.*.tmp` file beside the target, which no
+reader ever takes for the target.)
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -15,27 +22,88 @@ from typing import Any, Iterator
 
 import fcntl
 
+from .errors import BirdcoreError
+
+
+class StorageError(BirdcoreError, OSError):
+    """A file could not be written: disk full, quota, read-only file system or folder.
+
+    Also an `OSError` whose `errno` is the original one, so `except OSError` keeps working.
+    `reason` holds the plain words ("disk full (no space left on device)").
+    """
+
+    reason: str = ""
+
+
+# errno → words. The first four only ever come from writing, so they are mapped wherever they
+# arise inside `atomic_path`; permission errors only where this module itself creates/renames.
+_SPACE_ERRNOS = {
+    errno.ENOSPC: "disk full (no space left on device)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EFBIG: "file too large for the file system",
+}
+_PERMISSION_ERRNOS = {
+    errno.EACCES: "permission denied (read-only folder?)",
+    errno.EPERM: "operation not permitted (read-only folder?)",
+}
+
+
+def write_failure_reason(exc: OSError) -> str:
+    """Plain words for why a write failed ("disk full (no space left on device)", ...)."""
+    if isinstance(exc, StorageError):
+        return exc.reason
+    return {**_SPACE_ERRNOS, **_PERMISSION_ERRNOS}.get(exc.errno, exc.strerror or str(exc))
+
+
+def storage_error(exc: OSError, path: str | os.PathLike) -> StorageError:
+    """A `StorageError` naming `path` and the reason for the failed write `exc`."""
+    reason = write_failure_reason(exc)
+    err = StorageError(f"{path}: cannot write: {reason}; the previous version (if any) is unchanged")
+    err.errno = exc.errno  # not passed to the constructor: str(err) stays the message above
+    err.reason = reason
+    return err
+
+
+def _is_write_failure(exc: BaseException, own_step: bool) -> bool:
+    if not isinstance(exc, OSError) or isinstance(exc, StorageError):
+        return False
+    return exc.errno in _SPACE_ERRNOS or (own_step and exc.errno in _PERMISSION_ERRNOS)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; on clean exit it replaces `path` atomically.
 
     The caller writes the temp file however it likes (numpy, torch, pandas ...). On an exception
-    the temp file is removed and the original file is untouched.
+    the temp file is removed and the original file is untouched; a failed write (disk full,
+    read-only) becomes `StorageError`.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        if _is_write_failure(exc, own_step=True):
+            raise storage_error(exc, target) from exc
+        raise
     tmp = Path(tmp_name)
+    own_step = False
     try:
         yield tmp
+        own_step = True
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if _is_write_failure(exc, own_step):
+            raise storage_error(exc, target) from exc
         raise
 
 
@@ -85,14 +153,31 @@ def append_line(path: str | os.PathLike, line: str) -> None:
     skip (see `read_jsonl`).
     """
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    with open(path, "ab") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if _is_write_failure(exc, own_step=True):
+            raise storage_error(exc, path) from exc
+        raise
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        start = os.lseek(fd, 0, os.SEEK_END)
         try:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            view = memoryview(data)
+            while view:  # os.write may write part of the line (disk filling up)
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            # Cut a partial line off again: the next append must not glue onto a torn record.
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            if _is_write_failure(exc, own_step=True):
+                raise storage_error(exc, path) from exc
+            raise
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def read_jsonl(path: str | os.PathLike, start: int = 0) -> tuple[list[dict], int]:
@@ -124,8 +209,14 @@ def read_jsonl(path: str | os.PathLike, start: int = 0) -> tuple[list[dict], int
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
     """Exclusive advisory lock on `path + '.lock'` (for read-modify-write of shared files)."""
     lock_path = Path(str(path) + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as fh:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_path, "a")
+    except OSError as exc:
+        if _is_write_failure(exc, own_step=True):
+            raise storage_error(exc, path) from exc
+        raise
+    with fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield

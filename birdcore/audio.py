@@ -76,11 +76,27 @@ def load_audio(
       raises AudioError. Pad afterwards with `fit_length` if a fixed length is needed.
     - Raises AudioError when the file is missing, empty, corrupt, truncated (fewer samples than
       the header promises), decodes to zero samples, or holds NaN/inf samples.
+    - All-silent audio is valid input (an empty recording) and loads as zeros: the model gets
+      silence. Use `audio_stats(y).silent` to flag it (EDA, the app).
     """
     p = Path(path)
     info = audio_info(p)
+    if info.format.upper() in ("WAV", "WAVEX"):
+        # libsndfile quietly clamps a cut-off WAV to the bytes present: compare with the header.
+        declared = _wav_declared_frames(p)
+        if declared is not None and declared > info.frames:
+            raise AudioError(
+                f"{p}: truncated: the WAV header declares {declared} samples"
+                f" ({declared / info.samplerate:.3f} s), the file holds {info.frames}"
+            )
     if info.frames <= 0:
-        raise AudioError(f"{p}: file holds no audio samples (0 frames)")
+        raise AudioError(f"{p}: file holds no audio samples (0 frames in the header: empty, truncated or corrupt)")
+    if info.format.upper() == "OGG" and not _ogg_ends_cleanly(p):
+        # libsndfile reports a cut-off Ogg as a shorter file (up to its last whole page).
+        raise AudioError(
+            f"{p}: truncated or corrupt: the Ogg stream has no end-of-stream page (file cut off?);"
+            f" only {info.duration:.3f} s are readable"
+        )
     if offset < 0:
         raise AudioError(f"{p}: negative offset {offset}")
     start = int(round(offset * info.samplerate))
@@ -138,14 +154,103 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int = DEFAULT_SR) ->
     fmt = {".ogg": ("OGG", "VORBIS"), ".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}.get(suffix)
     if fmt is None:
         raise AudioError(f"{p}: cannot write audio with suffix {suffix!r} (use .ogg, .wav or .flac)")
-    with atomic_path(p, suffix=suffix) as tmp:
-        sf.write(str(tmp), np.clip(np.asarray(y, dtype=np.float32), -1.0, 1.0), sr, format=fmt[0], subtype=fmt[1])
+    y = np.clip(np.asarray(y, dtype=np.float32), -1.0, 1.0)
+    with atomic_path(p, suffix=suffix) as tmp, \
+            sf.SoundFile(str(tmp), "w", samplerate=sr, channels=1, format=fmt[0], subtype=fmt[1]) as fh:
+        # In blocks: libsndfile 1.2 segfaults when one write hands the Vorbis encoder >= 2**21
+        # frames (65.5 s at 32 kHz), killing the whole process (the app server included).
+        for start in range(0, len(y), _WRITE_BLOCK):
+            fh.write(y[start:start + _WRITE_BLOCK])
     return p
+
+
+_WRITE_BLOCK = 1 << 18
 
 
 def list_audio_files(folder: str | os.PathLike) -> list[Path]:
     """Audio files directly in `folder` (by extension), sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+SILENCE_PEAK = 1e-4  # -80 dBFS: below 16-bit dither, nothing a model can hear
+
+
+@dataclass(frozen=True)
+class AudioStats:
+    """Level facts of a decoded signal: peak, RMS in dBFS, share of clipped samples, silence."""
+
+    peak: float
+    rms_dbfs: float
+    clipped_fraction: float
+
+    @property
+    def silent(self) -> bool:
+        """True when no sample exceeds -80 dBFS (digital silence or a dead microphone)."""
+        return self.peak <= SILENCE_PEAK
+
+
+def audio_stats(y: np.ndarray) -> AudioStats:
+    """Peak, RMS (dBFS, -inf for zeros) and the share of samples at full scale (|y| >= 0.999)."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.size == 0:
+        return AudioStats(0.0, float("-inf"), 0.0)
+    a = np.abs(y)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return AudioStats(float(a.max()), 20 * np.log10(rms) if rms > 0 else float("-inf"),
+                      float(np.count_nonzero(a >= 0.999) / y.size))
+
+
+def _wav_declared_frames(p: Path) -> int | None:
+    """Frames the RIFF `data` chunk declares, or None when unknown (streamed/placeholder sizes)."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    block_align, pos = 0, 12
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"fmt " and pos + 22 <= len(head):
+            block_align = int.from_bytes(head[pos + 20:pos + 22], "little")
+        elif cid == b"data":
+            if block_align <= 0 or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block_align
+        pos += 8 + size + (size & 1)
+    return None
+
+
+_OGG_MAX_PAGE = 27 + 255 + 255 * 255
+
+
+def _ogg_ends_cleanly(p: Path) -> bool:
+    """True when the file ends exactly with a complete Ogg page flagged end-of-stream.
+
+    Every Ogg writer (libogg, libsndfile, ffmpeg) closes a stream with an EOS page, so a file
+    whose tail is a partial page, or a whole page without the flag, was cut off. Reads only the
+    last 64 kB (the largest possible page).
+    """
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            fh.seek(max(0, size - _OGG_MAX_PAGE))
+            tail = fh.read()
+    except OSError:
+        return True  # unreadable tails are reported by the decoder itself
+    pos = len(tail)
+    while True:
+        pos = tail.rfind(b"OggS", 0, pos)
+        if pos < 0:
+            return False
+        head = tail[pos:pos + 27]
+        if len(head) == 27 and head[4] == 0:
+            nseg = head[26]
+            lacing = tail[pos + 27:pos + 27 + nseg]
+            if len(lacing) == nseg and pos + 27 + nseg + sum(lacing) == len(tail):
+                return bool(head[5] & 0x04)  # the last page: is it flagged end-of-stream?
+        # "OggS" inside packet data, or a page that does not reach the end: look further back
 
 
 def _check_file(p: Path) -> None:

@@ -33,8 +33,8 @@ from .thresholds import Thresholds, load_thresholds, save_thresholds, tune_thres
 
 __all__ = [
     "TUNE_METRICS", "CURVE_METRICS", "Oof", "read_oof", "oof_epoch", "order_classes", "threshold_vector",
-    "score_histograms", "default_curve_grid", "threshold_curve", "operating_point", "pr_curve", "overall_scores", "make_thresholds",
-    "load_run_thresholds", "save_run_thresholds", "tune_run_thresholds",
+    "score_histograms", "default_curve_grid", "threshold_curve", "operating_point", "pr_curve", "overall_scores",
+    "make_thresholds", "load_run_thresholds", "save_run_thresholds", "tune_run_thresholds",
 ]
 
 TUNE_METRICS = ("birdclef2022", "micro_f1", "macro_f1")  # threshold-dependent, selectable by name

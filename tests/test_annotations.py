@@ -93,10 +93,10 @@ def test_concurrent_writers_lose_nothing_and_file_always_parses(tmp_path):
 
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_writer, args=(str(path), f"writer_{k}", n)) for k in range(2)]
+    for p in procs:  # fork before starting the reader thread: forking a threaded process can deadlock
+        p.start()
     watcher = threading.Thread(target=reader)
     watcher.start()
-    for p in procs:
-        p.start()
     for p in procs:
         p.join(60)
     stop.set()
@@ -136,7 +136,7 @@ def test_crash_during_save_leaves_previous_file_intact(tmp_path, monkeypatch):
         return real(row)
 
     monkeypatch.setattr(ann, "_format_row", dying)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="(?i)no space left"):  # maybe wrapped as StorageError
         ann.save_window(path, "sc_1", 100, 105, ["bbb1"])
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "labels.csv.lock"]

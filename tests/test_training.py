@@ -182,3 +182,45 @@ def test_folds_stratified_and_rare_classes_kept():
     assert (folds[labels == "c"] == -1).sum() == 1
     np.testing.assert_array_equal(folds, assign_folds(labels, 5, 0))
     assert not np.array_equal(folds, assign_folds(labels, 5, 1))
+
+
+def test_two_runs_started_at_once_do_not_clash(tone_data, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = load_run_config("demo-cpu", ["model.pretrained=false"])
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: prepare_run(tone_data, cfg, tmp_path / "runs"), range(8)))
+    assert len({r.path for r in runs}) == 8
+    assert all(r.status()["state"] == "queued" for r in runs)
+
+
+def test_scored_only_selection(tone_data):
+    from birdcore.dataset import load_dataset
+    from birdcore.training.data import select_run_data
+
+    ds = load_dataset(tone_data)
+    data = select_run_data(ds, load_run_config("demo-cpu", ['data.classes="scored"']))
+    assert data.classes == ds.scored
+    assert all(p.split("/")[0] in ds.scored for p in data.filenames)  # no secondary labels in this data
+    assert data.targets.shape == (len(data.filenames), len(ds.scored))
+
+
+def test_denoise_applies_to_training_reads():
+    from birdcore.augment.window import as_source
+    from birdcore.config.features import DenoiseConfig
+    from birdcore.training.clips import DenoisedSource
+
+    class Noise:
+        name, sample_rate, duration = "noise", 32000, 5.0
+
+        def read(self, offset_s, duration_s):
+            rng = np.random.default_rng(0)
+            t = np.arange(int(duration_s * 32000)) / 32000
+            tone = 0.5 * np.sin(2 * np.pi * 3000 * t) * (t > 2.0) * (t < 3.0)
+            return (tone + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+
+    raw = Noise().read(0, 5.0)
+    clean = DenoisedSource(as_source(Noise()), DenoiseConfig(enabled=True)).read(0, 5.0)
+    quiet = slice(0, 32000)  # the first second holds noise only
+    assert np.std(clean[quiet]) < 0.5 * np.std(raw[quiet])
+    np.testing.assert_array_equal(clean, DenoisedSource(Noise(), DenoiseConfig(enabled=True)).read(0, 5.0))

@@ -14,12 +14,14 @@ import streamlit as st
 
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 from birdcore import run_compare
+from birdcore.augment import presets_store
+from birdcore.config.base import to_dict
 from birdcore.config.data import DataConfig
 from birdcore.config.run import PRESETS, load_run_config, preset
 from birdcore.config.train import LossConfig
 from birdcore.errors import RunError
 from birdcore.training.launcher import launch_run, prepare_run, stop_run
-from birdcore.training.runs import open_run
+from birdcore.training.runs import list_runs, open_run
 from ui import charts
 from ui import runs as rui
 
@@ -63,8 +65,8 @@ def _overrides(preset_name: str) -> list[str]:
         # A preset's local weights file belongs to its own backbone; another backbone must not load it.
         out.append("model.pretrained_path=null")
     choice = st.session_state["tr_augment"]
-    if choice != PRESET_AUGMENT:
-        out.append(f"augment={json.dumps(rui.load_augment_file(rui.augment_dir() / choice))}")
+    if choice != PRESET_AUGMENT:  # a config saved by the Preview page; ConfigError names its file and field
+        out.append(f"augment={json.dumps(to_dict(presets_store.load(choice)))}")
     for line in st.session_state.get("tr_extra", "").splitlines():
         if line.strip() and not line.strip().startswith("#"):
             out.append(line.strip())
@@ -76,19 +78,21 @@ if "tr_preset" not in st.session_state or st.session_state["tr_preset"] not in P
 if "tr_epochs" not in st.session_state:
     _seed_form()
 
-with st.expander("Start a new run", expanded=True, icon=":material/rocket_launch:"):
+# Open when there is nothing to watch yet; otherwise the runs below are what the page is for.
+with st.expander("Start a new run", expanded=not list_runs(RUNS), icon=":material/rocket_launch:"):
     st.selectbox("Preset", list(PRESETS), key="tr_preset", on_change=_seed_form,
                  help="Changing the preset refills the form with its values.")
-    augment_options = [PRESET_AUGMENT] + [p.name for p in rui.augment_files()]
+    augment_options = [PRESET_AUGMENT] + presets_store.list_presets()
     if st.session_state.get("tr_augment") not in augment_options:
         st.session_state["tr_augment"] = PRESET_AUGMENT  # a saved file was deleted meanwhile
     with st.form("tr_form", border=False):
         c1, c2, c3, c4 = st.columns(4)
         c1.text_input("Run name", key="tr_name", help="Part of the run folder's name.")
         c2.text_input("Backbone (timm name)", key="tr_backbone")
-        c3.selectbox("Device", ["auto", "cpu", "cuda"], key="tr_device", help="auto = CUDA when present, else CPU.")
+        devices = list(dict.fromkeys(["auto", "cpu", "cuda", st.session_state["tr_device"]]))  # + a preset's cuda:N
+        c3.selectbox("Device", devices, key="tr_device", help="auto = CUDA when present, else CPU.")
         c4.selectbox("Augmentation config", augment_options, key="tr_augment",
-                     help=f"Saved from the Preview page into {rui.augment_dir()}.")
+                     help=f"Saved from the Preview page into {presets_store.augment_dir()}.")
         # No min/max on the numbers: birdcore validates, and its message names the field.
         c1.number_input("Epochs", step=1, key="tr_epochs")
         c2.number_input("Learning rate", step=1e-4, format="%.5f", key="tr_lr")
@@ -108,13 +112,13 @@ with st.expander("Start a new run", expanded=True, icon=":material/rocket_launch
                                        disabled=ds is None)
     if ds is None:
         st.caption("Choose a dataset folder with audio in the sidebar to launch a run.")
-    if launch and ds is not None:
-        with ui.error_box():  # ConfigError (form values), DatasetError (audio missing) → message box
-            cfg = load_run_config(st.session_state["tr_preset"], _overrides(st.session_state["tr_preset"]))
-            new = prepare_run(ds.root, cfg, RUNS)
-            pid = launch_run(new)  # a background process: the page only watches the run folder
-            st.session_state["tr_run"] = new.run_id
-            st.success(f"Started run `{new.run_id}` (process {pid}).")
+if launch and ds is not None:  # outside the expander: the outcome stays visible if it collapses
+    with ui.error_box():  # ConfigError (form values), DatasetError (audio missing) → message box
+        cfg = load_run_config(st.session_state["tr_preset"], _overrides(st.session_state["tr_preset"]))
+        new = prepare_run(ds.root, cfg, RUNS)
+        pid = launch_run(new)  # a background process: the page only watches the run folder
+        st.session_state["tr_run"] = new.run_id
+        st.success(f"Started run `{new.run_id}` (process {pid}).")
 
 # ---- all runs ------------------------------------------------------------------------------
 st.subheader("Runs")
@@ -128,7 +132,6 @@ if table.empty:
     st.stop()
 
 shown = table.assign(
-    state=[f"{rui.STATE_ICONS.get(s, '')} {s}" for s in table["state"]],
     progress=[f"{0 if pd.isna(e) else e}/{'?' if pd.isna(t) else t}" for e, t in zip(table["epoch"], table["epochs"])],
     best_epoch=table["best_epoch"] + 1,
 )[["run_id", "name", "state", "progress", "monitor", "best_score", "best_epoch", "created_at", "has_oof"]]
@@ -140,13 +143,18 @@ st.dataframe(shown, hide_index=True, key="tr_table", column_config={
 
 # ---- one run, live ---------------------------------------------------------------------------
 ids = table["run_id"].tolist()
-states = dict(zip(table["run_id"], table["state"]))
-run_id = st.selectbox("Run to watch", ids, key="tr_run", bind="query-params",
-                      format_func=lambda r: f"{rui.STATE_ICONS.get(states.get(r), '')} {r}")
+if st.session_state.get("tr_run") not in ids:
+    st.session_state.pop("tr_run", None)  # deleted since: fall back to the newest run
+# Plain ids: the state is in the table (a picker label that changes is not redrawn in the browser).
+run_id = st.selectbox("Run to watch", ids, key="tr_run", bind="query-params")
 
 
-def monitor(run_id: str, was_active: bool) -> None:
-    """Status, progress, curves and log of one run; reruns itself every 2 s while the run is active."""
+def monitor(run_id: str, seen: tuple) -> None:
+    """Status, progress, curves and log of one run; reruns itself every 2 s while the run is active.
+
+    `seen` = (state, epoch) as the runs table showed them: when the run moves on (starts, ends an
+    epoch, finishes), the whole page reruns once so the table and pickers follow.
+    """
     try:
         run = open_run(run_id, RUNS)
     except RunError as exc:  # deleted meanwhile
@@ -155,8 +163,8 @@ def monitor(run_id: str, was_active: bool) -> None:
     status = run_compare.run_status(run)
     state = status.get("state", "unknown")
     active = state in run_compare.ACTIVE_STATES
-    if was_active and not active:
-        st.rerun()  # finished meanwhile: redraw the whole page (table, buttons) once, and stop polling
+    if seen[0] in run_compare.ACTIVE_STATES and (state, status.get("epoch")) != seen:
+        st.rerun()  # redraw the whole page once; a finished run also stops the polling this way
     # Incremental: only the lines appended since the last refresh are read (offset kept per run).
     tail = st.session_state.setdefault(f"tr_tail::{run.path}", run_compare.MetricsTail(run.metrics_path))
     tail.update()
@@ -188,7 +196,10 @@ def monitor(run_id: str, was_active: bool) -> None:
         if status.get("traceback"):
             with st.expander("Traceback"):
                 st.code(status["traceback"], language="text")
-    elif state == "stopped":
+    if status.get("skipped"):
+        st.warning(f"{ui.count(status['skipped'], 'unreadable audio file')} skipped; they are listed in"
+                   f" `{run.path / 'skipped.csv'}`.", icon=":material/music_off:")
+    if state == "stopped":
         st.info(f"Stopped after {ui.count(done, 'epoch')}. Continue it with "
                 f"`birdcore train --resume {run.path}`.")
 
@@ -197,17 +208,18 @@ def monitor(run_id: str, was_active: bool) -> None:
         spe = tail.start.get("steps_per_epoch") if tail.start else None
         charts.show(rui.loss_figure(steps, epochs, spe), key="tr_loss_chart")
     with right:
-        chosen = st.multiselect("Validation metrics", list(run_compare.EPOCH_METRICS), key="tr_metric_pick",
-                                default=list(run_compare.EPOCH_METRICS), format_func=rui.metric_label)
+        chosen = st.pills("Validation metrics", list(run_compare.EPOCH_METRICS), selection_mode="multi",
+                          key="tr_metric_pick", default=list(run_compare.EPOCH_METRICS),
+                          format_func=rui.metric_label, label_visibility="collapsed", wrap=True)
         long = epochs.melt(id_vars=["epoch"], value_vars=chosen, var_name="metric", value_name="value") \
             .dropna(subset=["value"]) if chosen and not epochs.empty else None
         if long is None or long.empty:
             st.caption("No validated epoch yet.")
         else:
             long["epoch"] = long["epoch"] + 1  # 1 = the first epoch, as in "epoch 2/12"
-            charts.show(rui.lines(long, "epoch", "value", "metric", title="Validation metrics", xlabel="epoch",
-                                  names={m: rui.metric_label(m) for m in chosen}, yrange=(0, 1.02)),
-                        key="tr_metric_chart")
+            fig = rui.lines(long, "epoch", "value", "metric", title="Validation metrics", xlabel="epoch",
+                            names={m: rui.metric_label(m) for m in chosen}, yrange=(0, 1.02))
+            charts.show(rui.epoch_axis(fig), key="tr_metric_chart")
 
     log = run_compare.log_tail(run.log_path, lines=30)
     with st.expander("Log (last 30 lines of train.log)", expanded=state == "failed" and bool(log)):
@@ -217,8 +229,9 @@ def monitor(run_id: str, was_active: bool) -> None:
             st.caption("No train.log: the run was started outside the app, or has not written anything yet.")
 
 
-run_active = states.get(run_id) in run_compare.ACTIVE_STATES
-st.fragment(monitor, run_every="2s" if run_active else None)(run_id, run_active)
+row = table.set_index("run_id").loc[run_id]
+seen = (row["state"], None if pd.isna(row["epoch"]) else int(row["epoch"]))
+st.fragment(monitor, run_every="2s" if seen[0] in run_compare.ACTIVE_STATES else None)(run_id, seen)
 
 # ---- several runs ------------------------------------------------------------------------------
 st.subheader("Compare runs")
@@ -238,5 +251,5 @@ if curves is None or curves.empty:
     st.caption("Pick runs with at least one validated epoch.")
 else:
     curves["epoch"] = curves["epoch"] + 1
-    charts.show(rui.lines(curves, "epoch", "value", "run_id", title=rui.metric_label(metric), xlabel="epoch",
-                          height=340), key="tr_compare_chart")
+    charts.show(rui.epoch_axis(rui.lines(curves, "epoch", "value", "run_id", title=rui.metric_label(metric),
+                                         xlabel="epoch", height=340)), key="tr_compare_chart")

@@ -32,6 +32,11 @@ def load_oof(path: str, mtime_ns: int, size: int) -> tc.Oof:
     return tc.read_oof(path)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def oof_epoch(path: str, mtime_ns: int, size: int) -> int | None:
+    return tc.oof_epoch(path)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def scored_species(data_dir: str) -> list[str]:
     """The dataset's scored species, [] when the run's dataset is gone (they only order the list)."""
@@ -52,26 +57,28 @@ if ready.empty:
         st.caption("Not ready: " + ", ".join(f"{r} ({s})" for r, s in zip(waiting["run_id"], waiting["state"])))
     st.stop()
 
-states = dict(zip(table["run_id"], table["state"]))
-run_id = st.selectbox("Run", ready["run_id"].tolist(), key="th_run", bind="query-params",
-                      format_func=lambda r: f"{rui.STATE_ICONS.get(states.get(r), '')} {r}")
+if st.session_state.get("th_run") not in ready["run_id"].tolist():
+    st.session_state.pop("th_run", None)  # deleted since: fall back to the newest run
+run_id = st.selectbox("Run", ready["run_id"].tolist(), key="th_run", bind="query-params")
 if not waiting.empty:
     st.caption(f"Not ready (no OOF predictions yet): {', '.join(waiting['run_id'])}")
 
-run = open_run(run_id, RUNS)
 try:
+    run = open_run(run_id, RUNS)
     stat = run.oof_path.stat()
     y_true, y_score, classes = load_oof(str(run.oof_path), stat.st_mtime_ns, stat.st_size)
+    epoch = oof_epoch(str(run.oof_path), stat.st_mtime_ns, stat.st_size)
     data_dir = str(run.read_config()[1].get("data_dir", ""))
-except (BirdcoreError, OSError) as exc:
+except (BirdcoreError, OSError) as exc:  # deleted or rewritten meanwhile, unreadable table
     ui.show_error(exc)
     st.stop()
 scored = set(scored_species(data_dir)) if data_dir else set()
 order = tc.order_classes(classes, scored)
 col = {c: i for i, c in enumerate(classes)}
 
-# ---- the thresholds being edited: one store per run and OOF version; widgets only mirror it ----
-store_key = f"th_store::{run_id}::{stat.st_mtime_ns}"
+# ---- the thresholds being edited: one store per run (kept when a running run rewrites its OOF
+# table); the widgets only mirror it ----
+store_key = f"th_store::{run_id}"
 if store_key not in st.session_state:
     store = {"global": 0.5, "per_class": {}, "method": "fixed", "metric": "birdclef2022", "note": None}
     try:
@@ -92,17 +99,19 @@ st.session_state[gkey] = store["global"]
 st.session_state.setdefault(mkey, store["metric"])
 
 
+# Any hand edit makes the values "fixed" (no longer the tuner's) and clears the last message.
 def on_global() -> None:
-    store["global"], store["method"] = float(st.session_state[gkey]), "fixed"
+    store.update({"global": float(st.session_state[gkey]), "method": "fixed", "note": None})
 
 
 def on_class(cls: str, key: str) -> None:
-    store["per_class"][cls], store["method"] = float(st.session_state[key]), "fixed"
+    store["per_class"][cls] = float(st.session_state[key])
+    store.update({"method": "fixed", "note": None})
 
 
 def follow_global(cls: str) -> None:
     store["per_class"].pop(cls, None)
-    store["method"] = "fixed"
+    store.update({"method": "fixed", "note": None})
 
 
 def optimise() -> None:
@@ -115,9 +124,10 @@ def optimise() -> None:
     # Classes the tuner left at the global value (too few positives) keep following the global slider.
     store.update({"global": thr.global_threshold, "method": "grid",
                   "per_class": {c: v for c, v in thr.per_class.items() if c in col and v != thr.global_threshold}})
-    store["note"] = ("success", f"Optimised for {rui.metric_label(summary['metric'])}: {summary['at_0.5']:.4f} at 0.5"
-                     f" → {summary['per_class']:.4f} with per-class thresholds (global {summary['global_threshold']:.3f},"
-                     f" {ui.count(summary['tuned_classes'], 'class', 'classes')} with their own value).")
+    store["note"] = ("success", f"Optimised for {rui.metric_label(summary['metric'])}: {summary['at_0.5']:.4f} at"
+                     f" 0.5 → {summary['per_class']:.4f} with per-class thresholds (global"
+                     f" {summary['global_threshold']:.3f}, {ui.count(summary['tuned_classes'], 'class', 'classes')}"
+                     " with their own value).")
 
 
 def reset() -> None:
@@ -136,19 +146,17 @@ def save() -> None:
 
 
 # ---- controls and the overall score ------------------------------------------------------------
-c1, c2, c3 = st.columns([1, 2, 2])
+c1, c2 = st.columns([1, 3])
 metric = c1.selectbox("Metric", list(tc.TUNE_METRICS), key=mkey, format_func=rui.metric_label,
                       help="What the scores below and the optimiser use.")
 c2.slider("Global threshold", 0.0, 1.0, step=0.005, format="%.3f", key=gkey, on_change=on_global,
           help="Used by every class without its own threshold.")
-with c3:
-    st.write("")  # aligns the buttons with the slider
-    b1, b2, b3 = st.columns(3)
-    b1.button("Optimise all", key="th_optimise", on_click=optimise, type="primary", icon=":material/tune:",
+with st.container(horizontal=True):
+    st.button("Optimise all", key="th_optimise", on_click=optimise, type="primary", icon=":material/tune:",
               help="Tune the global and per-class thresholds for the chosen metric (birdcore tune-thresholds).")
-    b2.button("Save thresholds.json", key="th_save", on_click=save, icon=":material/save:",
+    st.button("Save thresholds.json into the run", key="th_save", on_click=save, icon=":material/save:",
               help=f"Into the run folder: {run.thresholds_path}")
-    b3.button("Reset to 0.5", key="th_reset", on_click=reset, icon=":material/restart_alt:")
+    st.button("Reset to 0.5", key="th_reset", on_click=reset, icon=":material/restart_alt:")
 if store.get("note"):
     kind, text = store["note"]
     getattr(st, kind)(text)
@@ -163,7 +171,8 @@ s3.metric("With per-class thresholds", f"{scores['per_class']:.4f}",
           help=f"{ui.count(len(store['per_class']), 'class', 'classes')} with their own threshold, the rest at the"
                " global one.")
 st.caption(f"{ui.count(y_true.shape[0], 'validation recording')} × {ui.count(len(classes), 'class', 'classes')}"
-           f" ({len(scored & set(classes))} scored).")
+           f" ({len(scored & set(classes))} scored)"
+           + (f", predictions of the run's best epoch so far ({epoch + 1})." if epoch is not None else "."))
 
 # ---- one class ---------------------------------------------------------------------------------
 st.subheader("Per class")
@@ -189,7 +198,7 @@ t_c, s_c = y_true[:, col[cls]], y_score[:, col[cls]]
 point = tc.operating_point(t_c, s_c, threshold)
 h1, h2, h3 = st.columns(3)
 with h1:
-    charts.show(rui.histogram_figure(tc.score_histograms(t_c, s_c), threshold), key="th_hist")
+    charts.show(rui.histogram_figure(tc.score_histograms(t_c, s_c, bins=40), threshold), key="th_hist")
 with h2:
     charts.show(rui.curve_figure(tc.threshold_curve(t_c, s_c), point, tc.CURVE_METRICS), key="th_curve")
 with h3:

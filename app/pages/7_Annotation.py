@@ -210,7 +210,10 @@ with left:
     except BirdcoreError as exc:
         ui.show_error(exc)
 with right:
-    skey, tkey = f"ann_sp::{file_id}::{w0:g}", f"ann_typed::{file_id}::{w0:g}"
+    # The suggestion is part of the key: a new model or threshold re-seeds the widget (a default only
+    # applies when a widget is first created).
+    skey = f"ann_sp::{file_id}::{w0:g}::{'+'.join(prefill)}"
+    tkey = f"ann_typed::{file_id}::{w0:g}"
     with st.form("ann_form", border=True):
         st.multiselect("Species present (empty = checked, nothing there)", ds.species, default=prefill, key=skey,
                        format_func=lambda c: f"{c} — {names.get(c, c)}")

@@ -1,35 +1,35 @@
-"""Helpers of the Training and Thresholds pages: where runs live, saved augmentation configs, and
-the Plotly figures of run curves and threshold analysis.
+"""Helpers of the Training and Thresholds pages: where runs live, labels, and the Plotly figures of
+run curves and threshold analysis.
 
-The runs folder is `$BIRDCORE_RUNS`, else `<repo>/runs` (`runs_dir()`). Saved augmentation
-configs are the JSON files the Preview page writes to `$BIRDCORE_HOME/augment/`.
+The runs folder is `$BIRDCORE_RUNS`, else `<repo>/runs` (`runs_dir()`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from birdcore.app_settings import birdcore_home
-from birdcore.config.augment import AugmentConfig
-from birdcore.config.base import from_dict, to_dict
-from birdcore.errors import ConfigError
-
-from .charts import BASE, HIGHLIGHT, MUTED, _finish
+from .charts import BASE, HIGHLIGHT, _finish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # One colour per line when several runs or metrics share a chart (colour-blind-safe set).
 PALETTE = ("#3a7ca5", "#e4572e", "#2e933c", "#8e5ea2", "#f2a541", "#17becf", "#7f7f7f", "#bcbd22")
 STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "stopped": "orange"}
-STATE_ICONS = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌", "stopped": "⏹️"}
-METRIC_LABELS = {"micro_f1": "micro F1", "macro_f1": "macro F1", "birdclef2022": "BirdCLEF 2022 (½(TPR+TNR))",
-                 "cmap_pad5": "padded cmAP", "macro_auc": "macro ROC-AUC", "f1": "F1", "precision": "precision",
-                 "recall": "recall (TPR)"}
+# Material icons ship with Streamlit (emoji need a system font that headless browsers often lack).
+STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
+               "finished": ":material/check_circle:", "failed": ":material/error:", "stopped": ":material/stop_circle:"}
+METRIC_LABELS = {"micro_f1": "micro F1", "macro_f1": "macro F1", "birdclef2022": "BirdCLEF 2022",
+                 "cmap_pad5": "padded cmAP", "macro_auc": "macro ROC-AUC", "train_loss": "train loss",
+                 "val_loss": "validation loss"}
+# The per-class curves of the threshold page (columns of birdcore.threshold_curves.threshold_curve).
+CURVE_LABELS = {"f1": "F1", "birdclef2022": "½(TPR+TNR)", "precision": "precision", "recall": "recall"}
+# Below the x axis title, pinned to the figure's bottom edge (room made with a larger bottom margin).
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0)
+LEGEND_MARGIN = 100
 
 
 def runs_dir() -> Path:
@@ -38,38 +38,15 @@ def runs_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "runs"
 
 
-def augment_dir() -> Path:
-    """Where the Preview page saves augmentation configs: `$BIRDCORE_HOME/augment`."""
-    return birdcore_home() / "augment"
-
-
-def augment_files() -> list[Path]:
-    """Saved augmentation configs (`*.json`), by name."""
-    d = augment_dir()
-    return sorted(p for p in d.glob("*.json") if p.is_file()) if d.is_dir() else []
-
-
-def load_augment_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A saved augmentation config as a validated `augment` dict (ConfigError names the file).
-
-    Accepts the AugmentConfig fields at the top level or under an "augment" key (a saved config
-    may carry a name or notes beside it).
-    """
-    p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read augmentation config ({exc})") from None
-    if isinstance(raw, dict) and isinstance(raw.get("augment"), dict):
-        raw = raw["augment"]
-    try:
-        return to_dict(from_dict(AugmentConfig, raw, "augment"))
-    except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
-
-
 def metric_label(name: str) -> str:
+    """Display name of a metric key ("birdclef2022" → "BirdCLEF 2022")."""
     return METRIC_LABELS.get(name, name)
+
+
+def epoch_axis(fig: go.Figure) -> go.Figure:
+    """Whole epochs only on the x axis (Plotly would put ticks at 1.2, 1.4 … for two epochs)."""
+    fig.update_xaxes(tickmode="linear", tick0=1, dtick=1, tickformat="d")
+    return fig
 
 
 # ---- figures -----------------------------------------------------------------------------------
@@ -87,7 +64,10 @@ def lines(df: pd.DataFrame, x: str, y: str, group: str | None = None, *, title: 
     if yrange is not None:
         fig.update_yaxes(range=list(yrange))
     fig.update_layout(showlegend=group is not None)
-    return _finish(fig, title, height, xlabel, ylabel)
+    fig = _finish(fig, title, height, xlabel, ylabel)
+    if group is not None and len(groups) > 2:  # several long names: a legend row above would hit the title
+        fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=LEGEND_MARGIN))
+    return fig
 
 
 def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int | None, *,
@@ -106,7 +86,7 @@ def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int 
     return _finish(fig, "Loss", height, "step", "loss")
 
 
-def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 300) -> go.Figure:
+def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 340) -> go.Figure:
     """Overlaid score histograms of a class's positive and negative rows (share of each group),
     with the threshold as a vertical line."""
     width = (hist["bin_end"] - hist["bin_start"]).tolist()
@@ -125,12 +105,12 @@ def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 300)
 
 
 def curve_figure(curve: pd.DataFrame, point: dict[str, float], metrics: Sequence[str], *,
-                 height: int = 300) -> go.Figure:
+                 height: int = 340) -> go.Figure:
     """Per-class metrics against the threshold; the current threshold as a line and markers."""
     fig = go.Figure()
     for i, m in enumerate(metrics):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=curve["threshold"].tolist(), y=curve[m].tolist(), name=metric_label(m),
+        fig.add_trace(go.Scatter(x=curve["threshold"].tolist(), y=curve[m].tolist(), name=CURVE_LABELS.get(m, m),
                                  mode="lines", line=dict(color=color, width=2)))
         if point.get(m) is not None and point[m] == point[m]:  # skip NaN
             fig.add_trace(go.Scatter(x=[point["threshold"]], y=[point[m]], mode="markers", showlegend=False,
@@ -138,10 +118,12 @@ def curve_figure(curve: pd.DataFrame, point: dict[str, float], metrics: Sequence
     fig.add_vline(x=point["threshold"], line=dict(color="black", dash="dash", width=1.5))
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[-0.02, 1.02])
-    return _finish(fig, "Metrics vs threshold", height, "threshold", None)
+    fig = _finish(fig, "Metrics vs threshold", height, "threshold", None)
+    fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=LEGEND_MARGIN))
+    return fig
 
 
-def pr_figure(pr: pd.DataFrame, point: dict[str, float], *, height: int = 300) -> go.Figure:
+def pr_figure(pr: pd.DataFrame, point: dict[str, float], *, height: int = 340) -> go.Figure:
     """Precision–recall curve with the current operating point."""
     fig = go.Figure(go.Scatter(x=pr["recall"].tolist(), y=pr["precision"].tolist(), mode="lines+markers",
                                line=dict(color=BASE, width=2, shape="hv"), marker=dict(size=4), name="PR",
@@ -157,6 +139,5 @@ def pr_figure(pr: pd.DataFrame, point: dict[str, float], *, height: int = 300) -
     return _finish(fig, "Precision–recall", height, "recall", "precision")
 
 
-__all__ = ["runs_dir", "augment_dir", "augment_files", "load_augment_file", "metric_label", "lines",
-           "loss_figure", "histogram_figure", "curve_figure", "pr_figure", "PALETTE", "STATE_COLORS", "STATE_ICONS",
-           "MUTED"]
+__all__ = ["runs_dir", "metric_label", "epoch_axis", "lines", "loss_figure", "histogram_figure",
+           "curve_figure", "pr_figure", "PALETTE", "STATE_COLORS", "STATE_ICONS", "CURVE_LABELS"]

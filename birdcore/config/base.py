@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -130,6 +131,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # JSON's NaN/Infinity extensions slip past range checks
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -175,6 +178,10 @@ def load_json_config(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"{p}: config file not found") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text") from None
+    except OSError as exc:  # a folder, no permission, I/O error
+        raise ConfigError(f"{p}: cannot read config file ({exc.strerror or exc})") from None
+    if not text.strip():
+        raise ConfigError(f"{p}: config file is empty (expected a JSON object of fields)")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

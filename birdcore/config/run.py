@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from .augment import AugmentConfig
 from .base import apply_overrides, from_dict, load_json_config, to_dict
 from .data import DataConfig
-from .features import MelConfig
+from .features import DenoiseConfig, MelConfig
 from .model import ModelConfig
 from .train import LossConfig, TrainConfig
 
@@ -28,12 +28,15 @@ class RunConfig:
 
     `family`: "cnn" = waveform → mel front end → timm backbone → head (trained end to end);
     "birdnet_head" = a small head on BirdNET embeddings (needs the `birdnet` extra).
+    `denoise`: spectral-gating noise reduction of every training, validation and inference
+    window before anything else (off by default: ~50 ms per 5-s clip).
     """
 
     name: str = "run"
     family: Literal["cnn", "birdnet_head"] = "cnn"
     data: DataConfig = field(default_factory=DataConfig)
     mel: MelConfig = field(default_factory=MelConfig)
+    denoise: DenoiseConfig = field(default_factory=DenoiseConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

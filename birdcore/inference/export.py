@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic_io import atomic_write_json
+from ..config.base import to_dict
 from ..errors import ModelError
 from .scorers import BUNDLE_FILE, ONNX_FILE, TorchScorer
 
@@ -67,6 +68,7 @@ def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, v
     atomic_write_json(out / BUNDLE_FILE, {
         "format": 1, "classes": info.classes, "sample_rate": info.sample_rate, "clip_seconds": info.clip_seconds,
         "inference_prob": info.inference_prob, "input": "wave (batch, samples) float32 mono",
+        "denoise": to_dict(scorer.cfg.denoise) if scorer.cfg.denoise.enabled else None,
         "outputs": ["clip_logits (batch, classes)", "frame_logits (batch, classes, frames)"],
         "source_run": str(Path(run_path).resolve()), "verification": report,
     })

@@ -27,6 +27,11 @@ def write_kaggle_bundle(export_dir: str | Path, out_dir: str | Path, thresholds:
     import json
 
     bundle = json.loads((src / BUNDLE_FILE).read_text())
+    if bundle.get("denoise"):
+        from ..errors import ModelError
+
+        raise ModelError(f"{src}: the model was trained on noise-reduced audio; the Kaggle bundle's numpy-only"
+                         " script cannot reproduce noisereduce — retrain with denoise.enabled=false")
     per_class = thresholds.for_classes(bundle["classes"])
     atomic_write_json(out / "thresholds.json", {"classes": bundle["classes"], "thresholds": [float(t) for t in per_class],
                                                 "source": thresholds.source or "", "metric": thresholds.metric,

@@ -18,6 +18,7 @@ import pandas as pd
 from ..atomic_io import atomic_path
 from ..audio import load_audio
 from ..errors import AudioError, ModelError
+from ..features.denoise import maybe_denoise
 from .windows import centre_frames, cut_windows, end_times, pool_owners, smooth, window_count
 
 
@@ -117,8 +118,11 @@ def score_recording(y: np.ndarray, sr: int, scorers: list, opts: PredictOptions)
     total = None
     for scorer in scorers:
         parts = []
-        for s in range(0, len(inputs), opts.batch_windows):
-            clip, frame = scorer(inputs[s: s + opts.batch_windows])
+        x = inputs
+        if getattr(scorer.info, "denoise", None) is not None and scorer.info.denoise.enabled:
+            x = np.stack([maybe_denoise(w, sr, scorer.info.denoise) for w in inputs])  # as in training
+        for s in range(0, len(x), opts.batch_windows):
+            clip, frame = scorer(x[s: s + opts.batch_windows])
             if opts.context_s and opts.context_s > opts.window_s:
                 sl = centre_frames(frame.shape[-1], opts.context_s, opts.window_s)
                 clip = frame[..., sl].max(axis=-1)

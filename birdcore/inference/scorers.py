@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ class ScorerInfo:
     clip_seconds: float
     inference_prob: str
     backend: str
+    denoise: Any = None  # DenoiseConfig when the model was trained on denoised audio
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -81,7 +83,7 @@ class TorchScorer:
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self.info = ScorerInfo(run.path, classes, cfg.data.sample_rate, cfg.data.clip_seconds,
-                               cfg.model.inference_prob, "torch")
+                               cfg.model.inference_prob, "torch", cfg.denoise)
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -115,8 +117,12 @@ class OnnxScorer:
         except Exception as exc:
             raise ModelError(f"{folder / ONNX_FILE}: cannot load ONNX model ({str(exc).splitlines()[0][:160]})") from None
         self.input_name = self.session.get_inputs()[0].name
+        from ..config.base import from_dict
+        from ..config.features import DenoiseConfig
+
+        denoise = from_dict(DenoiseConfig, meta["denoise"]) if meta.get("denoise") else None
         self.info = ScorerInfo(folder, list(meta["classes"]), int(meta["sample_rate"]), float(meta["clip_seconds"]),
-                               meta.get("inference_prob", "clip"), "onnx")
+                               meta.get("inference_prob", "clip"), "onnx", denoise)
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         clip, frame = self.session.run(None, {self.input_name: np.ascontiguousarray(waves, dtype=np.float32)})

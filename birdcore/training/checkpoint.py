@@ -7,6 +7,7 @@ can read everything back.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
@@ -20,9 +21,16 @@ from ..errors import RunError
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write `payload` atomically: a crash mid-write leaves the previous checkpoint intact."""
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+    """Write `payload` atomically: a crash mid-write leaves the previous checkpoint intact.
+
+    Serialised in memory first: `torch.save` straight to a full disk fails with a cryptic
+    "[enforce fail at inline_container.cc] unexpected pos" RuntimeError, while a plain write
+    raises ENOSPC, which `atomic_path` turns into a `StorageError` naming the file ("disk full").
+    """
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
+        fh.write(buf.getbuffer())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -30,10 +38,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     p = Path(path)
     if not p.is_file():
         raise RunError(f"{p}: checkpoint not found")
+    if p.stat().st_size == 0:
+        raise RunError(f"{p}: cannot load checkpoint (file is empty, 0 bytes)")
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, ...
-        raise RunError(f"{p}: cannot load checkpoint ({str(exc).splitlines()[0][:160]})") from None
+        # some torch errors have an empty message: fall back to the exception's type
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise RunError(f"{p}: cannot load checkpoint ({why})") from None
 
 
 def rng_state() -> dict[str, Any]:

@@ -21,6 +21,9 @@ import torch
 from ..audio import fit_length, load_audio
 from ..augment.batch_mix import mix_batch_info
 from ..augment.pipeline import apply_spec_augment, load_training_clip
+from ..augment.window import as_source
+from ..config.features import DenoiseConfig
+from ..features.denoise import maybe_denoise
 from ..config.run import RunConfig
 from ..dataset import BirdDataset
 from .data import RunData
@@ -49,12 +52,14 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
     by_name.update({name: r for r, name in enumerate(data.filenames)})
 
     def source(r: int):
+        src = None
         if cache is not None:
             try:
-                return cache.entry(data.filenames[r])
+                src = cache.entry(data.filenames[r])
             except (KeyError, FileNotFoundError, ValueError):
                 pass  # not cached (e.g. it failed to decode when the cache was built): read the file
-        return data.paths[r]
+        src = src if src is not None else as_source(data.paths[r], sr)
+        return DenoisedSource(src, cfg.denoise) if cfg.denoise.enabled else src
 
     def other(rng: np.random.Generator):
         return source(int(rng.integers(len(data.paths))))
@@ -68,9 +73,25 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
         return y, target
 
     def val_clip(r: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG001
-        return fit_length(load_audio(data.paths[r], sr=sr, offset=0.0, duration=secs), n), data.targets[r]
+        y = maybe_denoise(load_audio(data.paths[r], sr=sr, offset=0.0, duration=secs), sr, cfg.denoise)
+        return fit_length(y, n), data.targets[r]
 
     return train_clip, val_clip, BatchAugment(cfg, seed=cfg.train.seed)
+
+
+class DenoisedSource:
+    """A window source whose reads are noise-reduced (before any augmentation adds noise)."""
+
+    def __init__(self, inner, cfg: DenoiseConfig) -> None:
+        self.inner, self.cfg = inner, cfg
+        self.name, self.sample_rate = inner.name, inner.sample_rate
+
+    @property
+    def duration(self) -> float:
+        return self.inner.duration
+
+    def read(self, offset_s: float, duration_s: float) -> np.ndarray:
+        return maybe_denoise(self.inner.read(offset_s, duration_s), self.sample_rate, self.cfg)
 
 
 class BatchAugment:

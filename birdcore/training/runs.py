@@ -19,13 +19,14 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..atomic_io import append_line, atomic_write_json, file_lock, read_jsonl
+from ..atomic_io import append_line, atomic_write_json, file_lock, read_jsonl, write_failure_reason
 from ..config.base import from_dict, to_dict
 from ..config.run import RunConfig
 from ..errors import ConfigError, RunError
@@ -118,7 +119,14 @@ class RunFolder:
         if state == "running" and not _pid_alive(data.get("pid")):
             # The process died without a word (SIGKILL, OOM, reboot): say so instead of "running".
             data["state"] = "failed"
-            data.setdefault("error", "the training process is gone (killed?); resume with birdcore train --resume")
+            # (a running run's status holds "error": null, so setdefault would keep the null)
+            data["error"] = data.get("error") or "the training process is gone (killed?); resume with birdcore train --resume"
+            data["stale"] = True
+        elif state == "queued" and data.get("pid") is not None and not _pid_alive(data.get("pid")):
+            # Launched, but the process died before it could say "running" (killed during start-up).
+            data["state"] = "failed"
+            data["error"] = data.get("error") or ("the training process exited during start-up (killed?); resume"
+                                                  " with birdcore train --resume")
             data["stale"] = True
         return data
 
@@ -179,36 +187,46 @@ class RunFolder:
 def create_run(runs_dir: str | Path, cfg: RunConfig, data_dir: str | Path, classes: list[str]) -> RunFolder:
     """Create a new run folder (unique id; two runs started at once never clash)."""
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", cfg.name).strip("-") or "run"
-    for _ in range(100):
-        path = runs_dir / f"{stamp}-{safe}-{secrets.token_hex(2)}"
-        try:
-            path.mkdir()  # exclusive: fails if another process took the name
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of a 16-bit token in one second
-        raise RunError(f"{runs_dir}: could not create a unique run folder")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            path = runs_dir / f"{stamp}-{safe}-{secrets.token_hex(2)}"
+            try:
+                path.mkdir()  # exclusive: fails if another process took the name
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 100 collisions of a 16-bit token in one second
+            raise RunError(f"{runs_dir}: could not create a unique run folder")
+    except OSError as exc:  # read-only folder or file system, disk full
+        raise RunError(f"{runs_dir}: cannot create a run folder: {write_failure_reason(exc)}") from exc
     run = RunFolder(path)
-    (path / "checkpoints").mkdir()
-    run.write_config(cfg, Path(data_dir).resolve(), classes)
-    run.update_status(state="queued", created_at=now_iso(), epochs=cfg.train.epochs)
+    try:
+        (path / "checkpoints").mkdir()
+        run.write_config(cfg, Path(data_dir).resolve(), classes)
+        run.update_status(state="queued", created_at=now_iso(), epochs=cfg.train.epochs)
+    except OSError as exc:
+        # Leave no half-made run folder behind (it would list as a broken run).
+        shutil.rmtree(path, ignore_errors=True)
+        raise RunError(f"{path}: cannot create the run folder: {write_failure_reason(exc)}") from exc
     return run
 
 
 def open_run(path: str | Path, runs_dir: str | Path | None = None) -> RunFolder:
     """Open an existing run folder, by path or by id under `runs_dir`; RunError when not a run.
 
-    An id given with `runs_dir` must be a plain name (no `/` or `..`): run names typed in the app
-    can never reach outside the runs folder.
+    With `runs_dir`, `path` must be a plain run id (letters, digits, `.`, `_`, `-`; not `.`/`..`):
+    ids typed in the app or a URL can never reach outside the runs folder. Without it, a path.
     """
     p = Path(path)
-    if runs_dir is not None and not p.is_absolute() and len(p.parts) == 1:
-        if not _RUN_ID.match(p.name) or p.name in (".", ".."):
-            raise RunError(f"{path!r}: not a valid run id")
-        p = Path(runs_dir) / p.name
+    if runs_dir is not None:
+        # Only a plain name resolves under runs_dir; "../x", "a/b", "/abs" or "" never do.
+        text = str(path)
+        if not _RUN_ID.match(text) or text in (".", ".."):
+            raise RunError(f"{text!r}: not a valid run id (letters, digits, '.', '_' and '-' only)")
+        p = Path(runs_dir) / text
     if not (p / "config.json").is_file():
         raise RunError(f"{p}: not a run folder (no config.json)")
     return RunFolder(p)

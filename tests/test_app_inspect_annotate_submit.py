@@ -1,0 +1,269 @@
+"""The Inspection, Annotation and Submission pages under AppTest, on a tiny trained model.
+
+Checks content against the engine (heatmap cells = birdcore.inspection predictions, the submission =
+make_submission's), navigation and saving, and that broken inputs give messages, not tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from birdcore import annotations as ann
+from birdcore import inspection as ins
+from birdcore.dataset import load_dataset
+from birdcore.inference.submit import make_submission
+from birdcore.submission import build_submission, evaluate_submission
+
+from test_inspection import tiny_trained  # one tiny model per session, shared with the engine tests
+
+REPO = Path(__file__).resolve().parents[1]
+INSPECT = REPO / "app" / "pages" / "6_Inspection.py"
+ANNOTATE = REPO / "app" / "pages" / "7_Annotation.py"
+SUBMIT = REPO / "app" / "pages" / "8_Submission.py"
+TIMEOUT = 120  # model loading and scoring on 2 shared cores
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    data, runs = tiny_trained(tmp_path_factory)
+    ds = load_dataset(data)
+    ref = ins.find_models([runs], None, birdnet=False)[0]
+    return ds, runs, ref, ins.load_model(ref, "torch")
+
+
+@pytest.fixture(scope="module")
+def other_dataset(env, tmp_path_factory):
+    """The same audio with other species codes (t0sq1 …): the trained model does not fit it."""
+    ds = env[0]
+    root = tmp_path_factory.mktemp("other") / "data"
+    shutil.copytree(ds.root, root, ignore=shutil.ignore_patterns("annotations"))
+    for name in ("train_metadata.csv", "scored_birds.json", "test.csv", "test_labels.csv", "sample_submission.csv"):
+        (root / name).write_text((root / name).read_text().replace("sp1", "sq1"))
+    for d in (root / "train_audio").iterdir():
+        d.rename(d.with_name(d.name.replace("sp1", "sq1")))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def app_env(env, tmp_path, monkeypatch):
+    ds, runs = env[0], env[1]
+    monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BIRDCORE_DATA", str(ds.root))
+    monkeypatch.setenv("BIRDCORE_RUNS", str(runs))
+    monkeypatch.setattr("birdcore.pretrained.is_available", lambda: False)  # the BirdNET extra is optional
+
+
+def start(script: Path, **state) -> AppTest:
+    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart(at: AppTest, key: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert found, f"no chart {key!r}"
+    return json.loads(found[0].proto.spec)
+
+
+def texts(elements) -> str:
+    return " | ".join(str(e.value) for e in elements)
+
+
+# Dataframes without selection carry no element id in AppTest: find them by their columns.
+FRAMES = {"insp_top": ["rank", "species", "common_name", "prob"], "sub_table": ["row_id", "target"]}
+
+
+def frame(at: AppTest, key: str):
+    found = [d.value for d in at.dataframe if list(d.value.columns[:len(FRAMES[key])]) == FRAMES[key]]
+    assert found, f"no dataframe {key!r}"
+    return found[0]
+
+
+def save_next(at: AppTest) -> None:
+    [b for b in at.button if b.label == "Save & next"][0].click().run()
+
+
+def audio_url(at: AppTest) -> str:
+    return at.get("audio")[0].proto.url
+
+
+# ---- page 6: inspection ------------------------------------------------------------------------------
+def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env):
+    ds, _, ref, model = env
+    at = start(INSPECT)
+    assert not at.error
+    probs = ins.recording_probs([model], ds.soundscapes[0])
+    heat = chart(at, "insp_heatmap")["data"]
+    cells = heat[0]
+    assert cells["type"] == "heatmap" and sorted(cells["y"]) == sorted(model.classes)
+    assert cells["x"] == (probs["start"] + 2.5).tolist()
+    for species, row in zip(cells["y"], cells["z"]):
+        np.testing.assert_allclose(row, probs[species].to_numpy(), atol=1e-4)
+    # ○ markers where test_labels.csv says present
+    fid = ds.soundscapes[0].stem
+    truth = dict(zip(ds.test_labels["row_id"], ds.test_labels["target"]))
+    marks = next((t for t in heat if t.get("name") == "labelled present"), {"x": [], "y": []})
+    want = {(e - 2.5, b) for r, t in truth.items() if t and r.startswith(fid + "_")
+            for b, e in [(r.split("_")[-2], float(r.split("_")[-1]))]}
+    assert set(zip(marks["x"], marks["y"])) == want
+    spec = chart(at, "insp_spec")["data"][0]
+    assert spec["type"] == "heatmap" and max(spec["x"]) > 55 and min(spec["y"]) > 0
+
+    first_top, first_audio = frame(at, "insp_top"), audio_url(at)
+    at.select_slider(key="insp_window").set_value(3).run()
+    assert "Window 15–20 s" in texts(at.subheader)
+    top = frame(at, "insp_top")
+    engine = ins.top_species(probs.iloc[[3]], model.classes, 0.5, k=8)
+    assert top["species"].tolist() == engine["species"].tolist()
+    np.testing.assert_allclose(top["prob"], engine["prob"], atol=1e-6)
+    assert audio_url(at) != first_audio and not top.equals(first_top)
+
+    # a click on a heatmap cell (its selection state) picks that window
+    at.session_state["insp_heatmap"] = {"selection": {"points": [{"x": 37.5, "y": model.classes[0]}],
+                                                      "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception and "Window 35–40 s" in texts(at.subheader)
+    at.select_slider(key="insp_window").set_value(1).run()  # the old click is not re-applied
+    assert "Window 5–10 s" in texts(at.subheader)
+
+    at.slider(key="insp_thr").set_value(0.0).run()  # everything with prob ≥ 0 counts as detected
+    assert frame(at, "insp_top")["detected"].all()
+
+
+def test_inspection_shows_saved_annotations_as_truth(env, tmp_path):
+    ds, _, _, model = env
+    labels = tmp_path / "labels.csv"
+    fid = ds.soundscapes[1].stem
+    ann.save_window(labels, fid, 50, 55, ["t3sp1"])
+    at = start(INSPECT, ann_labels_path=str(labels), insp_soundscape=ds.soundscapes[1], insp_window=10)
+    marks = next(t for t in chart(at, "insp_heatmap")["data"] if t.get("name") == "labelled present")
+    assert (52.5, "t3sp1") in set(zip(marks["x"], marks["y"]))
+    assert "annotations" in texts(at.caption) and "t3sp1" in texts(at.markdown)
+
+
+def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "no-runs"))
+    at = start(INSPECT)
+    assert "No trained model yet" in texts(at.info)
+    assert chart(at, "insp_spec") and not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-insp_heatmap")]
+    assert at.get("audio")
+
+
+def test_inspection_broken_run_folder_is_a_message(env, tmp_path, monkeypatch):
+    broken = tmp_path / "runs" / "20990101-000000-broken-0000"
+    shutil.copytree(env[2].path, broken, ignore=shutil.ignore_patterns("onnx"))
+    (broken / "checkpoints" / "best.pt").write_bytes(b"garbage")
+    monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "runs"))
+    at = start(INSPECT)
+    assert "cannot load checkpoint" in texts(at.error) and chart(at, "insp_spec")
+
+
+def test_inspection_model_of_another_dataset_is_a_message(env, other_dataset, monkeypatch):
+    monkeypatch.setenv("BIRDCORE_DATA", str(other_dataset))
+    at = start(INSPECT)
+    assert "none of its 4 classes" in texts(at.error) and "is a species of this dataset" in texts(at.error)
+
+
+# ---- page 7: annotation -----------------------------------------------------------------------------------
+def test_annotation_navigation_save_and_exports(env, tmp_path):
+    ds = env[0]
+    labels = tmp_path / "labels.csv"
+    fid = ds.soundscapes[0].stem
+    at = start(ANNOTATE, ann_labels_path=str(labels), ann_annotator="tester")
+    assert f"{fid} · 0–5 s  (1/12)" in texts(at.subheader)
+    at.button(key="ann_next").click().run()
+    assert "5–10 s  (2/12)" in texts(at.subheader)
+    at.button(key="ann_prev").click().run()
+    assert "0–5 s  (1/12)" in texts(at.subheader) and not labels.exists()  # moving saves nothing
+
+    at.multiselect[0].set_value(["t1sp1"])
+    save_next(at)
+    assert not at.exception and "5–10 s  (2/12)" in texts(at.subheader)
+    saved = ann.read_annotations(labels)
+    assert saved[["file_id", "start", "end", "species", "annotator"]].values.tolist() == [[fid, 0.0, 5.0, "t1sp1", "tester"]]
+    assert "1 of 12 windows labelled" in str(at.get("progress")[0].proto.text)
+
+    save_next(at)  # nothing chosen: "checked, empty"
+    assert "10–15 s  (3/12)" in texts(at.subheader)
+    assert ann.window_species(ann.read_annotations(labels))[(fid, 5.0, 10.0)] == set()
+
+    at.button(key="ann_prev").click().run()
+    at.button(key="ann_prev").click().run()
+    assert at.multiselect[0].value == ["t1sp1"] and "saved labels" in texts(at.caption)  # back: the saved labels
+
+    assert {d.label for d in at.get("download_button")} >= {"Raven selection table"}
+    at.button(key="ann_write_truth").click().run()
+    truth = (tmp_path / "annotation_labels.csv").read_text().splitlines()
+    assert truth[0] == "row_id,target"
+    assert sorted(truth[1:]) == sorted([f"{fid}_t0sp1_5,False", f"{fid}_t1sp1_5,True", f"{fid}_t0sp1_10,False",
+                                        f"{fid}_t1sp1_10,False"])
+
+
+def test_annotation_prefill_from_model_and_uncertain_queue(env, tmp_path):
+    ds, _, ref, model = env
+    at = start(ANNOTATE, ann_labels_path=str(tmp_path / "labels.csv"))
+    at.selectbox(key="ann_model").set_value(at.selectbox(key="ann_model").options[1]).run()
+    at.slider(key="ann_thr").set_value(0.2).run()
+    probs = ins.recording_probs([model], ds.soundscapes[0])
+    want = ins.detections(probs, model.classes, 0.2)[0.0]
+    assert at.multiselect[0].value == want
+    assert "prob ≥ threshold" in texts(at.caption)
+
+    at.radio(key="ann_mode").set_value("Most uncertain windows (test soundscapes)").run()
+    table = ins.predict_table([model], ds.soundscapes).table
+    first = ins.uncertain_windows(table, model.classes, 0.2).iloc[0]
+    assert f"{first['file_id']} · {first['start']:g}–{first['end']:g} s  (1/24)" in texts(at.subheader)
+
+
+def test_annotation_broken_labels_file_is_a_message(env, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file_id,start,end,species,annotator,updated_at\nsc,0,5,t0sp1,a,2026-01-01T00:0")
+    at = start(ANNOTATE, ann_labels_path=str(labels))
+    assert "truncated" in texts(at.error) and str(labels) in texts(at.error)
+
+
+# ---- page 8: submission -------------------------------------------------------------------------------------
+def test_submission_is_valid_equals_make_submission_and_is_scored(env):
+    ds, runs, ref, model = env
+    at = start(SUBMIT)
+    assert f"{len(ds.test)} rows" in texts(at.markdown)
+    at.button(key="sub_predict").click().run()
+    assert not at.exception and not at.error
+    sub = frame(at, "sub_table")
+    assert sub["row_id"].tolist() == ds.test["row_id"].tolist()
+    engine, _ = make_submission([ref.path], ds.root)  # no thresholds.json: 0.5 for every class
+    assert sub["target"].tolist() == engine["target"].tolist()
+    assert "Valid: 48 rows" in texts(at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    score = evaluate_submission(engine, ds.test_labels, scored=ds.scored)
+    assert metrics["BirdCLEF 2022 score"] == f"{score['birdclef2022']:.4f}"
+    assert [d.label for d in at.get("download_button")] == ["Download submission.csv"]
+    rates = chart(at, "sub_rates")["data"][0]
+    assert sorted(rates["x"]) == sorted(ds.scored)
+
+    at.slider(key="sub_thr_value").set_value(0.1).run()
+    low = build_submission(ins.predict_table([model], ds.soundscapes).table, ds.test, 0.1, model.classes)
+    assert frame(at, "sub_table")["target"].tolist() == low["target"].tolist()
+    assert {m.label: m.value for m in at.metric}["BirdCLEF 2022 score"] == \
+        f"{evaluate_submission(low, ds.test_labels, scored=ds.scored)['birdclef2022']:.4f}"
+
+
+def test_submission_errors_are_messages(env, other_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIRDCORE_DATA", str(other_dataset))
+    at = start(SUBMIT)
+    at.button(key="sub_predict").click().run()
+    assert not at.exception and "none of its 4 classes" in texts(at.error)
+    assert not [d for d in at.dataframe if list(d.value.columns) == FRAMES["sub_table"]]
+
+    monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "none"))
+    at = start(SUBMIT)
+    assert "No model yet" in texts(at.info)
