@@ -52,7 +52,7 @@ def fault_rows(root: Path) -> tuple[list[tuple[str, bool, int, str]], list[tuple
         mc.killed_annotation_saver(d(), seed=0),
         mc.killed_annotation_saver(d(), seed=1),
         mc.annotation_save_dies_mid_write(d()),
-        mc.concurrent_threshold_writers(d(), writers=3, saves=15),
+        mc.concurrent_threshold_writers(d(), writers=3, saves=10),
         mc.threshold_save_dies_mid_write(d()),
         mc.checkpoint_write_killed(d(), seed=0),
         mc.checkpoint_write_killed(d(), seed=1),

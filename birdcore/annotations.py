@@ -110,7 +110,8 @@ def _parse(data: bytes, p: Path, classes: Sequence[str] | None) -> pd.DataFrame:
     unknown = [h for h in header if h not in COLUMNS]
     missing = [c for c in COLUMNS if c not in header]
     if unknown or missing:
-        parts = ([f"unknown column(s) {unknown}"] if unknown else []) + ([f"missing column(s) {missing}"] if missing else [])
+        parts = [f"unknown column(s) {unknown}"] if unknown else []
+        parts += [f"missing column(s) {missing}"] if missing else []
         raise DatasetError(f"{p}: line 1: {'; '.join(parts)}; expected exactly {','.join(COLUMNS)}")
     pos = [header.index(c) for c in COLUMNS]
     known = set(classes) if classes is not None else None
@@ -201,7 +202,8 @@ def save_windows(path: str | os.PathLike, windows: Iterable[tuple[str, float, fl
         file_id = str(file_id).strip()
         t0, t1 = _ms(start), _ms(end)
         if not file_id or not (math.isfinite(t0) and math.isfinite(t1)) or t0 < 0 or t1 <= t0:
-            raise DatasetError(f"{p}: cannot save range {file_id!r} {start}–{end} s (need a file_id and 0 <= start < end)")
+            raise DatasetError(f"{p}: cannot save range {file_id!r} {start}–{end} s"
+                               " (need a file_id and 0 <= start < end)")
         codes = sorted({str(s).strip() for s in species if str(s).strip()})
         if classes is not None:
             bad = [c for c in codes if c not in set(classes)]

@@ -32,7 +32,7 @@ import pandas as pd
 from .annotations import annotations_to_labels
 from .audio import audio_info, load_audio
 from .config.features import MelConfig
-from .errors import BirdcoreError, ConfigError, DatasetError, ModelError, SubmissionError
+from .errors import AudioError, BirdcoreError, ConfigError, DatasetError, ModelError, SubmissionError
 from .inference.predict import PredictOptions, PredictResult, predict_files
 from .inference.scorers import BUNDLE_FILE, ONNX_FILE, load_scorer
 from .inference.windows import window_count
@@ -86,6 +86,15 @@ def find_models(runs_dirs: Iterable[str | os.PathLike], models_dir: str | os.Pat
     if birdnet:
         out.append(BIRDNET_REF)
     return out
+
+
+def model_stamp(ref: ModelRef) -> float:
+    """mtime of the model's weights (0 for BirdNET): part of cache keys, so a run that keeps
+    training (a new best.pt) is reloaded and re-scored."""
+    for f in (Path(ref.path) / "checkpoints" / "best.pt", Path(ref.path) / ONNX_FILE) if ref.path else ():
+        if f.is_file():
+            return f.stat().st_mtime
+    return 0.0
 
 
 @dataclass
@@ -203,15 +212,14 @@ def predict_table(models: Sequence[LoadedModel], paths: Sequence[str | os.PathLi
     return predict_files(paths, scorers, PredictOptions(window_s=window_s, min_last_s=MIN_LAST_S), progress=progress)
 
 
-def recording_probs(models: Sequence[LoadedModel], path: str | os.PathLike, window_s: float = WINDOW_S) -> pd.DataFrame:
+def recording_probs(models: Sequence[LoadedModel], path: str | os.PathLike,
+                    window_s: float = WINDOW_S) -> pd.DataFrame:
     """One recording's window probabilities: columns start, end (s), then one per class.
 
     Raises the file's AudioError when it cannot be decoded.
     """
     res = predict_table(models, [path], window_s=window_s)
     if res.skipped:
-        from .errors import AudioError
-
         raise AudioError(res.skipped[0][1])
     table = res.table.drop(columns=["file_id"]).reset_index(drop=True)
     end = table.pop("end_time").astype(float)
@@ -221,7 +229,7 @@ def recording_probs(models: Sequence[LoadedModel], path: str | os.PathLike, wind
 
 
 def window_grid(path: str | os.PathLike, window_s: float = WINDOW_S) -> pd.DataFrame:
-    """The scored windows of a recording from its header: columns start, end (s), end_time (int when whole).
+    """The scored windows of a recording from its header: columns start, end (s).
 
     Same count as prediction (`inference.windows.window_count`); the last window may run past
     the end of the audio (it is zero-padded when scored).
@@ -255,7 +263,8 @@ def top_species(probs: pd.DataFrame, classes: Sequence[str], thresholds: Thresho
     return pd.DataFrame(rows, columns=["start", "end", "rank", "species", "prob", "threshold", "detected"])
 
 
-def detections(probs: pd.DataFrame, classes: Sequence[str], thresholds: Thresholds | float) -> dict[float, list[str]]:
+def detections(probs: pd.DataFrame, classes: Sequence[str],
+               thresholds: Thresholds | float) -> dict[float, list[str]]:
     """Window start (s) → species with prob ≥ threshold, most probable first."""
     top = top_species(probs, classes, thresholds, k=None)
     out: dict[float, list[str]] = {float(s): [] for s in probs["start"]}
@@ -443,12 +452,18 @@ def submission_bytes(sub: pd.DataFrame, test_df: pd.DataFrame) -> bytes:
         return out.read_bytes()
 
 
-def positive_rates(sub: pd.DataFrame, test_df: pd.DataFrame) -> pd.DataFrame:
-    """Per bird of test.csv: rows, positives (target True) and rate = positives / rows, most first."""
+def positive_rates(sub: pd.DataFrame, test_df: pd.DataFrame, labels: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per bird of test.csv: rows, positives (target True), rate = positives / rows, most first; with
+    `labels` (row_id,target ground truth) also `labelled_rate`, the share truly present (NaN if unlabelled)."""
+    ids = test_df["row_id"].astype(str)
     df = pd.DataFrame({"species": test_df["bird"].astype(str).to_numpy(),
-                       "target": sub.set_index("row_id").loc[test_df["row_id"].astype(str), "target"].astype(bool).to_numpy()})
-    g = df.groupby("species", sort=True)["target"].agg(rows="size", positives="sum").reset_index()
-    g["rate"] = g["positives"] / g["rows"]
+                       "target": sub.set_index("row_id").loc[ids, "target"].astype(bool).to_numpy()})
+    if labels is not None:
+        df["truth"] = ids.map(dict(zip(labels["row_id"].astype(str), labels["target"].astype(float)))).to_numpy()
+    g = df.groupby("species", sort=True).agg(rows=("target", "size"), positives=("target", "sum"),
+                                             **({"labelled_rate": ("truth", "mean")} if labels is not None else {}))
+    g = g.reset_index()
+    g.insert(3, "rate", g["positives"] / g["rows"])
     return g.sort_values(["rate", "species"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

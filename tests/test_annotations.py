@@ -203,5 +203,6 @@ def test_annotations_to_labels_hand_case():
 
 
 def test_write_labels_table(tmp_path):
-    out = ann.write_labels_table(tmp_path / "gt.csv", pd.DataFrame({"row_id": ["a_x_5", "a_x_10"], "target": [True, False]}))
+    table = pd.DataFrame({"row_id": ["a_x_5", "a_x_10"], "target": [True, False]})
+    out = ann.write_labels_table(tmp_path / "gt.csv", table)
     assert out.read_text() == "row_id,target\na_x_5,True\na_x_10,False\n"

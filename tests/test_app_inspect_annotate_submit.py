@@ -79,7 +79,7 @@ def texts(elements) -> str:
 
 
 # Dataframes without selection carry no element id in AppTest: find them by their columns.
-FRAMES = {"insp_top": ["rank", "species", "common_name", "prob"], "sub_table": ["row_id", "target"]}
+FRAMES = {"insp_top": ["species", "common_name", "prob"], "sub_table": ["row_id", "target"]}
 
 
 def frame(at: AppTest, key: str):
@@ -139,15 +139,20 @@ def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env
     assert frame(at, "insp_top")["detected"].all()
 
 
-def test_inspection_shows_saved_annotations_as_truth(env, tmp_path):
-    ds, _, _, model = env
+def test_labels_saved_on_annotation_page_show_on_inspection_page(env, tmp_path):
+    ds = env[0]
     labels = tmp_path / "labels.csv"
-    fid = ds.soundscapes[1].stem
-    ann.save_window(labels, fid, 50, 55, ["t3sp1"])
-    at = start(INSPECT, ann_labels_path=str(labels), insp_soundscape=ds.soundscapes[1], insp_window=10)
+    at = AppTest.from_file(str(REPO / "app" / "Home.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/7_Annotation.py").run()  # as in the app: one session across pages
+    at.text_input(key="ann_labels_path").set_value(str(labels)).run()
+    at.multiselect[0].set_value(["t3sp1"])  # t3sp1 is not scored: test_labels.csv says nothing about it
+    save_next(at)
+    at.switch_page("pages/6_Inspection.py").run()
+    assert not at.exception and not at.error
     marks = next(t for t in chart(at, "insp_heatmap")["data"] if t.get("name") == "labelled present")
-    assert (52.5, "t3sp1") in set(zip(marks["x"], marks["y"]))
-    assert "annotations" in texts(at.caption) and "t3sp1" in texts(at.markdown)
+    assert (2.5, "t3sp1") in set(zip(marks["x"], marks["y"]))
+    assert "annotations" in texts(at.caption) and "t3sp1 (Tone t3sp1)" in texts(at.markdown)
+    assert ann.read_annotations(labels)["file_id"].tolist() == [ds.soundscapes[0].stem]
 
 
 def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monkeypatch):
@@ -189,7 +194,8 @@ def test_annotation_navigation_save_and_exports(env, tmp_path):
     save_next(at)
     assert not at.exception and "5–10 s  (2/12)" in texts(at.subheader)
     saved = ann.read_annotations(labels)
-    assert saved[["file_id", "start", "end", "species", "annotator"]].values.tolist() == [[fid, 0.0, 5.0, "t1sp1", "tester"]]
+    rows = saved[["file_id", "start", "end", "species", "annotator"]].values.tolist()
+    assert rows == [[fid, 0.0, 5.0, "t1sp1", "tester"]]
     assert "1 of 12 windows labelled" in str(at.get("progress")[0].proto.text)
 
     save_next(at)  # nothing chosen: "checked, empty"
@@ -247,8 +253,10 @@ def test_submission_is_valid_equals_make_submission_and_is_scored(env):
     score = evaluate_submission(engine, ds.test_labels, scored=ds.scored)
     assert metrics["BirdCLEF 2022 score"] == f"{score['birdclef2022']:.4f}"
     assert [d.label for d in at.get("download_button")] == ["Download submission.csv"]
-    rates = chart(at, "sub_rates")["data"][0]
-    assert sorted(rates["x"]) == sorted(ds.scored)
+    predicted, labelled = chart(at, "sub_rates")["data"]
+    assert sorted(predicted["x"]) == sorted(ds.scored) and labelled["x"] == predicted["x"]
+    truth = ds.test.merge(ds.test_labels, on="row_id").groupby("bird")["target"].mean()
+    assert labelled["y"] == pytest.approx([truth[b] for b in labelled["x"]])
 
     at.slider(key="sub_thr_value").set_value(0.1).run()
     low = build_submission(ins.predict_table([model], ds.soundscapes).table, ds.test, 0.1, model.classes)

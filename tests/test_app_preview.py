@@ -11,6 +11,7 @@ import io
 import json
 import math
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +33,8 @@ SWITCHES = ("normalize", "background", "gaussian_noise", "color_noise", "pitch_s
 def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "birdcore-home"))
     monkeypatch.delenv("BIRDCORE_DATA", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the page's upload copies land here
     return tmp_path / "birdcore-home"
 
 
@@ -303,7 +306,7 @@ def wav_bytes(seconds: float = 3.0, sr: int = 22050) -> bytes:
 def test_metadata_only_explains_and_upload_works(real_data_dir, monkeypatch):
     at = start(data=real_data_dir, monkeypatch=monkeypatch)
     assert at.radio(key="pv_source").value == "Upload a file"
-    assert "metadata only" in texts(at.caption)
+    assert "metadata only" in texts(at.info) and at.file_uploader(key="pv_upload")
     at.radio(key="pv_source").set_value("Dataset recording").run()
     info = texts(at.info)
     assert "metadata only" in info and "train_audio" in info and "Upload a file" in info
@@ -317,6 +320,7 @@ def test_metadata_only_explains_and_upload_works(real_data_dir, monkeypatch):
     hz = np.array([float(v) for v in chart(at, "pv_mel_orig")["data"][0]["y"]])
     assert hz[z[:, 50:250].mean(axis=1).argmax()] == pytest.approx(2000, rel=0.05)  # the 2-kHz tone
     assert "tone.wav" in texts(at.caption)
+    assert len(list(Path(tempfile.gettempdir()).glob("birdcore-upload-*/upload.wav"))) == 1  # one copy per session
 
 
 def test_bad_upload_shows_audio_error(demo):

@@ -153,7 +153,7 @@ def test_annotation_save_dying_mid_write_leaves_the_previous_file(tmp_path):
 
 
 def test_concurrent_threshold_writers_never_show_a_torn_file(tmp_path):
-    res = mc.concurrent_threshold_writers(tmp_path, writers=3, saves=15)
+    res = mc.concurrent_threshold_writers(tmp_path, writers=3, saves=10)
     assert res.data["reads"] > 0, "the reader never overlapped the writers"
     assert res.data["torn"] == [] and res.handled, res.detail
 

@@ -128,7 +128,8 @@ def test_truth_matrix_from_labels_events_and_annotations(tiny, tmp_path):
             assert (np.isnan(mat.loc[s, sp]) if want is None else mat.loc[s, sp] == float(want))
     assert mat[ds.scored].notna().all().all() and mat.drop(columns=ds.scored).isna().all().all()
 
-    events = pd.DataFrame({"file_id": [fid, fid], "species": ["t3sp1", "t2sp1"], "start": [6.0, 12.0], "end": [8.0, 12.2]})
+    events = pd.DataFrame({"file_id": [fid, fid], "species": ["t3sp1", "t2sp1"], "start": [6.0, 12.0],
+                           "end": [8.0, 12.2]})
     mat, sources = ins.truth_matrix(fid, starts, ds.species, test=ds.test, events=events)
     assert sources == ["test_events.csv"] and mat.notna().all().all()  # events describe the whole file
     assert mat.loc[5.0, "t3sp1"] == 1 and mat.loc[10.0, "t2sp1"] == 1 and mat.to_numpy().sum() == 2
@@ -181,7 +182,7 @@ def test_class_checks_and_broken_models(tiny, tmp_path):
     (broken / "config.json").write_text(json.dumps({**cfg, "classes": cfg["classes"] + ["t9sp1"]}))
     with pytest.raises(ModelError):
         ins.load_model(ins.ModelRef("run", str(broken), "broken"))
-    with pytest.raises(ModelError, match="eBird_Taxonomy_v2021.csv is missing"):  # the tone dataset has no eBird taxonomy
+    with pytest.raises(ModelError, match="eBird_Taxonomy_v2021.csv is missing"):  # the tone dataset has none
         ins.load_model(ins.BIRDNET_REF, species=ds.species, taxonomy_csv=ds.root / "eBird_Taxonomy_v2021.csv")
     with pytest.raises(ModelError, match="no model"):
         ins.predict_table([], ds.soundscapes)
@@ -201,6 +202,9 @@ def test_submission_helpers(tiny, tmp_path):
     rates = ins.positive_rates(sub, ds.test)
     assert set(rates["species"]) == set(ds.test["bird"]) and rates["rows"].sum() == len(ds.test)
     assert rates["positives"].sum() == sub["target"].sum()
+    with_truth = ins.positive_rates(sub, ds.test, ds.test_labels).set_index("species")
+    truth = ds.test.merge(ds.test_labels, on="row_id").groupby("bird")["target"].mean()
+    assert with_truth["labelled_rate"].to_dict() == pytest.approx(truth.to_dict())
     back = ins.read_submission_bytes(data)
     validate_submission(back, ds.test)
     broken = data.replace(b",True\n", b",yes\n", 1).replace(b",False\n", b",yes\n", 1)

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -33,6 +34,7 @@ from ui import charts
 
 TRAINING_PAGE = "pages/4_Training.py"
 DATASET, UPLOAD = "Dataset recording", "Upload a file"
+UPLOAD_PREFIX = "birdcore-upload-"  # temp folder of a session's uploaded file (birdcore decodes paths)
 WINDOWS = (1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0)  # window lengths offered (s)
 WAVE_POINTS = 1500  # min/max pairs drawn per waveform: enough for the eye, light to send
 DEFAULT_P = 0.5     # probability a transform starts from when switched on from p = 0
@@ -50,7 +52,7 @@ WAVE = (
      (("color", "colour", None), ("min_snr_db", "min SNR dB", 1.0), ("max_snr_db", "max SNR dB", 1.0))),
     ("background", "Background noise", "A random stretch of a noise recording (a folder or file on the server)"
      " mixed in at an SNR drawn in [min, max] dB. Inactive without a path.",
-     (("path", "noise folder or file", None), ("min_snr_db", "min SNR dB", 1.0), ("max_snr_db", "max SNR dB", 1.0))),
+     (("path", "noise path", None), ("min_snr_db", "min SNR dB", 1.0), ("max_snr_db", "max SNR dB", 1.0))),
     ("pitch_shift", "Pitch shift", "Shift by a number of semitones drawn in [min, max], tempo kept (slow: ~35 ms"
      " per 5-s clip).", (("min_semitones", "min semitones", 0.5), ("max_semitones", "max semitones", 0.5))),
     ("time_stretch", "Time stretch", "Faster (> 1) or slower (< 1) by a rate drawn in [min, max], pitch kept;"
@@ -79,7 +81,8 @@ MIX = (
 )
 GROUPS = WAVE + SPEC + (CLIP,) + MIX
 OTHER_KEYS = ("pv_enabled", "pv_mix_on", "pv_crop_mode", "pv_extend_ratio")
-VIEW_KEYS = ("pv_mel", "pv_duration", "pv_denoise", "pv_dn_prop", "pv_dn_stationary", "pv_seed", "pv_source")
+VIEW_KEYS = ("pv_mel", "pv_duration", "pv_start", "pv_denoise", "pv_dn_prop", "pv_dn_stationary", "pv_seed",
+             "pv_source")
 
 state = st.session_state
 
@@ -214,6 +217,17 @@ def _window(path: str, stamp: tuple, offset: float, duration: float, sr: int) ->
     return load_audio(path, sr=sr, offset=offset, duration=duration)
 
 
+def _sweep_uploads(max_age_s: float = 86400.0) -> None:
+    """Remove upload copies of sessions that ended a day ago or more (Streamlit has no session-end hook)."""
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*"):
+        try:
+            if now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _upload_path(up) -> Path:
     """The uploaded file on disk (birdcore decodes paths); one temp copy per session, replaced on a new upload."""
     held = state.get("_pv_upload")
@@ -221,7 +235,8 @@ def _upload_path(up) -> Path:
         return Path(held[1])
     if held:
         shutil.rmtree(Path(held[1]).parent, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(prefix="birdcore-upload-"))
+    _sweep_uploads()
+    folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
     suffix = Path(up.name).suffix.lower()
     path = folder / f"upload{suffix if suffix in AUDIO_EXTENSIONS else '.audio'}"
     path.write_bytes(up.getbuffer())
@@ -288,7 +303,7 @@ def mel_figure(mel: np.ndarray, times: np.ndarray, freqs: np.ndarray, zrange: tu
     ticks = list(range(0, len(labels) - step // 2, step)) + [len(labels) - 1]  # the top bin labelled too
     return go.Figure(
         go.Heatmap(z=np.asarray(mel, dtype=np.float32), x=times, y=labels, zmin=zrange[0], zmax=zrange[1],
-                   colorscale="Magma", colorbar=dict(thickness=10, len=0.9),
+                   colorscale="Viridis", colorbar=dict(thickness=10, len=0.9),
                    hovertemplate="%{x:.2f} s · %{y} Hz · %{z:.2f}<extra></extra>"),
         layout=dict(height=300, margin=dict(l=PLOT_LEFT_PX, r=MEL_COLORBAR_PX, t=10, b=10),
                     xaxis=dict(title=dict(text="time (s)")),
@@ -382,7 +397,8 @@ else:
     upload = st.file_uploader("Audio file", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS], key="pv_upload",
                               help=f"OGG, WAV, FLAC, MP3, Opus; up to {limit} MB (the server's maxUploadSize).")
     if ds is not None and not has_audio:
-        st.caption(f"`{ds.root}` has metadata only (no train_audio/), so uploads are the way to listen here.")
+        st.info(f"`{ds.root}` has metadata only (`train_audio/` not found): uploads are the way to listen here.",
+                icon=":material/info:")
     if upload is not None:
         path, shown_name = _upload_path(upload), upload.name
 
@@ -437,6 +453,8 @@ _flash()
 top = st.columns([1.2, 2.2, 1, 1], vertical_alignment="bottom")
 top[0].toggle("Augment", key="pv_enabled", help="Off: no random transform at all (as for validation).")
 saved = presets_store.list_presets()
+if state.get("pv_load_name") not in saved:
+    state["pv_load_name"] = None  # deleted meanwhile (or nothing chosen yet)
 top[1].selectbox("Saved configs", saved, key="pv_load_name", index=None,
                  placeholder="none saved yet" if not saved else "choose one to load",
                  help=f"Files in {presets_store.augment_dir()}.")
@@ -449,7 +467,8 @@ def transform_block(section: str, label: str, help_text: str, fields: tuple) -> 
     if section == "clip":
         cols = st.columns(len(fields))
     else:
-        cols = st.columns([1.3] + [1] * len(fields)) if fields else [st.container()]
+        widths = [1.3] + [1.6 if name == "path" else 1 for name, _, _ in fields]
+        cols = st.columns(widths) if fields else [st.container()]
         cols[0].slider("probability", 0.0, 1.0, step=0.05, key=f"pv_p_{section}", disabled=not on)
         cols = cols[1:]
     for col, (name, flabel, step) in zip(cols, fields):
@@ -461,6 +480,8 @@ def transform_block(section: str, label: str, help_text: str, fields: tuple) -> 
                 st.selectbox(flabel, _choices(section, name), key=key, disabled=not on)
             else:
                 st.number_input(flabel, step=step, key=key, disabled=not on)
+    if section == "background" and on and not str(state.get("pv_background_path", "")).strip():
+        st.caption("No noise path: inactive (as in training).")
 
 
 def _count_on(groups) -> str:
@@ -470,8 +491,9 @@ def _count_on(groups) -> str:
 
 
 with st.expander(f"Noise reduction · {'on' if state['pv_denoise'] else 'off'}", icon=":material/noise_aware:"):
-    st.caption("Spectral gating (noisereduce) before the augmentations, on the augmented side only. It is a"
-               " preprocessing choice, not part of the saved augmentation config.")
+    st.caption("Spectral gating (noisereduce) before the augmentations, on the augmented side only — as a run"
+               " with `denoise.enabled=true` treats every window. It is a run setting (the `denoise` section, e.g."
+               " as an extra override on the Training page), not part of the saved augmentation config.")
     n1, n2, n3 = st.columns([1, 1.5, 1], vertical_alignment="bottom")
     dn_on = n1.toggle("Noise reduction", key="pv_denoise")
     n2.slider("noise removed", 0.0, 1.0, step=0.05, key="pv_dn_prop", disabled=not dn_on,
@@ -548,10 +570,9 @@ def results(window: np.ndarray | None, aug_cfg: AugmentConfig | None, mel_cfg: M
         (right, "Augmented", result.augmented, result.augmented_mel, charts.HIGHLIGHT, "aug"),
     ):
         with col:
-            st.markdown(f"**{title}** · RMS {_rms_db(wave):.1f} dBFS")
+            clipped = " · peaks above full scale clipped for playback" if np.max(np.abs(wave)) > 1.0 else ""
+            st.markdown(f"**{title}** · RMS {_rms_db(wave):.1f} dBFS{clipped}")
             st.audio(_wav(wave, sr), format="audio/wav")
-            if np.max(np.abs(wave)) > 1.0:
-                st.caption("Peaks above full scale are clipped for playback.")
             charts.show(waveform_figure(wave, sr, offset, ymax, color), key=f"pv_wave_{key}")
             charts.show(mel_figure(mel, times, freqs, zrange), key=f"pv_mel_{key}")
 
@@ -590,5 +611,5 @@ if v2.button("Save as training config", key="pv_save", type="primary", disabled=
         st.success(f"{'Replaced' if existed else 'Saved'} `{saved_to}`. The Training page offers it under"
                    " *Augmentation config*.", icon=":material/check_circle:")
         ui.page_link(TRAINING_PAGE, label="Open Training", icon=":material/model_training:")
-st.caption("Saved: the augmentation settings above (as `AugmentConfig` JSON). Not saved: the mel preset, noise"
-           " reduction and the seed — they belong to the preview.")
+st.caption("Saved: the augmentation settings above (as `AugmentConfig` JSON, a run's `augment` section). Not saved:"
+           " the mel preset and noise reduction (other sections of a run's config) and the seed.")

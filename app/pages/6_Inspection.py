@@ -28,17 +28,9 @@ names = {c: ds.common_name(c) for c in ds.species}
 
 
 # ---- cached engine calls -------------------------------------------------------------------------
-def _stamp(ref: ins.ModelRef) -> float:
-    """Changes when the model file changes (a run that keeps training writes a new best.pt)."""
-    p = Path(ref.path)
-    for f in (p / "checkpoints" / "best.pt", p / "model.onnx"):
-        if f.is_file():
-            return f.stat().st_mtime
-    return 0.0
-
-
 @st.cache_resource(max_entries=4, show_spinner="Loading model …")
-def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str, stamp: float) -> ins.LoadedModel:
+def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
+               stamp: float) -> ins.LoadedModel:
     return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
 
 
@@ -61,7 +53,8 @@ def spec_of(path: str, mtime: float, _mel, mel_key: str) -> ins.Spectrogram:
 
 
 # ---- which recording ---------------------------------------------------------------------------
-sources = (["Test soundscape"] if ds.soundscapes else []) + (["Training recording"] if ds.has_train_audio else []) + ["Upload"]
+sources = ((["Test soundscape"] if ds.soundscapes else []) + (["Training recording"] if ds.has_train_audio else [])
+           + ["Upload"])
 source = st.radio("Recording", sources, horizontal=True, key="insp_source")
 path: Path | None = None
 if source == "Test soundscape":
@@ -72,8 +65,7 @@ elif source == "Training recording":
     path = ds.train_audio_dir / fn
 else:
     limit = float(st.get_option("server.maxUploadSize"))
-    up = st.file_uploader(f"Audio file (≤ {limit:g} MB)", type=[e.lstrip(".") for e in (".ogg", ".wav", ".flac", ".mp3")],
-                          key="insp_upload")
+    up = st.file_uploader(f"Audio file (≤ {limit:g} MB)", type=["ogg", "wav", "flac", "mp3"], key="insp_upload")
     if up is not None:
         with ui.error_box():
             path = ins.store_upload(up.getvalue(), up.name, birdcore_home() / "uploads", limit)
@@ -97,11 +89,13 @@ if not refs:
 else:
     ref = left.selectbox("Model", refs, key="insp_model", format_func=lambda r: r.label)
     backend = right.radio("Backend", ["torch", "onnx"], horizontal=True, key="insp_backend",
-                          disabled=ref.kind != "run", help="Exported models run with ONNX Runtime; BirdNET with LiteRT.")
+                          disabled=ref.kind != "run",
+                          help="Exported models run with ONNX Runtime; BirdNET with LiteRT.")
     try:
-        model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species), str(ds.root / "eBird_Taxonomy_v2021.csv"), _stamp(ref))
+        model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species),
+                           str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(ref))
         ins.check_classes(model.classes, ds.species, where=ref.label)
-        probs = probs_of(model, ref.key, backend, _stamp(ref), str(path), mtime)
+        probs = probs_of(model, ref.key, backend, ins.model_stamp(ref), str(path), mtime)
     except BirdcoreError as exc:
         ui.show_error(exc)
         model = probs = None
@@ -116,7 +110,8 @@ if model is not None:
         help=f"Per-class thresholds from {model.thresholds_path}.")
     if use_run:
         thresholds = model.thresholds
-        st.caption(f"Per-class thresholds from `{model.thresholds_path}` (global {model.thresholds.global_threshold:.3f}).")
+        st.caption(f"Per-class thresholds from `{model.thresholds_path}`"
+                   f" (global {model.thresholds.global_threshold:.3f}).")
     else:
         thresholds = st.slider("Threshold (all species)", 0.0, 1.0, 0.5, 0.01, key="insp_thr",
                                help="A species counts as detected when its probability ≥ the threshold."
@@ -125,7 +120,8 @@ if model is not None:
 
 # ---- ground truth ---------------------------------------------------------------------------------
 events = ins.read_events(ds.root / "test_events.csv")
-labels_path = Path(st.session_state.get("ann_labels_path") or ann.default_labels_path(ds.root))
+# The labels file chosen on the Annotation page for this dataset, else its default location.
+labels_path = Path(st.session_state.get("labels_files", {}).get(str(ds.root)) or ann.default_labels_path(ds.root))
 try:
     saved = ann.read_annotations(labels_path)
 except BirdcoreError as exc:
@@ -146,8 +142,12 @@ if points and points != st.session_state.get("_insp_click_done"):
     if isinstance(x, (int, float)):
         st.session_state["insp_window"] = int(min(max(x // ins.WINDOW_S, 0), n - 1))
 labels = [f"{a:g}–{b:g} s" for a, b in zip(grid["start"], grid["end"])]
-w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: labels[i], key="insp_window") if n > 1 else 0
+w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: labels[i], key="insp_window") \
+    if n > 1 else 0  # a slider needs two options
 w0, w1 = float(grid["start"].iat[w]), float(grid["end"].iat[w])
+
+
+LEFT = 90  # px for the y labels of both time charts
 
 
 def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int) -> go.Figure:
@@ -159,11 +159,12 @@ def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, se
         text=[[f"{v:.2f}" if v >= 0.05 else "" for v in r] for r in np.nan_to_num(z)], texttemplate="%{text}",
         customdata=[[names.get(s, s)] * len(centres) for s in rows],
         hovertemplate="%{y} (%{customdata})<br>window ending %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="probability")), xgap=1, ygap=1))
+        colorbar=dict(title=dict(text="p"), thickness=14), xgap=1, ygap=1))
     pos = [(c, s) for s in rows if s in truth.columns for c, t in zip(centres, truth[s].tolist()) if t == 1.0]
     if pos:
         fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
-                                 marker=dict(symbol="circle-open", size=18, color=charts.HIGHLIGHT, line=dict(width=2.5)),
+                                 marker=dict(symbol="circle-open", size=18, color=charts.HIGHLIGHT,
+                                             line=dict(width=2.5)),
                                  hoverinfo="skip"))
     # Invisible markers on every cell: heatmap traces do not report clicks, scatter points do.
     fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
@@ -171,22 +172,25 @@ def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, se
     fig.add_vrect(x0=selected * ins.WINDOW_S, x1=(selected + 1) * ins.WINDOW_S, line=dict(color="black", width=2))
     fig.update_xaxes(title_text="time (s)", dtick=ins.WINDOW_S, range=[0, float(probs["end"].max())])
     fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), clickmode="event+select")
+    # Same left margin as the spectrogram below, so the two time axes line up.
+    fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=LEFT, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+                      clickmode="event+select")
     return fig
 
 
 def spectrogram_figure(sp: ins.Spectrogram, bounds: list[float], selected: tuple[float, float]) -> go.Figure:
     """dB mel spectrogram (x = time in s, y = Hz) with window boundaries and the chosen window framed."""
     fig = go.Figure(go.Heatmap(z=np.round(sp.db, 1).tolist(), x=np.round(sp.times, 3).tolist(),
-                               y=np.round(sp.freqs, 1).tolist(), colorscale="Magma", colorbar=dict(title=dict(text="dB")),
+                               y=np.round(sp.freqs, 1).tolist(), colorscale="Magma",
+                               colorbar=dict(title=dict(text="dB"), thickness=14),
                                hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"))
     for b in bounds:
         fig.add_vline(x=b, line=dict(color="white", width=1, dash="dot"))
     fig.add_vrect(x0=selected[0], x1=selected[1], line=dict(color="#7fdbff", width=3))
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text="frequency (Hz)")
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=320, margin=dict(l=LEFT, r=10, t=10, b=10))
     return fig
 
 
@@ -215,7 +219,7 @@ except BirdcoreError as exc:
 
 # ---- the chosen window --------------------------------------------------------------------------------
 st.subheader(f"Window {labels[w]}")
-left, right = st.columns([2, 3])
+left, right = st.columns([1, 2])
 with left, ui.error_box():
     y, sr = ins.window_audio(path, w0, min(w1, w0 + ins.WINDOW_S))
     st.audio(y, sample_rate=sr)
@@ -230,8 +234,9 @@ with right:
         top["labelled"] = top["species"].map(lambda c: {1.0: "present", 0.0: "absent"}.get(known.get(c), "—"))
         detected = top.loc[top["detected"], "species"].tolist()
         st.markdown("**Detected (prob ≥ threshold):** " + (", ".join(detected) if detected else "none"))
-        st.dataframe(top.drop(columns=["start", "end"]), hide_index=True, key="insp_top",
-                     column_config={"prob": st.column_config.ProgressColumn("prob", min_value=0.0, max_value=1.0, format="%.3f"),
+        st.dataframe(top.drop(columns=["start", "end", "rank"]), hide_index=True, key="insp_top",
+                     column_config={"prob": st.column_config.ProgressColumn("prob", min_value=0.0, max_value=1.0,
+                                                                            format="%.3f"),
                                     "threshold": st.column_config.NumberColumn(format="%.3f")})
     else:
         st.caption("Pick a model to see its top species for this window.")

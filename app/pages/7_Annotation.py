@@ -30,16 +30,9 @@ state = st.session_state
 
 
 # ---- cached engine calls (as on the Inspection page) ----------------------------------------------
-def _stamp(ref: ins.ModelRef) -> float:
-    p = Path(ref.path)
-    for f in (p / "checkpoints" / "best.pt", p / "model.onnx"):
-        if f.is_file():
-            return f.stat().st_mtime
-    return 0.0
-
-
 @st.cache_resource(max_entries=4, show_spinner="Loading model …")
-def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str, stamp: float) -> ins.LoadedModel:
+def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
+               stamp: float) -> ins.LoadedModel:
     return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
 
 
@@ -56,10 +49,14 @@ def window_spec(path: str, mtime: float, start: float, end: float) -> ins.Spectr
 
 # ---- labels file and annotator -----------------------------------------------------------------------
 c1, c2 = st.columns([3, 1])
+# Widget state is dropped on a page switch; the chosen file per dataset lives on in a plain key
+# ("labels_files"), which the Inspection page also reads for its ground-truth overlay.
+kept = state.setdefault("labels_files", {})
 if "ann_labels_path" not in state:
-    state["ann_labels_path"] = str(ann.default_labels_path(ds.root))
+    state["ann_labels_path"] = kept.get(str(ds.root), str(ann.default_labels_path(ds.root)))
 labels_path = Path(c1.text_input("Labels file", key="ann_labels_path",
                                  help="CSV file_id,start,end,species,annotator,updated_at; created on the first save."))
+kept[str(ds.root)] = str(labels_path)
 on_name = ui.remembered("ann_annotator", "annotation.annotator", "")
 annotator = c2.text_input("Annotator", key="ann_annotator", on_change=on_name, help="Saved with every label.")
 try:
@@ -78,7 +75,7 @@ thresholds = 0.5
 if ref is not None:
     try:
         model = load_model(ref.kind, ref.path, ref.label, "torch", tuple(ds.species),
-                           str(ds.root / "eBird_Taxonomy_v2021.csv"), _stamp(ref))
+                           str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(ref))
         ins.check_classes(model.classes, ds.species, where=ref.label)
     except BirdcoreError as exc:
         ui.show_error(exc)
@@ -113,7 +110,7 @@ if mode == modes[0]:
     queue = pd.DataFrame({"path": str(path), "file_id": path.stem, "start": grid["start"], "end": grid["end"]})
     if model is not None:
         with ui.error_box():
-            probs_table = predict(model, ref.key, _stamp(ref), (str(path),), (path.stat().st_mtime,))
+            probs_table = predict(model, ref.key, ins.model_stamp(ref), (str(path),), (path.stat().st_mtime,))
 else:
     if model is None:
         st.info("Choose a model above: it ranks the windows of the test soundscapes by how close its"
@@ -121,7 +118,8 @@ else:
         st.stop()
     paths = tuple(str(p) for p in ds.soundscapes)
     try:
-        probs_table = predict(model, ref.key, _stamp(ref), paths, tuple(Path(p).stat().st_mtime for p in paths))
+        mtimes = tuple(Path(p).stat().st_mtime for p in paths)
+        probs_table = predict(model, ref.key, ins.model_stamp(ref), paths, mtimes)
     except BirdcoreError as exc:
         ui.show_error(exc)
         st.stop()
@@ -142,7 +140,8 @@ pos = int(min(max(state.get("ann_pos", 0), 0), len(queue) - 1))
 row = queue.iloc[pos]
 path, file_id, w0, w1 = Path(row["path"]), str(row["file_id"]), float(row["start"]), float(row["end"])
 done_keys = ann.annotated_windows(saved)
-is_done = [(f, round(a, 3), round(b, 3)) in done_keys for f, a, b in zip(queue["file_id"], queue["start"], queue["end"])]
+is_done = [(f, round(a, 3), round(b, 3)) in done_keys
+           for f, a, b in zip(queue["file_id"], queue["start"], queue["end"])]
 key = (file_id, round(w0, 3), round(w1, 3))
 
 # ---- suggestions: what was saved for this window, else the model's detections ----------------------------
@@ -200,7 +199,8 @@ with left:
     try:
         sp = window_spec(str(path), path.stat().st_mtime, w0, w1)
         fig = go.Figure(go.Heatmap(z=np.round(sp.db).tolist(), x=np.round(sp.times, 3).tolist(),
-                                   y=np.round(sp.freqs, 1).tolist(), colorscale="Magma", colorbar=dict(title=dict(text="dB")),
+                                   y=np.round(sp.freqs, 1).tolist(), colorscale="Magma",
+                                   colorbar=dict(title=dict(text="dB")),
                                    hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"))
         fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="time (s)",
                           yaxis_title="frequency (Hz)")

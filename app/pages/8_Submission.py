@@ -7,6 +7,7 @@ _APP = str(Path(__file__).resolve().parents[1])
 if _APP not in sys.path:
     sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
 
+import plotly.graph_objects as go
 import streamlit as st
 
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
@@ -26,16 +27,9 @@ state = st.session_state
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading model …")
-def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str, stamp: float) -> ins.LoadedModel:
+def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
+               stamp: float) -> ins.LoadedModel:
     return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
-
-
-def _stamp(ref: ins.ModelRef) -> float:
-    p = Path(ref.path)
-    for f in (p / "checkpoints" / "best.pt", p / "model.onnx"):
-        if f.is_file():
-            return f.stat().st_mtime
-    return 0.0
 
 
 # ---- what to predict ------------------------------------------------------------------------------
@@ -65,17 +59,17 @@ backend = c2.radio("Backend", ["torch", "onnx"], horizontal=True, key="sub_backe
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
-run_key = (tuple(r.key for r in chosen), backend, tuple(_stamp(r) for r in chosen))
+run_key = (tuple(r.key for r in chosen), backend, tuple(ins.model_stamp(r) for r in chosen))
 
 if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary", key="sub_predict"):
     bar = st.progress(0.0, text="Loading models …")
     try:
         models = [load_model(r.kind, r.path, r.label, backend, tuple(ds.species),
-                             str(ds.root / "eBird_Taxonomy_v2021.csv"), _stamp(r)) for r in chosen]
+                             str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(r)) for r in chosen]
         for r, m in zip(chosen, models):
             ins.check_classes(m.classes, ds.species, need=birds if m.birdnet is None else (), where=r.label)
-        result = ins.predict_table(models, files, fill_missing=0.0,
-                                   progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} soundscapes"))
+        result = ins.predict_table(models, files, fill_missing=0.0, progress=lambda done, total: bar.progress(
+            done / total, text=f"{done}/{total} soundscapes"))
         ins.check_predictions(result)
         state["sub_result"] = {"key": run_key, "table": result.table, "classes": result.classes,
                                "thresholds": models[0].thresholds, "thresholds_path": models[0].thresholds_path,
@@ -93,7 +87,8 @@ else:
         st.caption(note + " — they are predicted False.")
     # ---- thresholds --------------------------------------------------------------------------------
     st.subheader("Thresholds")
-    options = (["The model's thresholds.json"] if res["thresholds"] is not None else []) + ["One value for all", "A thresholds file"]
+    options = ((["The model's thresholds.json"] if res["thresholds"] is not None else [])
+               + ["One value for all", "A thresholds file"])
     how = st.radio("Thresholds", options, horizontal=True, key="sub_thr_mode", label_visibility="collapsed")
     thr = None
     if how == "The model's thresholds.json":
@@ -104,9 +99,13 @@ else:
         up = c1.file_uploader("Upload thresholds.json", type=["json"], key="sub_thr_upload")
         typed = c2.text_input("…or its path", key="sub_thr_path")
         with ui.error_box():
-            thr = ins.parse_thresholds(up.getvalue(), up.name) if up is not None else load_thresholds(typed) if typed else None
+            if up is not None:
+                thr = ins.parse_thresholds(up.getvalue(), up.name)
+            elif typed:
+                thr = load_thresholds(typed)
         if thr is None:
-            st.caption("Upload or name a thresholds JSON (written by the Thresholds page or `birdcore tune-thresholds`).")
+            st.caption("Upload or name a thresholds JSON (written by the Thresholds page or"
+                       " `birdcore tune-thresholds`).")
     else:
         if "sub_thr_value" not in state:  # the slider's state is dropped while hidden: keep the last value
             state["sub_thr_value"] = state.get("_sub_thr_keep", 0.5)
@@ -130,10 +129,17 @@ else:
                        mime="text/csv", type="primary", key="sub_download")
     left, right = st.columns([2, 3])
     left.dataframe(sub, hide_index=True, height=360, key="sub_table")
-    rates = ins.positive_rates(sub, ds.test)
+    rates = ins.positive_rates(sub, ds.test, ds.test_labels)
+    fig = charts.bar(rates, "species", "rate", title="Share of windows predicted present", height=360,
+                     xlabel="species", ylabel="positive rate")
+    fig.data[0].name = "predicted"
+    if "labelled_rate" in rates:  # the truth beside it shows over- and under-calling at a glance
+        fig.add_trace(go.Bar(x=rates["species"].tolist(), y=rates["labelled_rate"].tolist(),
+                             name="labelled (test_labels.csv)", marker_color=charts.MUTED))
+        fig.update_layout(barmode="group", showlegend=True)
+    fig.update_yaxes(tickformat=".0%")
     with right:
-        charts.show(charts.bar(rates, "species", "rate", title="Share of windows predicted present", height=360,
-                               xlabel="species", ylabel="positive rate"), key="sub_rates")
+        charts.show(fig, key="sub_rates")
 
     # ---- score (datasets with ground truth, e.g. the demo) -------------------------------------------------
     if ds.test_labels is not None:

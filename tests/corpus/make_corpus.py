@@ -719,8 +719,8 @@ def killed_annotation_saver(folder: Path, seed: int) -> Fault:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "labels.csv"
     child = Child(_ANN_LOOP, path)
-    child.wait_line("ready")
-    time.sleep(random.Random(seed).uniform(0.3, 1.2))
+    child.wait_line("0")  # at least one save acknowledged, then a random moment
+    time.sleep(random.Random(seed).uniform(0.05, 0.8))
     child.kill()
     acked = [int(x) for x in child.lines if x.isdigit()]
     n_acked = (max(acked) + 1) if acked else 0
@@ -783,7 +783,7 @@ import sys, time
 from pathlib import Path
 from birdcore.thresholds import Thresholds, save_thresholds
 path, k, n, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-classes = [f"sp{i}" for i in range(300)]  # ~10 kB of JSON: a torn read would show
+classes = [f"sp{i}" for i in range(200)]  # ~7 kB of JSON: a torn read would show
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.002)
@@ -795,7 +795,7 @@ for i in range(n):
 """
 
 
-def concurrent_threshold_writers(folder: Path, writers: int = 3, saves: int = 15) -> Fault:
+def concurrent_threshold_writers(folder: Path, writers: int = 3, saves: int = 10) -> Fault:
     """Writers overwrite one thresholds.json while this process keeps reading it: no read may see
     a torn file, and the final file is one complete version some writer saved."""
     folder.mkdir(parents=True, exist_ok=True)
