@@ -107,6 +107,17 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+def stray_temp_files(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Temp files `atomic_path` left in `folder` (only a SIGKILL or power loss leaves one);
+    those of target `name` only, when given. Never read as data: safe to delete once no
+    process is writing that target."""
+    prefix = f".{name}." if name else "."
+    d = Path(folder)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file() and p.name.startswith(prefix) and p.name.endswith(".tmp"))
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         dfd = os.open(folder, os.O_RDONLY)

@@ -60,6 +60,31 @@ def audio_duration(path: str | os.PathLike) -> float:
     return audio_info(path).duration
 
 
+def check_audio(path: str | os.PathLike) -> AudioInfo:
+    """Header facts of `path` after the checks that need no decoding; raises AudioError when the
+    file is missing, empty, unreadable, holds 0 frames or is cut off (a WAV shorter than its
+    header declares, an Ogg stream without its end-of-stream page). Cheap: for pre-scans."""
+    p = Path(path)
+    info = audio_info(p)
+    if info.format.upper() in ("WAV", "WAVEX"):
+        # libsndfile quietly clamps a cut-off WAV to the bytes present: compare with the header.
+        declared = _wav_declared_frames(p)
+        if declared is not None and declared > info.frames:
+            raise AudioError(
+                f"{p}: truncated: the WAV header declares {declared} samples"
+                f" ({declared / info.samplerate:.3f} s), the file holds {info.frames}"
+            )
+    if info.frames <= 0:
+        raise AudioError(f"{p}: file holds no audio samples (0 frames in the header: empty, truncated or corrupt)")
+    if info.format.upper() == "OGG" and not _ogg_ends_cleanly(p):
+        # libsndfile reports a cut-off Ogg as a shorter file (up to its last whole page).
+        raise AudioError(
+            f"{p}: truncated or corrupt: the Ogg stream has no end-of-stream page (file cut off?);"
+            f" only {info.duration:.3f} s are readable"
+        )
+    return info
+
+
 def load_audio(
     path: str | os.PathLike,
     sr: int | None = DEFAULT_SR,
@@ -80,23 +105,7 @@ def load_audio(
       silence. Use `audio_stats(y).silent` to flag it (EDA, the app).
     """
     p = Path(path)
-    info = audio_info(p)
-    if info.format.upper() in ("WAV", "WAVEX"):
-        # libsndfile quietly clamps a cut-off WAV to the bytes present: compare with the header.
-        declared = _wav_declared_frames(p)
-        if declared is not None and declared > info.frames:
-            raise AudioError(
-                f"{p}: truncated: the WAV header declares {declared} samples"
-                f" ({declared / info.samplerate:.3f} s), the file holds {info.frames}"
-            )
-    if info.frames <= 0:
-        raise AudioError(f"{p}: file holds no audio samples (0 frames in the header: empty, truncated or corrupt)")
-    if info.format.upper() == "OGG" and not _ogg_ends_cleanly(p):
-        # libsndfile reports a cut-off Ogg as a shorter file (up to its last whole page).
-        raise AudioError(
-            f"{p}: truncated or corrupt: the Ogg stream has no end-of-stream page (file cut off?);"
-            f" only {info.duration:.3f} s are readable"
-        )
+    info = check_audio(p)
     if offset < 0:
         raise AudioError(f"{p}: negative offset {offset}")
     start = int(round(offset * info.samplerate))

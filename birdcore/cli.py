@@ -204,13 +204,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .submission import evaluate_submission
 
     ds = load_dataset(args.data)
-    if ds.test_labels is None:
-        raise BirdcoreError(f"{ds.root / 'test_labels.csv'}: no ground truth in this dataset (the demo dataset has one)")
     try:
         sub = pd.read_csv(args.submission, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise BirdcoreError(f"{args.submission}: submission file not found") from None
-    scores = evaluate_submission(sub, ds.test_labels, scored=ds.scored or None)
+    if args.labels is not None:
+        # e.g. the app's annotation labels: they cover only the windows someone checked, so the
+        # submission is scored on those rows alone
+        from .metadata import read_csv_checked
+
+        labels = read_csv_checked(args.labels, "labels table", ["row_id", "target"])
+        unknown = set(labels["row_id"]) - set(sub["row_id"])
+        if unknown:
+            raise BirdcoreError(f"{args.labels}: {len(unknown)} row_id(s) are not in the submission, e.g. {sorted(unknown)[0]}")
+        sub = sub[sub["row_id"].isin(set(labels["row_id"]))]
+    elif ds.test_labels is None:
+        raise BirdcoreError(f"{ds.root / 'test_labels.csv'}: no ground truth in this dataset (the demo dataset has"
+                            " one; or pass --labels FILE, e.g. the annotation page's row_id,target export)")
+    else:
+        labels = ds.test_labels
+    scores = evaluate_submission(sub, labels, scored=ds.scored or None)
     for key in ("birdclef2022", "micro_f1", "macro_f1"):
         print(f"{key:<14} {scores[key]:.4f}")
     print(f"{'rows':<14} {scores['n_rows']}")
@@ -329,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a submission against the dataset's test_labels.csv")
     p.add_argument("submission", type=Path)
     p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--labels", type=Path, default=None, help="row_id,target ground truth (default: DATA/test_labels.csv)")
     p.add_argument("--per-species", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 

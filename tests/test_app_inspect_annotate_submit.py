@@ -18,7 +18,7 @@ from birdcore import annotations as ann
 from birdcore import inspection as ins
 from birdcore.dataset import load_dataset
 from birdcore.inference.submit import make_submission
-from birdcore.submission import build_submission, evaluate_submission
+from birdcore.submission import build_submission, evaluate_submission, write_submission
 
 from test_inspection import tiny_trained  # one tiny model per session, shared with the engine tests
 
@@ -204,7 +204,10 @@ def test_annotation_navigation_save_and_exports(env, tmp_path):
 
     at.button(key="ann_prev").click().run()
     at.button(key="ann_prev").click().run()
-    assert at.multiselect[0].value == ["t1sp1"] and "saved labels" in texts(at.caption)  # back: the saved labels
+    assert at.multiselect[0].value == ["t1sp1"] and "Saved before: t1sp1." in texts(at.caption)  # back: as saved
+    at.button(key="ann_next").click().run()
+    assert at.multiselect[0].value == [] and "Saved before: checked, nothing there." in texts(at.caption)
+    at.button(key="ann_prev").click().run()
 
     assert {d.label for d in at.get("download_button")} >= {"Raven selection table"}
     at.button(key="ann_write_truth").click().run()
@@ -238,7 +241,7 @@ def test_annotation_broken_labels_file_is_a_message(env, tmp_path):
 
 
 # ---- page 8: submission -------------------------------------------------------------------------------------
-def test_submission_is_valid_equals_make_submission_and_is_scored(env):
+def test_submission_is_valid_equals_make_submission_and_is_scored(env, tmp_path):
     ds, runs, ref, model = env
     at = start(SUBMIT)
     assert f"{len(ds.test)} rows" in texts(at.markdown)
@@ -252,7 +255,12 @@ def test_submission_is_valid_equals_make_submission_and_is_scored(env):
     metrics = {m.label: m.value for m in at.metric}
     score = evaluate_submission(engine, ds.test_labels, scored=ds.scored)
     assert metrics["BirdCLEF 2022 score"] == f"{score['birdclef2022']:.4f}"
-    assert [d.label for d in at.get("download_button")] == ["Download submission.csv"]
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download submission.csv"
+    written = write_submission(tmp_path / "submission.csv", engine, ds.test).read_bytes()
+    # The media URL is a hash of (bytes, mime type, file name): equal URLs mean equal bytes.
+    media_id = pytest.importorskip("streamlit.runtime.memory_media_file_storage")._calculate_file_id
+    assert download.proto.url.endswith(f"/{media_id(written, 'text/csv', 'submission.csv')}.csv")
     predicted, labelled = chart(at, "sub_rates")["data"]
     assert sorted(predicted["x"]) == sorted(ds.scored) and labelled["x"] == predicted["x"]
     truth = ds.test.merge(ds.test_labels, on="row_id").groupby("bird")["target"].mean()

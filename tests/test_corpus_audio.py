@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdcore.audio import audio_info, audio_stats, load_audio, write_audio
+from birdcore.audio import audio_info, audio_stats, check_audio, load_audio, write_audio
 from birdcore.errors import AudioError
 from corpus.make_corpus import make_corpus, verify
 from corpus.make_corpus import SR
@@ -63,6 +63,23 @@ def test_loading_never_changes_the_file(corpus, name):
     out = verify(corpus[name])
     assert out.handled, out.detail
     assert out.lost == 0
+
+
+def test_check_audio_finds_file_level_problems_without_decoding(corpus, monkeypatch):
+    # The pre-scan (no decoding) catches everything but bad sample values, which need a decode.
+    def no_decode(*a, **k):
+        raise AssertionError("check_audio decoded samples")
+
+    monkeypatch.setattr(sf.SoundFile, "read", no_decode)
+    for name in ERROR_CASES:
+        case = corpus[name]
+        if name in ("audio/nan_samples", "audio/inf_samples"):
+            assert check_audio(case.path).frames == SR
+            continue
+        with pytest.raises(AudioError, match=case.problem):
+            check_audio(case.path)
+    for name in VALID_CASES:
+        assert check_audio(corpus[name].path).frames > 0
 
 
 def test_short_clip_cannot_fill_a_strict_window(corpus):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import pickle  # noqa: F401  (the refused payload below is pickled by torch.save)
 import subprocess
 import sys
 from pathlib import Path
@@ -78,10 +77,43 @@ def test_injected_crashes_at_each_end_of_epoch_write_then_resume(tone_data, tmp_
     assert load_checkpoint(run.last_checkpoint)["epoch"] == 2
     with pytest.raises(RunError):
         load_checkpoint(stray)  # it really is a torn checkpoint, and nothing loads it as last.pt
+    # what training should do when it restarts (see the report): remove its own leftovers, and
+    # only those (the app may be writing thresholds.json into the same folder right now)
+    foreign = run.path / ".thresholds.json.x1.tmp"
+    foreign.write_text("{}")
+    assert run.remove_stray_temps() == [stray] and not stray.exists() and foreign.exists()
 
     check_resumable(run)
     assert run_in_process(run, resume=True)["state"] == "finished"
     assert mc.run_problems(run) == []
+
+
+class RunInconsistent(Exception):
+    """Raised by the xfail test below for the known inconsistency only (other failures fail)."""
+
+
+@pytest.mark.xfail(strict=True, raises=RunInconsistent, reason="engine: loop.py writes best.pt (and the OOF table) before last.pt, so a"
+                   " crash between them leaves best.pt from an epoch that resume redoes; if the redo scores lower,"
+                   " best.pt no longer matches status best_epoch (see the reliability report)")
+def test_best_checkpoint_matches_status_after_a_crash_between_best_and_last(tone_data, tmp_path, monkeypatch):
+    """The killed attempt of epoch 1 scores best and writes best.pt, then dies before last.pt.
+    The redone epoch 1 scores lower (as a non-deterministic GPU/AMP re-run may): best.pt must
+    still hold the weights of the epoch that status calls best."""
+    from birdcore.training import loop
+
+    run = mc.tiny_run(tone_data, tmp_path / "runs")
+    seen = mc.crash_training_at(run, "after_best_inflated", 1, resume=False)
+    assert seen["rc"] == -9 and seen["landed"] == "end-of-epoch writes (epoch 1 logged, last.pt still at 1)"
+    real = loop.compute_all
+
+    def low_scores(*a, **k):  # the re-run: no epoch beats the real epoch 0
+        return {**real(*a, **k), run.read_config()[0].train.monitor: 0.0}
+
+    monkeypatch.setattr(loop, "compute_all", low_scores)
+    assert run_in_process(run, resume=True)["state"] == "finished"
+    problems = mc.run_problems(run)
+    if problems:
+        raise RunInconsistent(problems)
 
 
 # ---- checkpoints -------------------------------------------------------------------------------

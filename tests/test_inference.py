@@ -132,6 +132,12 @@ def test_submission_rows_equal_test_csv_and_tuning_helps(trained, tmp_path):
     assert set(written["target"]) <= {"True", "False"}
     validate_submission(sub, load_dataset(root).test)
     assert cli(["evaluate", str(out), "--data", str(root)]) == 0
+    # a partial ground truth (e.g. the annotation page's export) scores only its rows
+    labels = pd.read_csv(root / "test_labels.csv").head(30)
+    labels.to_csv(tmp_path / "partial.csv", index=False)
+    assert cli(["evaluate", str(out), "--data", str(root), "--labels", str(tmp_path / "partial.csv")]) == 0
+    labels.assign(row_id="nope_" + labels["row_id"]).to_csv(tmp_path / "bad.csv", index=False)
+    assert cli(["evaluate", str(out), "--data", str(root), "--labels", str(tmp_path / "bad.csv")]) == 2
 
 
 def test_kaggle_bundle_round_trip(trained, tmp_path):

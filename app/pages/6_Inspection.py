@@ -28,10 +28,7 @@ names = {c: ds.common_name(c) for c in ds.species}
 
 
 # ---- cached engine calls -------------------------------------------------------------------------
-@st.cache_resource(max_entries=4, show_spinner="Loading model …")
-def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
-               stamp: float) -> ins.LoadedModel:
-    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+load_model = ui.load_model  # cached across pages
 
 
 def clicked(state) -> list:
@@ -43,7 +40,9 @@ def clicked(state) -> list:
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the windows …")
-def probs_of(_model: ins.LoadedModel, key: str, backend: str, stamp: float, path: str, mtime: float) -> pd.DataFrame:
+def probs_of(_model: ins.LoadedModel, key: str, classes: tuple, backend: str, stamp: float, path: str,
+             mtime: float) -> pd.DataFrame:
+    """Window probabilities per (model, its classes — BirdNET's follow the dataset —, backend, file version)."""
     return ins.recording_probs([_model], path)
 
 
@@ -95,7 +94,7 @@ else:
         model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species),
                            str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(ref))
         ins.check_classes(model.classes, ds.species, where=ref.label)
-        probs = probs_of(model, ref.key, backend, ins.model_stamp(ref), str(path), mtime)
+        probs = probs_of(model, ref.key, tuple(model.classes), backend, ins.model_stamp(ref), str(path), mtime)
     except BirdcoreError as exc:
         ui.show_error(exc)
         model = probs = None

@@ -30,15 +30,13 @@ state = st.session_state
 
 
 # ---- cached engine calls (as on the Inspection page) ----------------------------------------------
-@st.cache_resource(max_entries=4, show_spinner="Loading model …")
-def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
-               stamp: float) -> ins.LoadedModel:
-    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+load_model = ui.load_model  # cached across pages
 
 
 @st.cache_data(max_entries=32, show_spinner="Scoring the windows …")
-def predict(_model: ins.LoadedModel, key: str, stamp: float, paths: tuple, mtimes: tuple) -> pd.DataFrame:
-    """file_id, end_time, <classes> for `paths` (cached per model and file versions)."""
+def predict(_model: ins.LoadedModel, key: str, classes: tuple, stamp: float, paths: tuple,
+            mtimes: tuple) -> pd.DataFrame:
+    """file_id, end_time, <classes> for `paths` (cached per model, its classes and the file versions)."""
     return ins.predict_table([_model], list(paths)).table
 
 
@@ -110,7 +108,8 @@ if mode == modes[0]:
     queue = pd.DataFrame({"path": str(path), "file_id": path.stem, "start": grid["start"], "end": grid["end"]})
     if model is not None:
         with ui.error_box():
-            probs_table = predict(model, ref.key, ins.model_stamp(ref), (str(path),), (path.stat().st_mtime,))
+            probs_table = predict(model, ref.key, tuple(model.classes), ins.model_stamp(ref), (str(path),),
+                                  (path.stat().st_mtime,))
 else:
     if model is None:
         st.info("Choose a model above: it ranks the windows of the test soundscapes by how close its"
@@ -119,7 +118,7 @@ else:
     paths = tuple(str(p) for p in ds.soundscapes)
     try:
         mtimes = tuple(Path(p).stat().st_mtime for p in paths)
-        probs_table = predict(model, ref.key, ins.model_stamp(ref), paths, mtimes)
+        probs_table = predict(model, ref.key, tuple(model.classes), ins.model_stamp(ref), paths, mtimes)
     except BirdcoreError as exc:
         ui.show_error(exc)
         st.stop()
@@ -220,8 +219,10 @@ with right:
         st.text_input("…or type codes, comma-separated (Enter saves and moves on)", key=tkey)
         st.form_submit_button("Save & next", type="primary", on_click=save_and_next,
                               args=(file_id, w0, w1, skey, tkey), width="stretch")
-    if origin:
-        st.caption(f"Prefilled from {origin}.")
+    if key in done_keys:
+        st.caption("Saved before: " + (", ".join(prefill) if prefill else "checked, nothing there") + ".")
+    elif origin:
+        st.caption(f"Prefilled from {origin}." if prefill else f"No species reaches the threshold in {ref.label}.")
     if window_probs is not None:
         top = ins.top_species(window_probs, model.classes, thresholds, k=5)
         st.dataframe(top[["species", "prob", "threshold", "detected"]], hide_index=True, key="ann_top",

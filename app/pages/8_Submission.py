@@ -26,10 +26,7 @@ st.caption("One `row_id,target` row per test.csv row: is the bird present in tha
 state = st.session_state
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading model …")
-def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
-               stamp: float) -> ins.LoadedModel:
-    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+load_model = ui.load_model  # cached across pages
 
 
 # ---- what to predict ------------------------------------------------------------------------------

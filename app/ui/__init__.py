@@ -66,3 +66,4 @@ __all__ = [
     "missing_audio", "page_link", "page_setup", "page_summary", "page_title", "recall", "remember",
     "remembered", "require_dataset", "show_error",
 ]
+from .models import load_model  # noqa: E402

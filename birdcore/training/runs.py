@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..atomic_io import append_line, atomic_write_json, file_lock, read_jsonl, write_failure_reason
+from ..atomic_io import (append_line, atomic_write_json, file_lock, read_jsonl, stray_temp_files,
+                         write_failure_reason)
 from ..config.base import from_dict, to_dict
 from ..config.run import RunConfig
 from ..errors import ConfigError, RunError
@@ -81,6 +82,17 @@ class RunFolder:
     @property
     def log_path(self) -> Path:
         return self.path / "train.log"
+
+    def remove_stray_temps(self) -> list[Path]:
+        """Delete temp files a killed training process left (checkpoints, OOF table); returns them.
+
+        Only the training process writes these targets, so call it when (re)starting training,
+        before anything is written; other files of the folder (status, thresholds) are left alone.
+        """
+        strays = stray_temp_files(self.path / "checkpoints") + stray_temp_files(self.path, self.oof_path.name)
+        for p in strays:
+            p.unlink(missing_ok=True)
+        return strays
 
     # ---- config ---------------------------------------------------------------------------
     def read_config(self) -> tuple[RunConfig, dict[str, Any]]:

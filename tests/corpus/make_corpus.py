@@ -19,15 +19,23 @@ Usage as a script: `python tests/corpus/make_corpus.py OUT_DIR` writes the corpu
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import random
 import re
+import signal
 import struct
+import subprocess
 import sys
+import threading
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
 
 import numpy as np
 import soundfile as sf
@@ -585,15 +593,6 @@ if __name__ == "__main__":
 # `tests/test_crash_safety.py` assert on them; `benchmarks/reliability_summary.py` tabulates them.
 # =============================================================================================
 
-import errno  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-from contextlib import ExitStack, contextmanager  # noqa: E402
-from unittest import mock  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[2]
 TMP_PATTERN = re.compile(r"^\..+\.tmp$")  # what atomic_path names its temp files
 
@@ -618,8 +617,11 @@ class Child:
     """A `python -c CODE ARGS` child whose stdout lines are collected by a thread."""
 
     def __init__(self, code: str, *args: Any, env: dict | None = None) -> None:
+        import tempfile
+
+        self._err = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty child never blocks
         self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=REPO, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._err,
                                      env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -636,7 +638,7 @@ class Child:
                 self._reader.join(1)
                 if text in self.lines:
                     return
-                raise RuntimeError(f"child exited {self.proc.returncode} before {text!r}: {self.proc.stderr.read()[-2000:]}")
+                raise RuntimeError(f"child exited {self.proc.returncode} before {text!r}: {self.stderr()[-2000:]}")
             if time.time() > deadline:
                 raise TimeoutError(f"child did not print {text!r} within {timeout} s")
             time.sleep(0.002)
@@ -652,7 +654,8 @@ class Child:
         return rc
 
     def stderr(self) -> str:
-        return self.proc.stderr.read() if self.proc.stderr else ""
+        self._err.seek(0)
+        return self._err.read()
 
 
 # ---- annotations: concurrent savers ---------------------------------------------------------
@@ -1318,6 +1321,17 @@ if point == "after_epoch_line":
             die()
     loop.RunFolder.log = log
 else:
+    if point == "after_best_inflated":  # epoch `at_epoch` of this attempt scores best of all
+        from birdcore.training.runs import open_run
+        monitor = open_run(run_dir).read_config()[0].train.monitor
+        point, real_metrics, calls = "after_best", loop.compute_all, [0]
+        def compute_all(*a, **k):
+            out = real_metrics(*a, **k)
+            calls[0] += 1
+            if calls[0] == at_epoch + 1:  # one validation per epoch
+                out = {**out, monitor: 2.0}  # above any real score: this epoch becomes the best
+            return out
+        loop.compute_all = compute_all
     real_save = loop.save_checkpoint
     def save(path, payload):
         name = os.path.basename(str(path))
@@ -1338,11 +1352,13 @@ else:
 from birdcore.cli import main
 sys.exit(main(["train", "--resume" if resume else "--run", run_dir]))
 """
-INJECTION_POINTS = ("after_epoch_line", "after_best", "mid_last_write")
+INJECTION_POINTS = ("after_epoch_line", "after_best", "mid_last_write", "after_best_inflated")
 
 
 def crash_training_at(run, point: str, epoch: int, resume: bool) -> dict:
     """Run `birdcore train` on `run` with crash point `point` at epoch `epoch`; returns what was seen."""
+    if point not in INJECTION_POINTS:
+        raise ValueError(f"unknown crash point {point!r} (one of {INJECTION_POINTS})")
     child = Child(_INJECTED, run.path, point, epoch, "resume" if resume else "fresh", env={"OMP_NUM_THREADS": "1"})
     rc = child.finish(timeout=300)
     return {"rc": rc, "landed": landed_phase(run), "status_after_kill": run.status(),
