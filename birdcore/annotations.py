@@ -94,6 +94,8 @@ def read_annotations(path: str | os.PathLike, classes: Sequence[str] | None = No
         data = p.read_bytes()
     except FileNotFoundError:
         return empty_annotations()
+    except OSError as exc:  # a folder, no permission, I/O error: say which path and why
+        raise DatasetError(f"{p}: cannot read the labels file ({exc.strerror or type(exc).__name__})") from None
     return _parse(data, p, classes)
 
 

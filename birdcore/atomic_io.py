@@ -22,17 +22,7 @@ from typing import Any, Iterator
 
 import fcntl
 
-from .errors import BirdcoreError
-
-
-class StorageError(BirdcoreError, OSError):
-    """A file could not be written: disk full, quota, read-only file system or folder.
-
-    Also an `OSError` whose `errno` is the original one, so `except OSError` keeps working.
-    `reason` holds the plain words ("disk full (no space left on device)").
-    """
-
-    reason: str = ""
+from .errors import BirdcoreError, StorageError  # noqa: F401  (StorageError re-exported: callers import it from here)
 
 
 # errno → words. The first four only ever come from writing, so they are mapped wherever they

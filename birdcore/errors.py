@@ -37,3 +37,13 @@ class ModelError(BirdcoreError):
 
 class SubmissionError(BirdcoreError):
     """A submission table does not match `test.csv` (missing, extra or duplicated rows, bad values)."""
+
+
+class StorageError(BirdcoreError, OSError):
+    """A file could not be written: disk full, quota, read-only file system or folder.
+
+    Also an `OSError` whose `errno` is the original one, so `except OSError` keeps working.
+    `reason` holds the plain words ("disk full (no space left on device)").
+    """
+
+    reason: str = ""

@@ -206,3 +206,12 @@ def test_write_labels_table(tmp_path):
     table = pd.DataFrame({"row_id": ["a_x_5", "a_x_10"], "target": [True, False]})
     out = ann.write_labels_table(tmp_path / "gt.csv", table)
     assert out.read_text() == "row_id,target\na_x_5,True\na_x_10,False\n"
+
+
+def test_labels_path_that_is_a_folder_is_a_clear_error(tmp_path):
+    from birdcore.annotations import read_annotations
+    from birdcore.errors import DatasetError
+
+    (tmp_path / "labels.csv").mkdir()
+    with pytest.raises(DatasetError, match=r"labels\.csv: cannot read the labels file"):
+        read_annotations(tmp_path / "labels.csv")

@@ -62,7 +62,7 @@ def test_injected_crashes_at_each_end_of_epoch_write_then_resume(tone_data, tmp_
     run = mc.tiny_run(tone_data, tmp_path / "runs")
     expected = {
         # (point, epoch, resume?): where the run folder must be left
-        ("after_best", 0, False): "end-of-epoch writes (epoch 0 logged, last.pt still at 0)",
+        ("after_last", 0, False): "between epochs (after epoch 0)",  # last.pt written, best.pt/OOF not yet
         ("after_epoch_line", 1, True): "end-of-epoch writes (epoch 1 logged, last.pt still at 1)",
         ("mid_last_write", 2, True): "end-of-epoch writes (epoch 2 logged, last.pt still at 2)",
     }
@@ -89,21 +89,18 @@ def test_injected_crashes_at_each_end_of_epoch_write_then_resume(tone_data, tmp_
 
 
 class RunInconsistent(Exception):
-    """Raised by the xfail test below for the known inconsistency only (other failures fail)."""
+    """The run folder disagrees with itself (best.pt / OOF table vs status)."""
 
 
-@pytest.mark.xfail(strict=True, raises=RunInconsistent, reason="engine: loop.py writes best.pt (and the OOF table) before last.pt, so a"
-                   " crash between them leaves best.pt from an epoch that resume redoes; if the redo scores lower,"
-                   " best.pt no longer matches status best_epoch (see the reliability report)")
 def test_best_checkpoint_matches_status_after_a_crash_between_best_and_last(tone_data, tmp_path, monkeypatch):
-    """The killed attempt of epoch 1 scores best and writes best.pt, then dies before last.pt.
-    The redone epoch 1 scores lower (as a non-deterministic GPU/AMP re-run may): best.pt must
-    still hold the weights of the epoch that status calls best."""
+    """Epoch 1 scores best and writes last.pt, then dies before best.pt and the OOF table. Resume
+    must rebuild them from last.pt; later epochs score lower, so best.pt must hold epoch 1 —
+    the epoch status calls best."""
     from birdcore.training import loop
 
     run = mc.tiny_run(tone_data, tmp_path / "runs")
     seen = mc.crash_training_at(run, "after_best_inflated", 1, resume=False)
-    assert seen["rc"] == -9 and seen["landed"] == "end-of-epoch writes (epoch 1 logged, last.pt still at 1)"
+    assert seen["rc"] == -9 and seen["landed"] == "between epochs (after epoch 1)"  # last.pt written, best.pt not
     real = loop.compute_all
 
     def low_scores(*a, **k):  # the re-run: no epoch beats the real epoch 0
@@ -278,7 +275,7 @@ def test_training_with_a_full_disk_fails_clearly(tone_data, tmp_path, monkeypatc
     assert st["state"] == "failed" and "disk full" in st["error"] and "last.pt" in st["error"]
     assert mc.stray_temps(run.path) == []
     assert [r["epoch"] for r in run.epoch_records()] == [0]  # the epoch line itself is whole
-    load_checkpoint(run.best_checkpoint)  # written before last.pt: intact
+    assert not run.best_checkpoint.exists()  # best.pt is written after last.pt: never half of a pair
 
 
 # ---- run status and path safety ------------------------------------------------------------------

@@ -136,7 +136,11 @@ def _pick_secondary(species: Species, rng: np.random.Generator) -> Species:
 
 def _write_ogg(path: Path, audio: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), audio, SAMPLE_RATE, format="OGG", subtype="VORBIS")
+    # In blocks: libsndfile 1.2 segfaults when one write hands the Vorbis encoder >= 2**21 frames
+    # (65.5 s at 32 kHz); the 60-s soundscapes are just under that (see birdcore.audio.write_audio).
+    with sf.SoundFile(str(path), "w", samplerate=SAMPLE_RATE, channels=1, format="OGG", subtype="VORBIS") as fh:
+        for start in range(0, len(audio), 1 << 18):
+            fh.write(audio[start:start + (1 << 18)])
 
 
 def _parallel_map(fn: Callable[[T], R], items: list[T]) -> list[R]:

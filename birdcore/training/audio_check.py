@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..atomic_io import append_line
-from ..audio import audio_info
+from ..audio import check_audio
 from ..errors import AudioError, DatasetError
 
 MAX_BAD_FRACTION = 0.5
@@ -21,11 +21,10 @@ SKIPPED_FILE = "skipped.csv"
 
 
 def scan_audio(paths: list[str], filenames: list[str], workers: int = 8) -> list[tuple[str, str]]:
-    """(filename, error) for every file whose header cannot be read or holds no samples."""
+    """(filename, error) for every file that is unreadable, empty or cut off (no decoding needed)."""
     def check(i: int):
         try:
-            if audio_info(paths[i]).frames <= 0:
-                return filenames[i], f"{paths[i]}: file holds no audio samples (0 frames)"
+            check_audio(paths[i])
         except AudioError as exc:
             return filenames[i], str(exc)
         return None

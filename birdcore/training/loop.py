@@ -124,8 +124,11 @@ def train(run: RunFolder, resume: bool = False, progress: ProgressFn | None = No
     except BaseException as exc:
         if dist.main:
             state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
-            run.update_status(state=state, finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
-                              traceback=traceback.format_exc())
+            try:
+                run.update_status(state=state, finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
+                                  traceback=traceback.format_exc())
+            except OSError:
+                pass  # e.g. the disk is full: the original error matters more than the status line
         raise
     finally:
         if dist.enabled and torch.distributed.is_initialized():
@@ -202,6 +205,9 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
     warmup = int(round(tc.warmup_epochs * steps_per_epoch))
 
     st = _LoopState()
+    if dist.main:
+        run.remove_stray_temps()  # temp files of writes a kill interrupted; never read as data
+    repair_best = False
     if resume and run.last_checkpoint.exists():
         ck = load_checkpoint(run.last_checkpoint, map_location=device)
         raw_model.load_state_dict(ck["model"])
@@ -212,6 +218,9 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
         set_rng_state(ck["rng"])
         if dist.main:
             run.truncate_metrics(ck["metrics_size"])
+            # last.pt is written before best.pt / the OOF table: a crash between them leaves the
+            # best epoch's files stale. That epoch is the one last.pt holds, so rebuild them from it.
+            repair_best = st.best_epoch == st.epoch - 1 and _best_epoch_on_disk(run) != st.best_epoch
     elif dist.main:
         run.truncate_metrics(0)
     if dist.main:
@@ -223,6 +232,11 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
             run.log({"kind": "start", "train_size": int(len(train_rows)), "val_size": int(len(val_rows)),
                      "classes": len(data.classes), "steps_per_epoch": steps_per_epoch, "device": str(device)})
 
+    if repair_best:
+        probs, targets, ok = None, None, None
+        if val_loader is not None:
+            probs, targets, _, ok = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
+        _save_best(run, raw_model, data, val_rows, probs, targets, ok, st.best_epoch, st.best_score)
     t_process = time.time()
     final_state = "finished"
     while st.epoch < tc.epochs:
@@ -283,8 +297,7 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
             probs = targets = None
             if val_loader is not None:
                 probs, targets, val_loss, ok = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
-                probs, targets, val_scored = probs[ok], targets[ok], val_rows[ok]
-                metrics = compute_all(targets, probs, data.classes, threshold=tc.monitor_threshold)
+                metrics = compute_all(targets[ok], probs[ok], data.classes, threshold=tc.monitor_threshold)
                 record.update({"val_loss": round(val_loss, 5), **{k: _r(v) for k, v in metrics.items()}})
                 score = metrics[tc.monitor]
                 score = -math.inf if score is None or not np.isfinite(score) else float(score)
@@ -301,16 +314,16 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
                            "elapsed_s": round(elapsed, 1),
                            "eta_s": 0.0 if stop_early else round(per_epoch * (tc.epochs - st.epoch), 1)})
             run.log(record)
-            if improved:
-                if probs is not None:
-                    _write_oof(run, data, val_scored, probs, targets, epoch)
-                save_checkpoint(run.best_checkpoint, {"model": raw_model.state_dict(), "epoch": epoch,
-                                                      "score": st.best_score, "classes": data.classes})
+            # last.pt first: it holds this epoch's weights, so resume can rebuild best.pt and the
+            # OOF table if a crash lands between these writes (see `repair_best`)
             save_checkpoint(run.last_checkpoint, {
                 "model": raw_model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                 "epoch": st.epoch, "step": st.step, "best_score": st.best_score, "best_epoch": st.best_epoch,
                 "bad_epochs": st.bad_epochs, "elapsed": elapsed, "rng": rng_state(),
                 "metrics_size": run.metrics_size(), "classes": data.classes})
+            if improved:
+                _save_best(run, raw_model, data, val_rows, probs, targets, ok if probs is not None else None,
+                           epoch, st.best_score)
             run.update_status(epoch=st.epoch, best_score=_r(st.best_score), best_epoch=st.best_epoch,
                               eta_s=record["eta_s"], last_epoch_time_s=record["epoch_time_s"],
                               skipped=len(read_skipped(run.path)))
@@ -358,6 +371,23 @@ def _evaluate(model, loader, loss_fn, device, use_amp) -> tuple[np.ndarray, np.n
         n += len(wave)
     model.train()
     return np.concatenate(probs), np.concatenate(targets), losses / max(n, 1), np.concatenate(ok)
+
+
+def _best_epoch_on_disk(run: RunFolder) -> int | None:
+    if not run.best_checkpoint.exists():
+        return None
+    try:
+        return int(load_checkpoint(run.best_checkpoint)["epoch"])
+    except Exception:  # unreadable best.pt: rebuild it
+        return None
+
+
+def _save_best(run: RunFolder, model, data: RunData, val_rows, probs, targets, ok, epoch: int, score: float) -> None:
+    """The best epoch's files: OOF predictions (validation rows that decoded) and best.pt."""
+    if probs is not None:
+        _write_oof(run, data, val_rows[ok], probs[ok], targets[ok], epoch)
+    save_checkpoint(run.best_checkpoint, {"model": model.state_dict(), "epoch": epoch, "score": score,
+                                          "classes": data.classes})
 
 
 def _write_oof(run: RunFolder, data: RunData, rows: np.ndarray, probs: np.ndarray, targets: np.ndarray,

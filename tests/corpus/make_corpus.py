@@ -1305,8 +1305,8 @@ def kill_training_at(run, phase: str, seed: int) -> dict:
 
 
 # The same `birdcore train` process, with one crash point injected: it SIGKILLs itself right after
-# the epoch line (before any checkpoint), right after best.pt (before last.pt), or half-way
-# through writing last.pt (a partial temp file is on disk when it dies).
+# the epoch line (before any checkpoint), right after last.pt (before best.pt and the OOF table),
+# right after best.pt, or half-way through writing last.pt (a partial temp file is on disk).
 _INJECTED = r"""
 import io, os, signal, sys
 import birdcore.training.loop as loop
@@ -1324,7 +1324,8 @@ else:
     if point == "after_best_inflated":  # epoch `at_epoch` of this attempt scores best of all
         from birdcore.training.runs import open_run
         monitor = open_run(run_dir).read_config()[0].train.monitor
-        point, real_metrics, calls = "after_best", loop.compute_all, [0]
+        # die between last.pt and best.pt (the engine writes last.pt first)
+        point, real_metrics, calls = "after_last", loop.compute_all, [0]
         def compute_all(*a, **k):
             out = real_metrics(*a, **k)
             calls[0] += 1
@@ -1348,11 +1349,13 @@ else:
         real_save(path, payload)
         if point == "after_best" and name == "best.pt" and payload["epoch"] == at_epoch:
             die()
+        if point == "after_last" and name == "last.pt" and payload["epoch"] == at_epoch + 1:
+            die()
     loop.save_checkpoint = save
 from birdcore.cli import main
 sys.exit(main(["train", "--resume" if resume else "--run", run_dir]))
 """
-INJECTION_POINTS = ("after_epoch_line", "after_best", "mid_last_write", "after_best_inflated")
+INJECTION_POINTS = ("after_epoch_line", "after_best", "after_last", "mid_last_write", "after_best_inflated")
 
 
 def crash_training_at(run, point: str, epoch: int, resume: bool) -> dict:
