@@ -375,11 +375,10 @@ class Spectrogram:
 
 
 def mel_frequencies(mel: MelConfig) -> np.ndarray:
-    """Centre frequency (Hz) of each mel band (Slaney scale, as the front end's filterbank)."""
-    from .features.mel_frontend import _hz_to_mel, _mel_to_hz  # the front end's own scale, not a copy
+    """Centre frequency (Hz) of each mel band (the front end's own scale)."""
+    from .features.mel_frontend import mel_frequencies as centres
 
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(mel.fmin), _hz_to_mel(mel.fmax), mel.n_mels + 2))
-    return np.asarray(edges[1:-1], dtype=float)
+    return centres(mel)
 
 
 def spectrogram(path: str | os.PathLike, start: float = 0.0, end: float | None = None, *,

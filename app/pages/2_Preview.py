@@ -29,7 +29,7 @@ from birdcore.config.augment import AugmentConfig
 from birdcore.config.base import to_dict
 from birdcore.config.features import MEL_PRESETS, DenoiseConfig, MelConfig, mel_preset
 from birdcore.errors import AudioError, ConfigError
-from birdcore.features.mel_frontend import _hz_to_mel, _mel_to_hz
+from birdcore.features.mel_frontend import mel_frequencies
 from ui import charts
 
 TRAINING_PAGE = "pages/4_Training.py"
@@ -257,10 +257,7 @@ def _rms_db(y: np.ndarray) -> float:
 
 
 # ---- figures --------------------------------------------------------------------------------------
-def mel_centres(cfg: MelConfig) -> np.ndarray:
-    """Centre frequency (Hz) of each mel bin: the peaks of the front end's Slaney filters."""
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
-    return edges[1:-1]
+mel_centres = mel_frequencies
 
 
 def _hz_label(hz: float) -> str:

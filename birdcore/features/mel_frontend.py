@@ -66,6 +66,12 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
 
 
+def mel_frequencies(cfg: MelConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each mel band: the peaks of the front end's Slaney filters."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    return np.asarray(edges[1:-1], dtype=float)
+
+
 def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Slaney-scale, Slaney-normalised triangular filters (n_mels, 1 + n_fft // 2), float64.
 

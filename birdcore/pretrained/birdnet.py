@@ -32,6 +32,7 @@ import pandas as pd
 from ..audio import load_audio, resample
 from ..errors import AudioError, ConfigError, ModelError
 from .label_map import birdnet_to_ebird, codes_to_indices
+from ..inference.windows import end_times as window_end_times, window_count
 
 SAMPLE_RATE = 48000
 CHUNK_S = 3.0
@@ -232,8 +233,7 @@ def window_plan(n_samples: int, window_s: float = 5.0, hop_s: float = 1.0,
         raise ConfigError(f"min_last_s={min_last_s}: must be within [0, window_s]")
     win, hop = int(round(window_s * SAMPLE_RATE)), int(round(hop_s * SAMPLE_RATE))
     min_audio = max(1, int(round(min(min_last_s, CHUNK_S) * SAMPLE_RATE)))
-    full, rem = divmod(int(n_samples), win)
-    n_windows = full + (1 if full == 0 or rem >= int(round(min_last_s * SAMPLE_RATE)) else 0)
+    n_windows = window_count(int(n_samples), SAMPLE_RATE, window_s, min_last_s)  # the rule all windows follow
     offsets = list(range(0, win - CHUNK_SAMPLES + 1, hop))
     if offsets[-1] != win - CHUNK_SAMPLES:
         offsets.append(win - CHUNK_SAMPLES)
@@ -250,8 +250,7 @@ def window_plan(n_samples: int, window_s: float = 5.0, hop_s: float = 1.0,
 
 def end_times(n_windows: int, window_s: float) -> np.ndarray:
     """Window end times in seconds (ints when `window_s` is whole, as in BirdCLEF's `end_time`)."""
-    t = np.arange(1, n_windows + 1) * float(window_s)
-    return t.astype(np.int64) if float(window_s).is_integer() else np.round(t, 6)
+    return np.asarray(window_end_times(n_windows, window_s))
 
 
 def _load_48k(source: Any, sr: int | None) -> np.ndarray:
