@@ -70,6 +70,14 @@ def main() -> int:
             dt = time.perf_counter() - t0
             print(f"  {backend:<6} real-time factor {audio_s / dt:6.0f}×   ({dt / len(files) * 1000:.0f} ms per"
                   f" minute of audio; {len(res.table)} windows; load/export {setup:.1f} s)")
+        from birdcore.inference.scorers import OnnxScorer
+
+        whole = OnnxScorer(Path(run) / "onnx", threads=args.threads, prefer_network=False)
+        predict_files(files[:1], [whole])
+        t0 = time.perf_counter()
+        predict_files(files, [whole])
+        dt = time.perf_counter() - t0
+        print(f"  onnx, waveform-in model.onnx (front end in ORT too; the Kaggle bundle's path): {audio_s / dt:.0f}×")
         # where the time goes, for one minute (12 windows)
         from birdcore.audio import load_audio
 

@@ -116,7 +116,13 @@ def test_onnx_matches_torch(trained):
     torch_s, onnx_s = load_scorer(run.path, "torch"), load_scorer(run.path, "onnx")
     x = (0.1 * np.random.default_rng(0).standard_normal((3, 5 * SR))).astype(np.float32)
     np.testing.assert_allclose(onnx_s(x)[0], torch_s(x)[0], atol=1e-3)
-    assert (run.path / "onnx" / "model.onnx").exists()
+    assert onnx_s.frontend is not None  # torch front end + network.onnx in ONNX Runtime
+    from birdcore.inference.scorers import OnnxScorer
+
+    whole = OnnxScorer(run.path / "onnx", prefer_network=False)  # waveform-in model.onnx
+    assert whole.frontend is None
+    np.testing.assert_allclose(whole(x)[0], torch_s(x)[0], atol=1e-3)
+    assert (run.path / "onnx" / "model.onnx").exists() and (run.path / "onnx" / "network.onnx").exists()
     meta = json.loads((run.path / "onnx" / "bundle.json").read_text())
     assert meta["classes"] == run.classes and meta["verification"]["max_abs_diff"] < 1e-3
 
