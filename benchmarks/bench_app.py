@@ -11,6 +11,8 @@
 2. EDA on the real 14,852-row BirdCLEF 2022 metadata (../shared): the first render (CSV parsed),
    then filter changes — pick two species, narrow the rating range, clear, scored only, all
    again — each rerun timed. Targets ≤ 2 s and ≤ 1 s.
+3. Preview re-roll (target ≤ 1 s) and, with `--runs DIR` holding a finished run, the thresholds
+   page's global slider (target ≤ 0.5 s).
 
 `--check` exits 1 when a target is missed. Settings and caches go to a temporary $BIRDCORE_HOME.
 """
@@ -104,11 +106,36 @@ def filter_changes(repeats: int) -> tuple[float, dict[str, list[float]]]:
     return first, times
 
 
+def interaction_times(repeats: int, runs_dir: Path | None) -> dict[str, list[float]]:
+    """Rerun times of the preview page's re-roll (target ≤ 1 s) and, when a run with out-of-fold
+    predictions exists under `runs_dir`, of the thresholds page's global slider (target ≤ 0.5 s)."""
+    from streamlit.testing.v1 import AppTest
+
+    out: dict[str, list[float]] = {"preview re-roll": []}
+    at = AppTest.from_file(str(REPO / "app" / "pages" / "2_Preview.py"), default_timeout=TIMEOUT_S)
+    _timed_run(at)
+    for _ in range(repeats * 3):
+        at.button(key="pv_reroll").click()
+        out["preview re-roll"].append(_timed_run(at))
+    if runs_dir is not None:
+        os.environ["BIRDCORE_RUNS"] = str(runs_dir)
+        at = AppTest.from_file(str(REPO / "app" / "pages" / "5_Thresholds.py"), default_timeout=TIMEOUT_S)
+        _timed_run(at)
+        out["threshold slider"] = []
+        for i in range(repeats * 3):
+            (glob,) = [w for w in at.slider if w.label == "Global threshold"]
+            glob.set_value(round(0.05 + 0.04 * i, 3))
+            out["threshold slider"].append(_timed_run(at))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the filter sequence (default 3)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="runs folder holding a finished run (for the threshold-slider timing)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     home = Path(tempfile.mkdtemp(prefix="bench-app-home-"))
@@ -146,6 +173,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<24} median {statistics.median(ts):5.2f} s   max {max(ts):5.2f} s{flag}")
     else:
         print(f"{REAL} not found: filter timings skipped")
+
+    if "BIRDCORE_DATA" in os.environ and Path(os.environ["BIRDCORE_DATA"]) != REAL:
+        targets = {"preview re-roll": 1.0, "threshold slider": 0.5}
+        os.environ["BIRDCORE_DATA"] = str(demo)
+        for name, ts in interaction_times(args.repeats, args.runs).items():
+            results.setdefault("interaction_s", {})[name] = {"median": round(statistics.median(ts), 3),
+                                                             "max": round(max(ts), 3)}
+            flag = "" if max(ts) <= targets[name] else "  ← over target"
+            missed += [name] if flag else []
+            print(f"{name:<24} median {statistics.median(ts):5.2f} s   max {max(ts):5.2f} s"
+                  f" (target ≤ {targets[name]} s){flag}")
+        if args.runs is None:
+            print("threshold slider: pass --runs DIR with a finished run to time it")
 
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
