@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["BIRDCORE_HOME"] = str(home)
     results: dict = {"render_s": {}, "filter_s": {}}
     missed: list[str] = []
+    demo = None
 
     try:
         from birdcore.demo import ensure_demo_dataset
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{REAL} not found: filter timings skipped")
 
-    if "BIRDCORE_DATA" in os.environ and Path(os.environ["BIRDCORE_DATA"]) != REAL:
+    if demo is not None:
         targets = {"preview re-roll": 1.0, "threshold slider": 0.5}
         os.environ["BIRDCORE_DATA"] = str(demo)
         for name, ts in interaction_times(args.repeats, args.runs).items():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import os
+import threading
 import re
 from pathlib import Path
 
@@ -19,6 +21,32 @@ _PAGE_FILE = re.compile(r"^(\d+)_(.+)\.py$")
 def page_setup(title: str, icon: str | None = None) -> None:
     """Browser-tab title, icon and wide layout; call first on every page."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    _prewarm_imports()
+
+
+_WARM = threading.Lock()
+_WARMED = False
+# The engine modules behind the model pages import torch and timm (~2 s, once per server process).
+# Importing them in a background thread when the first page renders means a user who opens Home
+# or EDA first does not wait for them when moving on to Preview, Training or Inspection.
+_HEAVY_MODULES = ("torch", "birdcore.features.mel_frontend", "birdcore.augment.preview", "birdcore.inspection")
+
+
+def _prewarm_imports() -> None:
+    global _WARMED
+    with _WARM:
+        if _WARMED:
+            return
+        _WARMED = True
+
+    def load() -> None:
+        for name in _HEAVY_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # a missing optional part shows up on its page, with its message
+                return
+
+    threading.Thread(target=load, name="birdcore-prewarm", daemon=True).start()
 
 
 def list_pages() -> list[Path]:
