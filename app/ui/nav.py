@@ -6,6 +6,7 @@ import ast
 import importlib
 import os
 import threading
+import time
 import re
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def _prewarm_imports() -> None:
         _WARMED = True
 
     def load() -> None:
+        time.sleep(2.0)  # after the first page has rendered: never compete with it for the CPU
         for name in _HEAVY_MODULES:
             try:
                 importlib.import_module(name)
