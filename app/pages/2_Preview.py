@@ -29,6 +29,7 @@ from birdcore.config.augment import AugmentConfig
 from birdcore.config.base import to_dict
 from birdcore.config.features import MEL_PRESETS, DenoiseConfig, MelConfig, mel_preset
 from birdcore.errors import AudioError, ConfigError
+from birdcore.audio import audio_stats
 from birdcore.features.mel_frontend import mel_frequencies
 from ui import charts
 
@@ -252,8 +253,8 @@ def _wav(y: np.ndarray, sr: int) -> bytes:
 
 
 def _rms_db(y: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
-    return 20.0 * math.log10(rms) if rms > 1e-6 else -120.0
+    """RMS in dBFS for display (-120 for silence instead of -inf)."""
+    return max(audio_stats(y).rms_dbfs, -120.0)
 
 
 # ---- figures --------------------------------------------------------------------------------------
