@@ -16,12 +16,13 @@ from pathlib import Path
 from ..config.run import RunConfig
 from ..dataset import load_dataset
 from ..errors import RunError
-from .data import select_run_data
 from .runs import RunFolder, create_run, now_iso
 
 
 def prepare_run(data_dir: str | Path, cfg: RunConfig, runs_dir: str | Path = "runs") -> RunFolder:
     """Validate the dataset (audio present) and config, then create the run folder (state queued)."""
+    from .data import select_run_data  # imports torch: keep it off the app's Training page start-up
+
     ds = load_dataset(data_dir)
     ds.require_audio()
     data = select_run_data(ds, cfg)
