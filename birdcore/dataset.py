@@ -25,9 +25,8 @@ import pandas as pd
 
 from .audio import AUDIO_EXTENSIONS
 from .errors import DatasetError
-from .metadata import read_csv_checked, read_taxonomy, read_train_metadata
+from .metadata import TEST_COLUMNS, read_csv_checked, read_taxonomy, read_test_table, read_train_metadata  # noqa: F401
 
-TEST_COLUMNS = ["row_id", "file_id", "bird", "end_time"]
 
 
 @dataclass
@@ -230,15 +229,7 @@ def _read_test_tables(root: Path, notes: list[str]) -> tuple[pd.DataFrame | None
     test = None
     test_path = root / "test.csv"
     if test_path.exists():
-        test = read_csv_checked(test_path, "test.csv", TEST_COLUMNS)
-        end = pd.to_numeric(test["end_time"], errors="coerce")
-        if end.isna().any():
-            i = int(np.flatnonzero(end.isna().to_numpy())[0])
-            raise DatasetError(f"{test_path}: line {i + 2}, column end_time: {test['end_time'].iloc[i]!r} is not a number")
-        test["end_time"] = end.astype(int)
-        dup = test["row_id"].duplicated()
-        if dup.any():
-            raise DatasetError(f"{test_path}: column row_id: duplicated row_id {test.loc[dup, 'row_id'].iloc[0]!r}")
+        test = read_test_table(test_path)
     else:
         notes.append("test.csv not found: submission export is unavailable")
     sample = None

@@ -21,6 +21,7 @@ TRAIN_COLUMNS = [
 ]
 REQUIRED_TRAIN_COLUMNS = ["primary_label", "secondary_labels", "rating", "filename"]
 TAXONOMY_COLUMNS = ["SPECIES_CODE", "PRIMARY_COM_NAME", "SCI_NAME"]
+TEST_COLUMNS = ["row_id", "file_id", "bird", "end_time"]
 
 _TIME_24H = re.compile(r"^\s*(\d{1,2})[:.h](\d{2})\s*$")
 _TIME_12H = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\.?\s*$", re.IGNORECASE)
@@ -177,3 +178,57 @@ def read_taxonomy(path: Path) -> pd.DataFrame:
     df = read_csv_checked(path, "eBird_Taxonomy_v2021.csv", TAXONOMY_COLUMNS)
     df["SPECIES_CODE"] = df["SPECIES_CODE"].str.strip()
     return df.drop_duplicates("SPECIES_CODE").set_index("SPECIES_CODE", drop=False)
+
+
+def _first_few(values, n: int = 5) -> list:
+    out = []
+    for v in values:
+        out.append(v)
+        if len(out) >= n:
+            break
+    return out
+
+
+def read_test_table(path: str | Path) -> pd.DataFrame:
+    """Read a BirdCLEF 2022 `test.csv` (`row_id,file_id,bird,end_time`), strictly.
+
+    All columns are read as text (so a bird code like "nan" stays a string), then `end_time`
+    becomes int64 seconds. DatasetError names the file, the column and the first offending lines
+    on: a missing/unreadable file, missing columns, empty cells, non-integer end_time, duplicated
+    row_id, or a row_id that is not `<file_id>_<bird>_<end_time>`. Extra columns are kept after
+    the four required ones.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"{p}: test table not found")
+    try:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{p}: cannot parse as CSV ({e})") from None
+    missing = [c for c in TEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{p}: missing column(s) {missing}; found {list(df.columns)}; expected {','.join(TEST_COLUMNS)}")
+    df = df[TEST_COLUMNS + [c for c in df.columns if c not in TEST_COLUMNS]].reset_index(drop=True)
+    line = df.index.to_numpy() + 2  # 1-based file line, after the header
+    for col in TEST_COLUMNS:
+        empty = (df[col].str.strip() == "").to_numpy()
+        if empty.any():
+            raise DatasetError(f"{p}: column {col!r} is empty on {int(empty.sum())} line(s), e.g. lines {_first_few(line[empty])}")
+    bad = ~df["end_time"].str.fullmatch(r"\d+").to_numpy()
+    if bad.any():
+        raise DatasetError(
+            f"{p}: column 'end_time' must hold whole seconds; {int(bad.sum())} bad value(s), "
+            f"e.g. line {int(line[bad][0])}: {df['end_time'][bad].iloc[0]!r}"
+        )
+    expected = df["file_id"] + "_" + df["bird"] + "_" + df["end_time"].astype(int).astype(str)
+    df["end_time"] = df["end_time"].astype("int64")
+    dup = df["row_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise DatasetError(f"{p}: column 'row_id' has {int(dup.sum())} duplicated rows, e.g. {_first_few(df['row_id'][dup].unique())}")
+    wrong = (df["row_id"] != expected).to_numpy()
+    if wrong.any():
+        raise DatasetError(
+            f"{p}: column 'row_id' must equal <file_id>_<bird>_<end_time>; {int(wrong.sum())} row(s) differ, "
+            f"e.g. line {int(line[wrong][0])}: {df['row_id'][wrong].iloc[0]!r} (expected {expected[wrong].iloc[0]!r})"
+        )
+    return df

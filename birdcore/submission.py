@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from .atomic_io import atomic_write_text
+from .metadata import TEST_COLUMNS, read_test_table  # noqa: F401  (re-exported)
 from .errors import ConfigError, DatasetError, SubmissionError
 from .metrics import align_tables, birdclef2022_per_class
 
@@ -36,7 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TEST_COLUMNS = ["row_id", "file_id", "bird", "end_time"]
 SUB_COLUMNS = ["row_id", "target"]
 _SHOW = 5  # how many offending ids a message lists
 
@@ -51,51 +51,6 @@ def _first(values: Iterable[Any]) -> list:
 
 
 # -------------------------------------------------------------------------------- test.csv
-def read_test_table(path: str | Path) -> pd.DataFrame:
-    """Read a BirdCLEF 2022 `test.csv` (`row_id,file_id,bird,end_time`), strictly.
-
-    All columns are read as text (so a bird code like "nan" stays a string), then `end_time`
-    becomes int64 seconds. DatasetError names the file, the column and the first offending lines
-    on: a missing/unreadable file, missing columns, empty cells, non-integer end_time, duplicated
-    row_id, or a row_id that is not `<file_id>_<bird>_<end_time>`. Extra columns are kept after
-    the four required ones.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise DatasetError(f"{p}: test table not found")
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{p}: cannot parse as CSV ({e})") from None
-    missing = [c for c in TEST_COLUMNS if c not in df.columns]
-    if missing:
-        raise DatasetError(f"{p}: missing column(s) {missing}; found {list(df.columns)}; expected {','.join(TEST_COLUMNS)}")
-    df = df[TEST_COLUMNS + [c for c in df.columns if c not in TEST_COLUMNS]].reset_index(drop=True)
-    line = df.index.to_numpy() + 2  # 1-based file line, after the header
-    for col in TEST_COLUMNS:
-        empty = (df[col].str.strip() == "").to_numpy()
-        if empty.any():
-            raise DatasetError(f"{p}: column {col!r} is empty on {int(empty.sum())} line(s), e.g. lines {_first(line[empty])}")
-    bad = ~df["end_time"].str.fullmatch(r"\d+").to_numpy()
-    if bad.any():
-        raise DatasetError(
-            f"{p}: column 'end_time' must hold whole seconds; {int(bad.sum())} bad value(s), "
-            f"e.g. line {int(line[bad][0])}: {df['end_time'][bad].iloc[0]!r}"
-        )
-    expected = df["file_id"] + "_" + df["bird"] + "_" + df["end_time"].astype(int).astype(str)
-    df["end_time"] = df["end_time"].astype("int64")
-    dup = df["row_id"].duplicated(keep=False).to_numpy()
-    if dup.any():
-        raise DatasetError(f"{p}: column 'row_id' has {int(dup.sum())} duplicated rows, e.g. {_first(df['row_id'][dup].unique())}")
-    wrong = (df["row_id"] != expected).to_numpy()
-    if wrong.any():
-        raise DatasetError(
-            f"{p}: column 'row_id' must equal <file_id>_<bird>_<end_time>; {int(wrong.sum())} row(s) differ, "
-            f"e.g. line {int(line[wrong][0])}: {df['row_id'][wrong].iloc[0]!r} (expected {expected[wrong].iloc[0]!r})"
-        )
-    return df
-
-
 # ---------------------------------------------------------------------------------- build
 def _window_end_times(values: pd.Series) -> np.ndarray:
     et = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
