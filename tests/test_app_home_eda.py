@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
+from helpers.apptest import chart, charts_with_key  # noqa: F401
+
 from birdcore import app_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,13 +75,6 @@ def run(script: Path, data: Path | str | None = None, monkeypatch=None) -> AppTe
     at = AppTest.from_file(str(script), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def chart(at: AppTest, key: str) -> dict:
-    """The Plotly figure (as JSON) drawn with st.plotly_chart(..., key=key)."""
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert found, f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in at.get('plotly_chart')]}"
-    return json.loads(found[0].proto.spec)
 
 
 def bars(spec: dict) -> dict[str, float]:
@@ -299,7 +294,7 @@ def test_eda_large_dataset_reads_durations_on_request(tiny_dir, tmp_path, monkey
     monkeypatch.setattr(eda, "AUTO_READ_MAX_FILES", 2)  # the tiny dataset now counts as "large"
     monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "fresh-home"))  # no duration cache yet
     at = run(EDA, tiny_dir, monkeypatch)
-    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-eda_durations_hist")]
+    assert not charts_with_key(at, "eda_durations_hist")
     at.button(key="eda_read_durations").click().run()
     assert sum(bars(chart(at, "eda_durations_hist")).values()) == 5
     again = run(EDA, tiny_dir, monkeypatch)  # a new session: straight from the on-disk cache, no button
@@ -311,7 +306,7 @@ def test_eda_metadata_only_explains_durations(tmp_path, monkeypatch):
     at = run(EDA, make_tiny_dataset(tmp_path / "meta", audio=False), monkeypatch)
     info = texts(at.info)
     assert "train_audio/" in info and "metadata only" in info
-    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-eda_durations_hist")]
+    assert not charts_with_key(at, "eda_durations_hist")
     assert not [b for b in at.button if b.key == "eda_read_durations"]
 
 

@@ -6,13 +6,14 @@ make_submission's), navigation and saving, and that broken inputs give messages,
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from helpers.apptest import chart, charts_with_key  # noqa: F401
 
 from birdcore import annotations as ann
 from birdcore import inspection as ins
@@ -66,12 +67,6 @@ def start(script: Path, **state) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def chart(at: AppTest, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert found, f"no chart {key!r}"
-    return json.loads(found[0].proto.spec)
 
 
 def texts(elements) -> str:
@@ -159,7 +154,7 @@ def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monk
     monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "no-runs"))
     at = start(INSPECT)
     assert "No trained model yet" in texts(at.info)
-    assert chart(at, "insp_spec") and not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-insp_heatmap")]
+    assert chart(at, "insp_spec") and not charts_with_key(at, "insp_heatmap")
     assert at.get("audio")
 
 

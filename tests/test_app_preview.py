@@ -20,6 +20,8 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
+from helpers.apptest import chart, charts_with_key  # noqa: F401
+
 from birdcore.audio import audio_info, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,12 +71,6 @@ def arr(value) -> np.ndarray:
             out = out.reshape([int(s) for s in str(value["shape"]).split(",")])
         return out
     return np.asarray(value)
-
-
-def chart(at: AppTest, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert found, f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in at.get('plotly_chart')]}"
-    return json.loads(found[0].proto.spec)
 
 
 def texts(elements) -> str:

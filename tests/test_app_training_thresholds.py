@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from helpers.apptest import chart, charts_with_key  # noqa: F401
+
 from birdcore import run_compare
 from birdcore.augment import presets_store
 from birdcore.config.augment import AugmentConfig
@@ -88,12 +90,6 @@ def rerun(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def chart(at: AppTest, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert found, f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in at.get('plotly_chart')]}"
-    return json.loads(found[0].proto.spec)
 
 
 def traces(spec: dict) -> dict[str, dict]:

@@ -18,7 +18,7 @@ from birdcore.pretrained import is_available  # noqa: E402
 from birdcore.submission import validate_submission  # noqa: E402
 from birdcore.training.launcher import prepare_run, run_in_process  # noqa: E402
 
-from helpers.synth import make_tone_dataset  # noqa: E402
+from helpers.synth import make_tone_dataset, shuffled_label_copy  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not is_available(), reason="BirdNET model files not installed")]
 
@@ -37,11 +37,7 @@ def test_head_learns_and_beats_shuffled_labels(tones, tmp_path):
     cfg = load_run_config("birdnet-head", ["train.epochs=30"])
     run = prepare_run(tones, cfg, tmp_path / "runs")
     assert run_in_process(run)["state"] == "finished"
-    shuffled = tmp_path / "shuffled"
-    shutil.copytree(tones, shuffled)
-    meta = pd.read_csv(shuffled / "train_metadata.csv")
-    meta["primary_label"] = np.random.default_rng(3).permutation(meta["primary_label"].to_numpy())
-    meta.to_csv(shuffled / "train_metadata.csv", index=False)
+    shuffled = shuffled_label_copy(tones, tmp_path / "shuffled", seed=3)
     control = prepare_run(shuffled, cfg, tmp_path / "runs")
     run_in_process(control)
     assert _best_f1(run) >= 0.8 and _best_f1(run) - _best_f1(control) >= 0.3

@@ -24,7 +24,7 @@ from birdcore.training.folds import assign_folds
 from birdcore.training.launcher import launch_run, prepare_run, run_in_process, stop_run
 from birdcore.training.runs import list_runs, open_run
 
-from helpers.synth import make_tone_dataset
+from helpers.synth import make_tone_dataset, shuffled_label_copy
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +47,7 @@ def test_demo_cpu_preset_learns_and_beats_shuffled_control(tone_data, tmp_path):
     status = run_in_process(run)
     assert status["state"] == "finished"
 
-    shuffled = tmp_path / "shuffled"
-    shutil.copytree(tone_data, shuffled)
-    meta = pd.read_csv(shuffled / "train_metadata.csv")
-    meta["primary_label"] = np.random.default_rng(1).permutation(meta["primary_label"].to_numpy())
-    meta.to_csv(shuffled / "train_metadata.csv", index=False)
+    shuffled = shuffled_label_copy(tone_data, tmp_path / "shuffled", seed=1)
     control = prepare_run(shuffled, cfg, tmp_path / "runs")
     run_in_process(control)
 

@@ -78,3 +78,16 @@ def _write_soundscapes(root: Path, codes: list[str], count: int, sr: int, rng: n
     (root / "sample_submission.csv").write_text(
         "row_id,target\n" + "\n".join(r.split(",")[0] + ",False" for r in test_rows) + "\n")
     (root / "test_labels.csv").write_text("row_id,target\n" + "\n".join(label_rows) + "\n")
+
+
+def shuffled_label_copy(src: Path, dst: Path, seed: int) -> Path:
+    """Copy dataset `src` to `dst` with `primary_label` permuted: the learning tests' chance control."""
+    import shutil
+
+    import pandas as pd
+
+    shutil.copytree(src, dst)
+    meta = pd.read_csv(dst / "train_metadata.csv")
+    meta["primary_label"] = np.random.default_rng(seed).permutation(meta["primary_label"].to_numpy())
+    meta.to_csv(dst / "train_metadata.csv", index=False)
+    return dst
