@@ -8,9 +8,9 @@ if _APP not in sys.path:
     sys.path.insert(0, _APP)  # `import ui` also under AppTest, which does not add the script folder
 
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import eda
+
+from birdcore.analysis import eda
 
 ui.page_setup("Home", icon="🐦")
 st.title("BirdCLEF workbench")

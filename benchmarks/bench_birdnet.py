@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from birdcore.audio import load_audio  # noqa: E402
+from birdcore.audio.io import load_audio  # noqa: E402
 from birdcore.pretrained import birdnet as bn  # noqa: E402
 
 SOUNDSCAPE = REPO.parent / "shared" / "data" / "real-audio" / "opensoundscape_1min.wav"

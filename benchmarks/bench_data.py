@@ -16,8 +16,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdcore.audio import load_audio, write_audio  # noqa: E402
-from birdcore.dataset import load_dataset  # noqa: E402
+from birdcore.audio.io import load_audio, write_audio  # noqa: E402
+from birdcore.data.dataset import load_dataset  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "birdclef2022"
 

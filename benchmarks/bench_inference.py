@@ -21,7 +21,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdcore.audio import write_audio  # noqa: E402
+from birdcore.audio.io import write_audio  # noqa: E402
 from birdcore.config.run import load_run_config  # noqa: E402
 from birdcore.inference.predict import predict_files  # noqa: E402
 from birdcore.inference.scorers import load_scorer  # noqa: E402
@@ -79,7 +79,7 @@ def main() -> int:
         dt = time.perf_counter() - t0
         print(f"  onnx, waveform-in model.onnx (front end in ORT too; the Kaggle bundle's path): {audio_s / dt:.0f}×")
         # where the time goes, for one minute (12 windows)
-        from birdcore.audio import load_audio
+        from birdcore.audio.io import load_audio
 
         t0 = time.perf_counter()
         y = load_audio(files[0])

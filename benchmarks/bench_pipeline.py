@@ -34,13 +34,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdcore.audio import load_audio  # noqa: E402
-from birdcore.augment.pipeline import WaveformPipeline, apply_spec_augment, load_training_clip, mix_batch  # noqa: E402
+from birdcore.audio.cache import build_cache, open_cache  # noqa: E402
+from birdcore.audio.io import load_audio  # noqa: E402
+from birdcore.augment.pipeline import (  # noqa: E402
+    WaveformPipeline,
+    apply_spec_augment,
+    load_training_clip,
+    mix_batch,
+)
 from birdcore.augment.window import read_window  # noqa: E402
-from birdcore.cache import build_cache, open_cache  # noqa: E402
 from birdcore.config.augment import AugmentConfig  # noqa: E402
 from birdcore.config.features import MelConfig  # noqa: E402
-from birdcore.dataset import load_dataset  # noqa: E402
+from birdcore.data.dataset import load_dataset  # noqa: E402
 from birdcore.features.mel_frontend import MelFrontend  # noqa: E402
 
 SR = 32000

@@ -1,5 +1,5 @@
 """`python -m birdcore` → the CLI."""
 
-from .cli import main
+from birdcore.cli import main
 
 raise SystemExit(main())

@@ -13,6 +13,7 @@ reader ever takes for the target.)
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -20,10 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import fcntl
-
-from .errors import BirdcoreError, StorageError  # noqa: F401  (StorageError re-exported: callers import it from here)
-
+from birdcore.errors import BirdcoreError, StorageError  # noqa: F401  (StorageError re-exported: callers import it from here)
 
 # errno → words. The first four only ever come from writing, so they are mapped wherever they
 # arise inside `atomic_path`; permission errors only where this module itself creates/renames.

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import BirdcoreError
+from birdcore.errors import BirdcoreError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 # ---- commands ------------------------------------------------------------------------------
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import ensure_demo_dataset, generate_demo_dataset
+    from birdcore.demo import ensure_demo_dataset, generate_demo_dataset
 
     if args.if_missing:
         path = ensure_demo_dataset(args.out, seed=args.seed)
@@ -38,7 +38,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
 
     ds = load_dataset(args.data)
     summary = ds.summary()
@@ -61,8 +61,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import build_cache
-    from .dataset import load_dataset
+    from birdcore.audio.cache import build_cache
+    from birdcore.data.dataset import load_dataset
 
     ds = load_dataset(args.data)
     out = build_cache(ds, out_dir=args.out, sr=args.sr, dtype=args.dtype, workers=args.workers)
@@ -73,8 +73,13 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
 
-    from .training.launcher import check_resumable, launch_run, prepare_run, run_in_process
-    from .training.runs import open_run
+    from birdcore.training.launcher import (
+        check_resumable,
+        launch_run,
+        prepare_run,
+        run_in_process,
+    )
+    from birdcore.training.runs import open_run
 
     resume = args.resume is not None
     if resume or args.run:
@@ -84,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if args.data is None:
             raise BirdcoreError("train: --data DIR is required (or --resume RUN)")
-        from .config.run import load_run_config
+        from birdcore.config.run import load_run_config
 
         cfg = load_run_config(args.config, args.set)
         if args.device:
@@ -112,15 +117,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _predict_options(args: argparse.Namespace):
-    from .inference.predict import PredictOptions
+    from birdcore.inference.predict import PredictOptions
 
     smoothing = [float(x) for x in args.smoothing.split(",")] if args.smoothing else None
     return PredictOptions(window_s=args.window, hop_s=args.hop, context_s=args.context, smoothing=smoothing)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .audio import list_audio_files
-    from .inference.predict import predict_files, write_predictions
+    from birdcore.audio.io import list_audio_files
+    from birdcore.inference.predict import predict_files, write_predictions
 
     files: list[Path] = []
     for item in args.inputs:
@@ -137,18 +142,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.model == ["birdnet"]:
         # BirdNET's own window scores, columns named by eBird code (all mapped species, or the
         # dataset's species with --data)
-        from .inference.predict import PredictResult
-        from .pretrained import birdnet as bn
+        from birdcore.inference.birdnet_baseline import predict_birdnet
 
         taxonomy = _taxonomy(args.data)
         if taxonomy is None:
             raise BirdcoreError("predict --model birdnet: pass --data DIR holding eBird_Taxonomy_v2021.csv"
                                 " (maps BirdNET labels to eBird codes)")
-        classes = _dataset_classes(args.data)
-        table = bn.predict_files(files, classes=classes, taxonomy_csv=taxonomy)
-        result = PredictResult(table=table, classes=classes)
+        result = predict_birdnet(files, _dataset_classes(args.data), taxonomy, threads=args.threads)
     else:
-        from .inference.scorers import load_scorer
+        from birdcore.inference.scorers import load_scorer
 
         scorers = [load_scorer(m, backend=args.backend, threads=args.threads) for m in args.model]
         result = predict_files(files, scorers, _predict_options(args), show_bar=True)
@@ -160,7 +162,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _dataset_classes(data) -> list[str]:
-    from .dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
 
     return load_dataset(data).species
 
@@ -172,8 +174,8 @@ def _taxonomy(data) -> Path | None:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from .threshold_curves import tune_run_thresholds
-    from .training.runs import open_run
+    from birdcore.evaluation.curves import tune_run_thresholds
+    from birdcore.training.runs import open_run
 
     run = open_run(args.run)
     thr, summary = tune_run_thresholds(run, metric=args.metric, method=args.method, quantile=args.quantile,
@@ -188,7 +190,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from .inference.submit import make_submission
+    from birdcore.submission.submit import make_submission
 
     sub, result = make_submission(args.model, args.data, args.out, args.thresholds, backend=args.backend,
                                   options=_predict_options(args), threads=args.threads, show_bar=True)
@@ -200,8 +202,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .dataset import load_dataset
-    from .submission import evaluate_submission
+    from birdcore.data.dataset import load_dataset
+    from birdcore.submission.table import evaluate_submission
 
     ds = load_dataset(args.data)
     try:
@@ -211,7 +213,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.labels is not None:
         # e.g. the app's annotation labels: they cover only the windows someone checked, so the
         # submission is scored on those rows alone
-        from .metadata import read_csv_checked
+        from birdcore.data.metadata import read_csv_checked
 
         labels = read_csv_checked(args.labels, "labels table", ["row_id", "target"])
         unknown = set(labels["row_id"]) - set(sub["row_id"])
@@ -233,14 +235,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .inference.export import export_onnx_model
+    from birdcore.inference.export import export_onnx_model
 
     out = export_onnx_model(args.model, args.out)
     print(f"exported ONNX model to {out}")
     if args.kaggle:
-        from .inference.kaggle_bundle import write_kaggle_bundle
-        from .inference.submit import resolve_thresholds
-        from .inference.export import read_bundle
+        from birdcore.inference.base import read_bundle
+        from birdcore.submission.kaggle_bundle import write_kaggle_bundle
+        from birdcore.submission.submit import resolve_thresholds
 
         thr = resolve_thresholds(args.thresholds, [args.model], read_bundle(out)["classes"])
         kaggle = write_kaggle_bundle(out, Path(out) / "kaggle", thr)
@@ -266,7 +268,7 @@ def _prepare_run_distributed(data, cfg, runs_dir, prepare_run):
     import torch
     import torch.distributed as dist
 
-    from .training.runs import open_run
+    from birdcore.training.runs import open_run
 
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")

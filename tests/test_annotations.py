@@ -9,7 +9,7 @@ import threading
 import pandas as pd
 import pytest
 
-from birdcore import annotations as ann
+from birdcore.annotation import store as ann
 from birdcore.errors import DatasetError
 
 CLASSES = ["aaa1", "bbb1", "ccc1"]
@@ -209,7 +209,7 @@ def test_write_labels_table(tmp_path):
 
 
 def test_labels_path_that_is_a_folder_is_a_clear_error(tmp_path):
-    from birdcore.annotations import read_annotations
+    from birdcore.annotation.store import read_annotations
     from birdcore.errors import DatasetError
 
     (tmp_path / "labels.csv").mkdir()

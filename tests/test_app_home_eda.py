@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers.apptest import chart, charts_with_key  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
-from helpers.apptest import chart, charts_with_key  # noqa: F401
-
-from birdcore import app_settings
+from birdcore import settings as app_settings
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / "app" / "Home.py"
@@ -116,7 +115,7 @@ def test_home_real_metadata(real_data_dir, monkeypatch):
 
 
 def test_home_demo_is_the_default(demo_dir):
-    from birdcore.dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
 
     at = run(HOME)  # no BIRDCORE_DATA, no remembered folder → the demo dataset
     assert at.sidebar.text_input[0].value == str(demo_dir)
@@ -127,7 +126,7 @@ def test_home_demo_is_the_default(demo_dir):
 
 
 def test_eda_runs_on_its_own_on_the_demo(demo_dir):
-    from birdcore.dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
 
     at = run(EDA)  # the page file alone, no BIRDCORE_DATA: the demo dataset, audio included
     assert at.sidebar.text_input[0].value == str(demo_dir) and not at.error
@@ -197,7 +196,7 @@ def real_eda(real_data_dir):
 
 
 def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
-    from birdcore.dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
 
     at = real_eda
     assert not at.exception and not at.error
@@ -289,7 +288,7 @@ def test_eda_tiny_durations_and_table_click_through(tiny_dir, monkeypatch):
 
 
 def test_eda_large_dataset_reads_durations_on_request(tiny_dir, tmp_path, monkeypatch):
-    from birdcore import eda
+    from birdcore.analysis import eda
 
     monkeypatch.setattr(eda, "AUTO_READ_MAX_FILES", 2)  # the tiny dataset now counts as "large"
     monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "fresh-home"))  # no duration cache yet

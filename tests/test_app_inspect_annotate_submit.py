@@ -1,6 +1,6 @@
 """The Inspection, Annotation and Submission pages under AppTest, on a tiny trained model.
 
-Checks content against the engine (heatmap cells = birdcore.inspection predictions, the submission =
+Checks content against the engine (heatmap cells = birdcore.analysis.inspection predictions, the submission =
 make_submission's), navigation and saving, and that broken inputs give messages, not tracebacks.
 """
 
@@ -11,17 +11,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from helpers.apptest import chart, charts_with_key  # noqa: F401
+from streamlit.testing.v1 import AppTest
+from test_inspection import (
+    tiny_trained,  # one tiny model per session, shared with the engine tests
+)
 
-from birdcore import annotations as ann
-from birdcore import inspection as ins
-from birdcore.dataset import load_dataset
-from birdcore.inference.submit import make_submission
-from birdcore.submission import build_submission, evaluate_submission, write_submission
-
-from test_inspection import tiny_trained  # one tiny model per session, shared with the engine tests
+from birdcore.analysis import inspection as ins
+from birdcore.annotation import queue
+from birdcore.annotation import store as ann
+from birdcore.data.dataset import load_dataset
+from birdcore.inference import catalog
+from birdcore.submission.submit import make_submission
+from birdcore.submission.table import (
+    build_submission,
+    evaluate_submission,
+    write_submission,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 INSPECT = REPO / "app" / "pages" / "6_Inspection.py"
@@ -34,8 +40,8 @@ TIMEOUT = 120  # model loading and scoring on 2 shared cores
 def env(tmp_path_factory):
     data, runs = tiny_trained(tmp_path_factory)
     ds = load_dataset(data)
-    ref = ins.find_models([runs], None, birdnet=False)[0]
-    return ds, runs, ref, ins.load_model(ref, "torch")
+    ref = catalog.find_models([runs], None, birdnet=False)[0]
+    return ds, runs, ref, catalog.load_model(ref, "torch")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +102,7 @@ def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env
     ds, _, ref, model = env
     at = start(INSPECT)
     assert not at.error
-    probs = ins.recording_probs([model], ds.soundscapes[0])
+    probs = catalog.recording_probs([model], ds.soundscapes[0])
     heat = chart(at, "insp_heatmap")["data"]
     cells = heat[0]
     assert cells["type"] == "heatmap" and sorted(cells["y"]) == sorted(model.classes)
@@ -217,14 +223,14 @@ def test_annotation_prefill_from_model_and_uncertain_queue(env, tmp_path):
     at = start(ANNOTATE, ann_labels_path=str(tmp_path / "labels.csv"))
     at.selectbox(key="ann_model").set_value(at.selectbox(key="ann_model").options[1]).run()
     at.slider(key="ann_thr").set_value(0.2).run()
-    probs = ins.recording_probs([model], ds.soundscapes[0])
+    probs = catalog.recording_probs([model], ds.soundscapes[0])
     want = ins.detections(probs, model.classes, 0.2)[0.0]
     assert at.multiselect[0].value == want
     assert "prob ≥ threshold" in texts(at.caption)
 
     at.radio(key="ann_mode").set_value("Most uncertain windows (test soundscapes)").run()
-    table = ins.predict_table([model], ds.soundscapes).table
-    first = ins.uncertain_windows(table, model.classes, 0.2).iloc[0]
+    table = catalog.predict_table([model], ds.soundscapes).table
+    first = queue.uncertain_windows(table, model.classes, 0.2).iloc[0]
     assert f"{first['file_id']} · {first['start']:g}–{first['end']:g} s  (1/24)" in texts(at.subheader)
 
 
@@ -262,7 +268,7 @@ def test_submission_is_valid_equals_make_submission_and_is_scored(env, tmp_path)
     assert labelled["y"] == pytest.approx([truth[b] for b in labelled["x"]])
 
     at.slider(key="sub_thr_value").set_value(0.1).run()
-    low = build_submission(ins.predict_table([model], ds.soundscapes).table, ds.test, 0.1, model.classes)
+    low = build_submission(catalog.predict_table([model], ds.soundscapes).table, ds.test, 0.1, model.classes)
     assert frame(at, "sub_table")["target"].tolist() == low["target"].tolist()
     assert {m.label: m.value for m in at.metric}["BirdCLEF 2022 score"] == \
         f"{evaluate_submission(low, ds.test_labels, scored=ds.scored)['birdclef2022']:.4f}"

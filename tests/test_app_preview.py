@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers.apptest import chart, charts_with_key  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
-from helpers.apptest import chart, charts_with_key  # noqa: F401
-
-from birdcore.audio import audio_info, load_audio
+from birdcore.audio.io import audio_info, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
 PREVIEW = REPO / "app" / "pages" / "2_Preview.py"
@@ -43,7 +42,7 @@ def isolated_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def demo():
     mod = pytest.importorskip("birdcore.demo", reason="birdcore.demo (the demo dataset generator) not available")
-    from birdcore.dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
 
     return load_dataset(mod.ensure_demo_dataset(mod.default_demo_dir()))
 
@@ -256,7 +255,12 @@ def test_settings_survive_a_visit_to_another_page(demo):
 
 def test_save_writes_what_load_returns(demo, isolated_home):
     from birdcore.augment import presets_store
-    from birdcore.config.augment import AugmentConfig, GainConfig, MaskConfig, MixupConfig
+    from birdcore.config.augment import (
+        AugmentConfig,
+        GainConfig,
+        MaskConfig,
+        MixupConfig,
+    )
     from birdcore.config.base import to_dict
 
     at = start()

@@ -3,7 +3,7 @@
 A module fixture trains one run in-process on generated tone data (~15–40 s on 2 shared cores);
 each test copies it into its own runs folder, so what one test adds (a launched run, a broken
 folder, thresholds.json) never shows up in another. The engine helpers of the training page
-(birdcore.run_compare) are tested at the end.
+(birdcore.analysis.run_compare) are tested at the end.
 """
 
 from __future__ import annotations
@@ -17,23 +17,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.apptest import chart, charts_with_key  # noqa: F401
+from helpers.synth import make_tone_dataset
 from streamlit.testing.v1 import AppTest
 
-from helpers.apptest import chart, charts_with_key  # noqa: F401
-
-from birdcore import run_compare
+from birdcore.analysis import run_compare
 from birdcore.augment import presets_store
 from birdcore.config.augment import AugmentConfig
 from birdcore.config.base import from_dict, to_dict
-from birdcore import threshold_curves as tc
 from birdcore.config.run import load_run_config
 from birdcore.errors import DatasetError
-from birdcore.metrics import METRICS
-from birdcore.thresholds import load_thresholds
+from birdcore.evaluation import curves as tc
+from birdcore.evaluation.metrics import METRICS
+from birdcore.evaluation.thresholds import load_thresholds
 from birdcore.training.launcher import prepare_run, run_in_process, stop_run
 from birdcore.training.runs import RunFolder, list_runs
-
-from helpers.synth import make_tone_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -330,7 +328,7 @@ def test_thresholds_lists_runs_without_oof_as_not_ready(finished, runs):
     assert "No run in" in texts(empty.info)
 
 
-# ---- birdcore.run_compare ------------------------------------------------------------------------
+# ---- birdcore.analysis.run_compare ------------------------------------------------------------------------
 def test_metrics_tail_reads_incrementally_and_restarts_after_truncation(tmp_path):
     path = tmp_path / "metrics.jsonl"
     lines = [{"kind": "start", "steps_per_epoch": 2}, {"kind": "step", "step": 1, "loss": 0.9},

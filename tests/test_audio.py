@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdcore.audio import audio_info, fit_length, load_audio, write_audio
+from birdcore.audio.io import audio_info, fit_length, load_audio, write_audio
 from birdcore.errors import AudioError
 
 

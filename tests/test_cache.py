@@ -7,15 +7,15 @@ import os
 
 import numpy as np
 import pytest
-
-from birdcore import cache as cache_mod
-from birdcore.audio import load_audio
-from birdcore.augment.pipeline import load_training_clip
-from birdcore.cache import build_cache, default_cache_dir, open_cache
-from birdcore.config.augment import AugmentConfig
-from birdcore.dataset import load_dataset
-from birdcore.errors import AudioError
 from helpers.synth import make_tone_dataset
+
+from birdcore.audio import cache as cache_mod
+from birdcore.audio.cache import build_cache, default_cache_dir, open_cache
+from birdcore.audio.io import load_audio
+from birdcore.augment.pipeline import load_training_clip
+from birdcore.config.augment import AugmentConfig
+from birdcore.data.dataset import load_dataset
+from birdcore.errors import AudioError
 
 SR = 32000
 

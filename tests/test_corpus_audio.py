@@ -14,11 +14,16 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from corpus.make_corpus import SR, make_corpus, verify
 
-from birdcore.audio import audio_info, audio_stats, check_audio, load_audio, write_audio
+from birdcore.audio.io import (
+    audio_info,
+    audio_stats,
+    check_audio,
+    load_audio,
+    write_audio,
+)
 from birdcore.errors import AudioError
-from corpus.make_corpus import make_corpus, verify
-from corpus.make_corpus import SR
 
 ERROR_CASES = [
     "audio/empty_file", "audio/truncated_ogg", "audio/truncated_ogg_page_boundary", "audio/truncated_ogg_header",
@@ -130,7 +135,7 @@ def test_write_audio_long_ogg_does_not_crash(tmp_path):
     # (65.5 s at 32 kHz); write_audio writes in blocks. Run in a child so a regression shows up
     # as a failed test, not as a dead test session.
     out = tmp_path / "70s.ogg"
-    code = ("import sys, numpy as np; from birdcore.audio import write_audio;"
+    code = ("import sys, numpy as np; from birdcore.audio.io import write_audio;"
             "write_audio(sys.argv[1], 0.1 * np.random.default_rng(0).standard_normal(70 * 32000))")
     proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from corpus.make_corpus import make_corpus, verify
 
 from birdcore.config.base import apply_overrides
 from birdcore.config.run import RunConfig, load_run_config
 from birdcore.errors import ConfigError, DatasetError
-from corpus.make_corpus import make_corpus, verify
 
 CONFIG_ERRORS = [
     "config/unknown_key", "config/unknown_nested_key", "config/wrong_type_int", "config/wrong_type_bool",

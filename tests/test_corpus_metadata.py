@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from corpus.make_corpus import make_corpus, verify
 
 from birdcore.errors import DatasetError
-from corpus.make_corpus import make_corpus, verify
 
 ERROR_CASES = [
     "metadata/empty_file", "metadata/header_only", "metadata/missing_column", "metadata/wrong_delimiter",

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from corpus import make_corpus as mc
 
 from birdcore.atomic_io import StorageError, atomic_write_json
 from birdcore.errors import BirdcoreError, RunError
 from birdcore.training.checkpoint import load_checkpoint, save_checkpoint
 from birdcore.training.launcher import check_resumable, run_in_process
 from birdcore.training.runs import open_run
-from corpus import make_corpus as mc
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from birdcore.dataset import load_dataset
+from birdcore.data.dataset import load_dataset
+from birdcore.data.metadata import parse_time_minutes
 from birdcore.errors import DatasetError
-from birdcore.metadata import parse_time_minutes
 
 REAL_RATINGS = {"0.0": 570, "0.5": 30, "1.0": 155, "1.5": 152, "2.0": 575, "2.5": 724, "3.0": 1957,
                 "3.5": 1765, "4.0": 3974, "4.5": 1632, "5.0": 3318}

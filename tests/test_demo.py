@@ -23,9 +23,10 @@ from birdcore.demo import (
     default_demo_dir,
     ensure_demo_dataset,
     generate_demo_dataset,
+    generator,
     is_complete_demo,
+    scenes,
 )
-from birdcore.demo import generator, scenes
 from birdcore.errors import BirdcoreError
 
 SR = 32000

@@ -1,4 +1,4 @@
-"""birdcore.eda (the numbers behind the EDA charts) and birdcore.app_settings."""
+"""birdcore.analysis.eda (the numbers behind the EDA charts) and birdcore.settings."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from birdcore import app_settings, eda
-from birdcore.dataset import load_dataset
+from birdcore import settings as app_settings
+from birdcore.analysis import eda
+from birdcore.data.dataset import load_dataset
 from birdcore.errors import DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -272,7 +273,7 @@ def test_app_settings_default_home_and_bad_files(tmp_path, monkeypatch):
 
 def test_engine_imports_without_streamlit():
     code = ("import sys; sys.modules['streamlit'] = None; sys.modules['plotly'] = None;"
-            " import birdcore.eda, birdcore.app_settings; print('ok')")
+            " import birdcore.analysis.eda, birdcore.settings; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr

@@ -12,19 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from helpers.synth import make_tone_dataset
 
+from birdcore.audio.windows import cut_windows, pool_owners, smooth, window_count
 from birdcore.cli import main as cli
 from birdcore.config.run import load_run_config
-from birdcore.dataset import load_dataset
+from birdcore.data.dataset import load_dataset
 from birdcore.errors import ModelError, SubmissionError
 from birdcore.inference.predict import PredictOptions, predict_files, write_predictions
 from birdcore.inference.scorers import load_scorer
-from birdcore.inference.submit import make_submission
-from birdcore.inference.windows import cut_windows, pool_owners, smooth, window_count
-from birdcore.submission import validate_submission
+from birdcore.submission.submit import make_submission
+from birdcore.submission.table import validate_submission
 from birdcore.training.launcher import prepare_run, run_in_process
-
-from helpers.synth import make_tone_dataset
 
 SR = 32000
 
@@ -161,8 +160,8 @@ def test_kaggle_bundle_round_trip(trained, tmp_path):
     # Same graph (the waveform-in model.onnx) through birdcore's own windowing and thresholds:
     # byte-identical to the bundle's output.
     from birdcore.inference.scorers import OnnxScorer
-    from birdcore.inference.submit import resolve_thresholds
-    from birdcore.submission import build_submission, write_submission
+    from birdcore.submission.submit import resolve_thresholds
+    from birdcore.submission.table import build_submission, write_submission
 
     ds = load_dataset(root)
     same_graph = predict_files(ds.soundscapes, [OnnxScorer(out, prefer_network=False)])
@@ -208,7 +207,7 @@ def test_submit_refuses_missing_soundscape(trained, tmp_path):
 def test_end_to_end_on_demo_dataset(tmp_path):
     """train demo-cpu → tune thresholds → submit → evaluate: well above the all-False 0.5."""
     from birdcore.demo import default_demo_dir, ensure_demo_dataset
-    from birdcore.metrics import birdclef2022_score_table
+    from birdcore.evaluation.metrics import birdclef2022_score_table
 
     data = ensure_demo_dataset(default_demo_dir())
     runs = tmp_path / "runs"

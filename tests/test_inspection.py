@@ -1,4 +1,4 @@
-"""birdcore.inspection on a tiny trained model: probabilities, thresholds, truth, spectrogram, submission."""
+"""birdcore.analysis.inspection on a tiny trained model: probabilities, thresholds, truth, spectrogram, submission."""
 
 from __future__ import annotations
 
@@ -9,19 +9,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.synth import make_tone_dataset
 
-from birdcore import annotations as ann
-from birdcore import inspection as ins
+from birdcore.analysis import inspection as ins
+from birdcore.annotation import queue
+from birdcore.annotation import store as ann
 from birdcore.atomic_io import file_lock
 from birdcore.config.features import MelConfig
-from birdcore.dataset import load_dataset
-from birdcore.errors import AudioError, ConfigError, ModelError, RunError, SubmissionError
+from birdcore.data import uploads
+from birdcore.data.dataset import load_dataset
+from birdcore.errors import (
+    AudioError,
+    ConfigError,
+    ModelError,
+    RunError,
+    SubmissionError,
+)
+from birdcore.evaluation.thresholds import Thresholds
+from birdcore.inference import catalog
 from birdcore.inference.predict import PredictOptions, predict_files
 from birdcore.inference.scorers import load_scorer
-from birdcore.submission import build_submission, validate_submission, write_submission
-from birdcore.thresholds import Thresholds
-
-from helpers.synth import make_tone_dataset
+from birdcore.submission import report
+from birdcore.submission.table import (
+    build_submission,
+    validate_submission,
+    write_submission,
+)
 
 
 def tiny_trained(tmp_path_factory) -> tuple[Path, Path]:
@@ -50,8 +63,8 @@ def tiny_trained(tmp_path_factory) -> tuple[Path, Path]:
 def tiny(tmp_path_factory):
     data, runs = tiny_trained(tmp_path_factory)
     ds = load_dataset(data)
-    ref = ins.find_models([runs], None, birdnet=False)[0]
-    return ds, ref, ins.load_model(ref, "torch")
+    ref = catalog.find_models([runs], None, birdnet=False)[0]
+    return ds, ref, catalog.load_model(ref, "torch")
 
 
 def test_find_models_lists_runs_exported_and_birdnet(tiny, tmp_path):
@@ -63,7 +76,7 @@ def test_find_models_lists_runs_exported_and_birdnet(tiny, tmp_path):
     exported.mkdir(parents=True)
     (exported / "model.onnx").write_bytes(b"x")
     (exported / "bundle.json").write_text("{}")
-    refs = ins.find_models([tmp_path / "runs", Path(ref.path).parent], tmp_path / "models", birdnet=True)
+    refs = catalog.find_models([tmp_path / "runs", Path(ref.path).parent], tmp_path / "models", birdnet=True)
     assert [r.kind for r in refs] == ["run", "exported", "birdnet"] and refs[1].path == str(exported)
     assert len({r.key for r in refs}) == 3
 
@@ -71,7 +84,7 @@ def test_find_models_lists_runs_exported_and_birdnet(tiny, tmp_path):
 def test_recording_probs_equal_the_predictor(tiny):
     ds, ref, model = tiny
     path = ds.soundscapes[0]
-    probs = ins.recording_probs([model], path)
+    probs = catalog.recording_probs([model], path)
     direct = predict_files([path], [load_scorer(ref.path)], PredictOptions()).table
     assert list(probs.columns) == ["start", "end", *model.classes] == ["start", "end", *ds.species]
     np.testing.assert_allclose(probs[model.classes].to_numpy(), direct[model.classes].to_numpy(), atol=1e-6)
@@ -83,7 +96,7 @@ def test_recording_probs_equal_the_predictor(tiny):
 
 def test_top_species_detections_and_thresholds(tiny):
     ds, _, model = tiny
-    probs = ins.recording_probs([model], ds.soundscapes[0])
+    probs = catalog.recording_probs([model], ds.soundscapes[0])
     classes = model.classes
     thr = Thresholds(classes=classes, global_threshold=0.5, per_class={classes[0]: 0.0, classes[1]: 1.0})
     top = ins.top_species(probs, classes, thr, k=None)
@@ -104,13 +117,13 @@ def test_top_species_detections_and_thresholds(tiny):
 
 def test_uncertain_windows_rank_by_margin(tiny):
     ds, _, model = tiny
-    table = ins.predict_table([model], ds.soundscapes).table
-    ranked = ins.uncertain_windows(table, model.classes, 0.2)
+    table = catalog.predict_table([model], ds.soundscapes).table
+    ranked = queue.uncertain_windows(table, model.classes, 0.2)
     assert len(ranked) == 24 and (np.diff(ranked["margin"].to_numpy()) >= 0).all()
     probs = table[model.classes].to_numpy()
     assert ranked["margin"].iat[0] == pytest.approx(np.abs(probs - 0.2).min(axis=1).min())
     first = ranked.iloc[0]
-    skip = ins.uncertain_windows(table, model.classes, 0.2, exclude={(first["file_id"], first["start"], first["end"])},
+    skip = queue.uncertain_windows(table, model.classes, 0.2, exclude={(first["file_id"], first["start"], first["end"])},
                                  limit=5)
     assert len(skip) == 5 and (skip["file_id"].iat[0], skip["start"].iat[0]) != (first["file_id"], first["start"])
 
@@ -167,60 +180,60 @@ def test_spectrogram_axes_and_pooling(tiny):
 
 def test_class_checks_and_broken_models(tiny, tmp_path):
     ds, ref, model = tiny
-    assert ins.check_classes(model.classes, ds.species) == ds.species
+    assert catalog.check_classes(model.classes, ds.species) == ds.species
     with pytest.raises(ModelError, match="none of its 4 classes .* is a species of this dataset"):
-        ins.check_classes(model.classes, ["zz1", "zz2"])
+        catalog.check_classes(model.classes, ["zz1", "zz2"])
     with pytest.raises(ModelError, match="species of test.csv are not model classes"):
-        ins.check_classes(model.classes[:2], ds.species, need=ds.species)
+        catalog.check_classes(model.classes[:2], ds.species, need=ds.species)
     broken = tmp_path / "broken"
     shutil.copytree(ref.path, broken, ignore=shutil.ignore_patterns("onnx"))
     (broken / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RunError, match="cannot load checkpoint"):
-        ins.load_model(ins.ModelRef("run", str(broken), "broken"))
+        catalog.load_model(catalog.ModelRef("run", str(broken), "broken"))
     cfg = json.loads((Path(ref.path) / "config.json").read_text())
     shutil.copy(Path(ref.path) / "checkpoints" / "best.pt", broken / "checkpoints" / "best.pt")
     (broken / "config.json").write_text(json.dumps({**cfg, "classes": cfg["classes"] + ["t9sp1"]}))
     with pytest.raises(ModelError):
-        ins.load_model(ins.ModelRef("run", str(broken), "broken"))
+        catalog.load_model(catalog.ModelRef("run", str(broken), "broken"))
     with pytest.raises(ModelError, match="eBird_Taxonomy_v2021.csv is missing"):  # the tone dataset has none
-        ins.load_model(ins.BIRDNET_REF, species=ds.species, taxonomy_csv=ds.root / "eBird_Taxonomy_v2021.csv")
+        catalog.load_model(catalog.BIRDNET_REF, species=ds.species, taxonomy_csv=ds.root / "eBird_Taxonomy_v2021.csv")
     with pytest.raises(ModelError, match="no model"):
-        ins.predict_table([], ds.soundscapes)
+        catalog.predict_table([], ds.soundscapes)
     bad = tmp_path / "bad.ogg"
     bad.write_bytes(b"OggS garbage")
     with pytest.raises(AudioError):
-        ins.recording_probs([model], bad)
+        catalog.recording_probs([model], bad)
 
 
 def test_submission_helpers(tiny, tmp_path):
     ds, _, model = tiny
-    result = ins.predict_table([model], ds.soundscapes)
-    ins.check_predictions(result)
+    result = catalog.predict_table([model], ds.soundscapes)
+    report.check_predictions(result)
     sub = build_submission(result.table, ds.test, 0.3, result.classes)
-    data = ins.submission_bytes(sub, ds.test)
+    data = report.submission_bytes(sub, ds.test)
     assert data == write_submission(tmp_path / "s.csv", sub, ds.test).read_bytes()
-    rates = ins.positive_rates(sub, ds.test)
+    rates = report.positive_rates(sub, ds.test)
     assert set(rates["species"]) == set(ds.test["bird"]) and rates["rows"].sum() == len(ds.test)
     assert rates["positives"].sum() == sub["target"].sum()
-    with_truth = ins.positive_rates(sub, ds.test, ds.test_labels).set_index("species")
+    with_truth = report.positive_rates(sub, ds.test, ds.test_labels).set_index("species")
     truth = ds.test.merge(ds.test_labels, on="row_id").groupby("bird")["target"].mean()
     assert with_truth["labelled_rate"].to_dict() == pytest.approx(truth.to_dict())
-    back = ins.read_submission_bytes(data)
+    back = report.read_submission_bytes(data)
     validate_submission(back, ds.test)
     broken = data.replace(b",True\n", b",yes\n", 1).replace(b",False\n", b",yes\n", 1)
     with pytest.raises(SubmissionError, match="not booleans"):
-        validate_submission(ins.read_submission_bytes(broken), ds.test)
-    thr = ins.parse_thresholds(json.dumps(Thresholds(classes=ds.species, global_threshold=0.2).to_dict()).encode())
+        validate_submission(report.read_submission_bytes(broken), ds.test)
+    thr = Thresholds.from_bytes(json.dumps(Thresholds(classes=ds.species, global_threshold=0.2).to_dict()).encode())
     assert thr.global_threshold == 0.2
     with pytest.raises(ConfigError, match="up.json"):
-        ins.parse_thresholds(b"{nope", "up.json")
+        Thresholds.from_bytes(b"{nope", "up.json")
 
 
 def test_store_upload(tmp_path):
-    p = ins.store_upload(b"RIFF1234", "My Clip.wav", tmp_path, max_mb=1)
+    p = uploads.store_upload(b"RIFF1234", "My Clip.wav", tmp_path, max_mb=1)
     assert p.parent == tmp_path and p.name.startswith("My-Clip-") and p.suffix == ".wav"
-    assert ins.store_upload(b"RIFF1234", "My Clip.wav", tmp_path, max_mb=1) == p  # same content, same file
+    assert uploads.store_upload(b"RIFF1234", "My Clip.wav", tmp_path, max_mb=1) == p  # same content, same file
     with pytest.raises(ConfigError, match="upload limit"):
-        ins.store_upload(b"x" * 2_000_000, "big.ogg", tmp_path, max_mb=1)
+        uploads.store_upload(b"x" * 2_000_000, "big.ogg", tmp_path, max_mb=1)
     with pytest.raises(ConfigError, match="not an audio file"):
-        ins.store_upload(b"x", "notes.txt", tmp_path, max_mb=1)
+        uploads.store_upload(b"x", "notes.txt", tmp_path, max_mb=1)

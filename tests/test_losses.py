@@ -10,7 +10,7 @@ import torch
 
 from birdcore.config.data import DataConfig
 from birdcore.config.train import LossConfig
-from birdcore.losses import ClipLoss, class_weights, sample_weights
+from birdcore.training.losses import ClipLoss, class_weights, sample_weights
 
 
 def _bce(z, y):

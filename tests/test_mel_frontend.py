@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from birdcore.audio import load_audio
+from birdcore.audio.io import load_audio
 from birdcore.config.base import from_dict
 from birdcore.config.features import DenoiseConfig, MelConfig, mel_preset
 from birdcore.errors import ConfigError
 from birdcore.features.denoise import denoise, maybe_denoise
-from birdcore.features.mel_frontend import MelFrontend, compute_mel, export_onnx, mel_filterbank
+from birdcore.features.mel_frontend import MelFrontend, compute_mel, mel_filterbank
+from birdcore.inference.export import export_onnx
 
 SR = 32000
 
@@ -116,7 +117,8 @@ def test_onnx_export_matches_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     fe = MelFrontend(MelConfig(in_chans=3, channel_mode="deltas")).eval()
-    path = export_onnx(fe, tmp_path / "frontend.onnx")
+    path = export_onnx(fe, torch.zeros(2, 5 * SR), tmp_path / "frontend.onnx", "wave", ["mel"],
+                       {0: ("batch", 1, 4096), 1: ("samples", fe.cfg.n_fft, 10**8)})
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(1)
     # A batch size and length different from the export example: the axes are dynamic.

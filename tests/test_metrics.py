@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from birdcore.errors import ConfigError, SubmissionError
-from birdcore.metrics import (
+from birdcore.evaluation.metrics import (
     METRICS,
     binarize,
     birdclef2022_per_class,
@@ -158,7 +158,7 @@ def test_compute_all_random_with_empty_classes():
 
 
 def test_thresholds_object_follows_given_class_order():
-    from birdcore.thresholds import Thresholds
+    from birdcore.evaluation.thresholds import Thresholds
 
     thr = Thresholds(classes=["b", "a"], global_threshold=0.5, per_class={"a": 0.1, "b": 0.9})
     y = np.array([[1, 1], [0, 0]])

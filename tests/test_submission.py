@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from birdcore.errors import DatasetError, SubmissionError
-from birdcore.submission import (
+from birdcore.evaluation.thresholds import Thresholds
+from birdcore.submission.table import (
     build_submission,
     evaluate_submission,
     read_test_table,
     validate_submission,
     write_submission,
 )
-from birdcore.thresholds import Thresholds
 
 FILES = ["soundscape_11", "soundscape_22"]
 BIRDS = ["akiapo", "hawpet1", "skylar"]

@@ -1,4 +1,4 @@
-"""birdcore.threshold_curves on small cases whose numbers are worked out by hand below."""
+"""birdcore.evaluation.curves on small cases whose numbers are worked out by hand below."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import precision_recall_curve
 
-from birdcore import threshold_curves as tc
 from birdcore.errors import ConfigError, RunError
-from birdcore.metrics import METRICS
-from birdcore.thresholds import Thresholds, load_thresholds
+from birdcore.evaluation import curves as tc
+from birdcore.evaluation.metrics import METRICS
+from birdcore.evaluation.thresholds import Thresholds, class_thresholds, load_thresholds
 
 # One class, five rows: positives score 0.9 and 0.4, negatives 0.6, 0.2 and 0.4 (a tie at 0.4).
 T1 = np.array([1, 1, 0, 0, 0])
@@ -105,7 +105,7 @@ def test_overall_scores_by_hand():
     assert got == pytest.approx({"at_0.5": 0.625, "global": 0.875, "per_class": 0.75})
     # micro F1 at 0.5: TP 2, FP 1, FN 2 → 4 / 7.
     assert tc.overall_scores(T2, S2, classes, 0.5, None, "micro_f1")["at_0.5"] == pytest.approx(4 / 7)
-    for metric in tc.TUNE_METRICS:  # the same numbers as birdcore.metrics
+    for metric in tc.TUNE_METRICS:  # the same numbers as birdcore.evaluation.metrics
         got = tc.overall_scores(T2, S2, classes, 0.3, {"b": 0.65}, metric)
         assert got["global"] == pytest.approx(METRICS[metric](T2, S2, 0.3))
         assert got["per_class"] == pytest.approx(METRICS[metric](T2, S2, np.array([0.3, 0.65])))
@@ -114,7 +114,7 @@ def test_overall_scores_by_hand():
 
 
 def test_threshold_vector_and_order():
-    assert tc.threshold_vector(["a", "b", "c"], 0.2, {"b": 0.7}).tolist() == [0.2, 0.7, 0.2]
+    assert class_thresholds(["a", "b", "c"], 0.2, {"b": 0.7}).tolist() == [0.2, 0.7, 0.2]
     assert tc.order_classes(["c", "a", "b", "d"], {"d", "b"}) == ["b", "d", "a", "c"]
     assert tc.order_classes(["c", "a"]) == ["a", "c"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from birdcore.errors import ConfigError
-from birdcore.metrics import birdclef2022_score, macro_f1, micro_f1
-from birdcore.thresholds import (
+from birdcore.evaluation.metrics import birdclef2022_score, macro_f1, micro_f1
+from birdcore.evaluation.thresholds import (
     Thresholds,
     apply_thresholds,
     default_grid,

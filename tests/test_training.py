@@ -15,16 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from helpers.synth import make_tone_dataset, shuffled_label_copy
 
 from birdcore.config.run import load_run_config
 from birdcore.errors import DatasetError
 from birdcore.training.checkpoint import load_checkpoint
 from birdcore.training.folds import assign_folds
 from birdcore.training.launcher import launch_run, prepare_run, run_in_process, stop_run
-from birdcore.training.runs import list_runs, open_run
-
-from helpers.synth import make_tone_dataset, shuffled_label_copy
+from birdcore.training.runs import list_runs
 
 pytestmark = pytest.mark.slow
 
@@ -191,7 +189,7 @@ def test_two_runs_started_at_once_do_not_clash(tone_data, tmp_path):
 
 
 def test_scored_only_selection(tone_data):
-    from birdcore.dataset import load_dataset
+    from birdcore.data.dataset import load_dataset
     from birdcore.training.data import select_run_data
 
     ds = load_dataset(tone_data)

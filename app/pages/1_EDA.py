@@ -8,10 +8,10 @@ if _APP not in sys.path:
     sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
 
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import eda
 from ui import charts
+
+from birdcore.analysis import eda
 
 PREVIEW_PAGE = "pages/2_Preview.py"
 

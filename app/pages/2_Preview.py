@@ -20,18 +20,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import soundfile as sf
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore.audio import AUDIO_EXTENSIONS, audio_info, load_audio
+from ui import charts
+
+from birdcore.audio.io import AUDIO_EXTENSIONS, audio_info, audio_stats, load_audio
 from birdcore.augment import presets_store
 from birdcore.augment.preview import preview
 from birdcore.config.augment import AugmentConfig
 from birdcore.config.base import to_dict
 from birdcore.config.features import MEL_PRESETS, DenoiseConfig, MelConfig, mel_preset
 from birdcore.errors import AudioError, ConfigError
-from birdcore.audio import audio_stats
 from birdcore.features.mel_frontend import mel_frequencies
-from ui import charts
 
 TRAINING_PAGE = "pages/4_Training.py"
 DATASET, UPLOAD = "Dataset recording", "Upload a file"

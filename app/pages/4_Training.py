@@ -11,9 +11,11 @@ if _APP not in sys.path:
 
 import pandas as pd
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import run_compare
+from ui import charts
+from ui import runs as rui
+
+from birdcore.analysis import run_compare
 from birdcore.augment import presets_store
 from birdcore.config.base import to_dict
 from birdcore.config.data import DataConfig
@@ -22,8 +24,6 @@ from birdcore.config.train import LossConfig
 from birdcore.errors import RunError
 from birdcore.training.launcher import launch_run, prepare_run, stop_run
 from birdcore.training.runs import list_runs, open_run
-from ui import charts
-from ui import runs as rui
 
 ui.page_setup("Training", icon="🏋️")
 st.title("Training")

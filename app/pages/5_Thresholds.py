@@ -8,15 +8,16 @@ if _APP not in sys.path:
     sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
 
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import run_compare
-from birdcore import threshold_curves as tc
-from birdcore.errors import BirdcoreError
-from birdcore.metrics import per_class_report
-from birdcore.training.runs import open_run
 from ui import charts
 from ui import runs as rui
+
+from birdcore.analysis import run_compare
+from birdcore.errors import BirdcoreError
+from birdcore.evaluation import curves as tc
+from birdcore.evaluation.metrics import per_class_report
+from birdcore.evaluation.thresholds import class_thresholds
+from birdcore.training.runs import open_run
 
 ui.page_setup("Thresholds", icon="🎚️")
 st.title("Decision thresholds")
@@ -211,7 +212,7 @@ st.caption(f"At {threshold:.3f}: TP {point['tp']}, FP {point['fp']}, FN {point['
 
 # ---- all classes -------------------------------------------------------------------------------
 st.subheader("All classes")
-report = per_class_report(y_true, y_score, classes, tc.threshold_vector(classes, store["global"], store["per_class"]))
+report = per_class_report(y_true, y_score, classes, class_thresholds(classes, store["global"], store["per_class"]))
 report.insert(1, "scored", report["species"].isin(scored))
 report.insert(2, "own threshold", report["species"].isin(store["per_class"].keys()))
 report = report.set_index("species").loc[order].reset_index()

@@ -11,13 +11,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import annotations as ann
-from birdcore import inspection as ins
-from birdcore.app_settings import birdcore_home
-from birdcore.errors import BirdcoreError
 from ui import charts
+
+from birdcore.analysis import inspection as ins
+from birdcore.annotation import store as ann
+from birdcore.audio.windows import WINDOW_S
+from birdcore.data import uploads
+from birdcore.errors import BirdcoreError
+from birdcore.inference import catalog
+from birdcore.settings import birdcore_home
 
 ui.page_setup("Clip inspection", icon="🔎")
 ds = ui.require_dataset()
@@ -40,10 +43,10 @@ def clicked(state) -> list:
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the windows …")
-def probs_of(_model: ins.LoadedModel, key: str, classes: tuple, backend: str, stamp: float, path: str,
+def probs_of(_model: catalog.LoadedModel, key: str, classes: tuple, backend: str, stamp: float, path: str,
              mtime: float) -> pd.DataFrame:
     """Window probabilities per (model, its classes — BirdNET's follow the dataset —, backend, file version)."""
-    return ins.recording_probs([_model], path)
+    return catalog.recording_probs([_model], path)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the spectrogram …")
@@ -67,7 +70,7 @@ else:
     up = st.file_uploader(f"Audio file (≤ {limit:g} MB)", type=["ogg", "wav", "flac", "mp3"], key="insp_upload")
     if up is not None:
         with ui.error_box():
-            path = ins.store_upload(up.getvalue(), up.name, birdcore_home() / "uploads", limit)
+            path = uploads.store_upload(up.getvalue(), up.name, birdcore_home() / "uploads", limit)
 if path is None:
     st.info("Choose or upload a recording.")
     st.stop()
@@ -79,7 +82,7 @@ except BirdcoreError as exc:
 file_id, mtime = path.stem, path.stat().st_mtime
 
 # ---- which model -------------------------------------------------------------------------------
-refs = ins.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
+refs = catalog.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
 model = probs = None
 left, right = st.columns([3, 1])
 if not refs:
@@ -92,9 +95,9 @@ else:
                           help="Exported models run with ONNX Runtime; BirdNET with LiteRT.")
     try:
         model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species),
-                           str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(ref))
-        ins.check_classes(model.classes, ds.species, where=ref.label)
-        probs = probs_of(model, ref.key, tuple(model.classes), backend, ins.model_stamp(ref), str(path), mtime)
+                           str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(ref))
+        catalog.check_classes(model.classes, ds.species, where=ref.label)
+        probs = probs_of(model, ref.key, tuple(model.classes), backend, catalog.model_stamp(ref), str(path), mtime)
     except BirdcoreError as exc:
         ui.show_error(exc)
         model = probs = None
@@ -139,7 +142,7 @@ if points and points != st.session_state.get("_insp_click_done"):
     st.session_state["_insp_click_done"] = points
     x = points[0].get("x")
     if isinstance(x, (int, float)):
-        st.session_state["insp_window"] = int(min(max(x // ins.WINDOW_S, 0), n - 1))
+        st.session_state["insp_window"] = int(min(max(x // WINDOW_S, 0), n - 1))
 labels = [f"{a:g}–{b:g} s" for a, b in zip(grid["start"], grid["end"])]
 w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: labels[i], key="insp_window") \
     if n > 1 else 0  # a slider needs two options
@@ -151,7 +154,7 @@ LEFT = 90  # px for the y labels of both time charts
 
 def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int) -> go.Figure:
     """Species (rows) × window (x = window centre in s) probabilities; ○ = labelled present."""
-    centres = (probs["start"] + ins.WINDOW_S / 2).tolist()
+    centres = (probs["start"] + WINDOW_S / 2).tolist()
     z = probs[rows].T.to_numpy(dtype=float)
     fig = go.Figure(go.Heatmap(
         z=np.round(z, 4).tolist(), x=centres, y=rows, zmin=0, zmax=1, colorscale="Blues",
@@ -168,8 +171,8 @@ def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, se
     # Invisible markers on every cell: heatmap traces do not report clicks, scatter points do.
     fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
                              marker=dict(size=22, opacity=0), showlegend=False, hoverinfo="none", name="cells"))
-    fig.add_vrect(x0=selected * ins.WINDOW_S, x1=(selected + 1) * ins.WINDOW_S, line=dict(color="black", width=2))
-    fig.update_xaxes(title_text="time (s)", dtick=ins.WINDOW_S, range=[0, float(probs["end"].max())])
+    fig.add_vrect(x0=selected * WINDOW_S, x1=(selected + 1) * WINDOW_S, line=dict(color="black", width=2))
+    fig.update_xaxes(title_text="time (s)", dtick=WINDOW_S, range=[0, float(probs["end"].max())])
     fig.update_yaxes(type="category", autorange="reversed")
     # Same left margin as the spectrogram below, so the two time axes line up.
     fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=LEFT, r=10, t=30, b=10),
@@ -220,7 +223,7 @@ except BirdcoreError as exc:
 st.subheader(f"Window {labels[w]}")
 left, right = st.columns([1, 2])
 with left, ui.error_box():
-    y, sr = ins.window_audio(path, w0, min(w1, w0 + ins.WINDOW_S))
+    y, sr = ins.window_audio(path, w0, min(w1, w0 + WINDOW_S))
     st.audio(y, sample_rate=sr)
     known = truth.loc[w0]
     present = [c for c in truth.columns if known[c] == 1.0]

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import annotations as ann
-from birdcore import inspection as ins
-from birdcore.errors import BirdcoreError
 from ui import charts
+
+from birdcore.analysis import inspection as ins
+from birdcore.annotation import queue
+from birdcore.annotation import store as ann
+from birdcore.errors import BirdcoreError
+from birdcore.inference import catalog
 
 ui.page_setup("Annotation", icon="✏️")
 ds = ui.require_dataset()
@@ -34,10 +36,10 @@ load_model = ui.load_model  # cached across pages
 
 
 @st.cache_data(max_entries=32, show_spinner="Scoring the windows …")
-def predict(_model: ins.LoadedModel, key: str, classes: tuple, stamp: float, paths: tuple,
+def predict(_model: catalog.LoadedModel, key: str, classes: tuple, stamp: float, paths: tuple,
             mtimes: tuple) -> pd.DataFrame:
     """file_id, end_time, <classes> for `paths` (cached per model, its classes and the file versions)."""
-    return ins.predict_table([_model], list(paths)).table
+    return catalog.predict_table([_model], list(paths)).table
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -64,7 +66,7 @@ except BirdcoreError as exc:
     st.stop()
 
 # ---- model (optional: prefills the species, ranks windows by doubt) ------------------------------------
-refs = ins.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
+refs = catalog.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
 c1, c2 = st.columns([3, 1])
 ref = c1.selectbox("Model (suggests species)", [None] + refs, key="ann_model",
                    format_func=lambda r: "No model" if r is None else r.label)
@@ -73,8 +75,8 @@ thresholds = 0.5
 if ref is not None:
     try:
         model = load_model(ref.kind, ref.path, ref.label, "torch", tuple(ds.species),
-                           str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(ref))
-        ins.check_classes(model.classes, ds.species, where=ref.label)
+                           str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(ref))
+        catalog.check_classes(model.classes, ds.species, where=ref.label)
     except BirdcoreError as exc:
         ui.show_error(exc)
         model = None
@@ -108,7 +110,7 @@ if mode == modes[0]:
     queue = pd.DataFrame({"path": str(path), "file_id": path.stem, "start": grid["start"], "end": grid["end"]})
     if model is not None:
         with ui.error_box():
-            probs_table = predict(model, ref.key, tuple(model.classes), ins.model_stamp(ref), (str(path),),
+            probs_table = predict(model, ref.key, tuple(model.classes), catalog.model_stamp(ref), (str(path),),
                                   (path.stat().st_mtime,))
 else:
     if model is None:
@@ -118,12 +120,12 @@ else:
     paths = tuple(str(p) for p in ds.soundscapes)
     try:
         mtimes = tuple(Path(p).stat().st_mtime for p in paths)
-        probs_table = predict(model, ref.key, tuple(model.classes), ins.model_stamp(ref), paths, mtimes)
+        probs_table = predict(model, ref.key, tuple(model.classes), catalog.model_stamp(ref), paths, mtimes)
     except BirdcoreError as exc:
         ui.show_error(exc)
         st.stop()
     limit = st.slider("Windows in the queue", 5, 200, 30, 5, key="ann_limit")
-    top = ins.uncertain_windows(probs_table, model.classes, thresholds, limit=limit)
+    top = queue.uncertain_windows(probs_table, model.classes, thresholds, limit=limit)
     by_id = {Path(p).stem: p for p in paths}
     queue = pd.DataFrame({"path": top["file_id"].map(by_id), "file_id": top["file_id"], "start": top["start"],
                           "end": top["end"]})

@@ -9,14 +9,19 @@ if _APP not in sys.path:
 
 import plotly.graph_objects as go
 import streamlit as st
-
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from birdcore import inspection as ins
-from birdcore.errors import BirdcoreError
-from birdcore.inference.submit import soundscapes_for_test
-from birdcore.submission import build_submission, evaluate_submission, validate_submission
-from birdcore.thresholds import load_thresholds
 from ui import charts
+
+from birdcore.errors import BirdcoreError
+from birdcore.evaluation.thresholds import Thresholds, load_thresholds
+from birdcore.inference import catalog
+from birdcore.submission import report
+from birdcore.submission.submit import soundscapes_for_test
+from birdcore.submission.table import (
+    build_submission,
+    evaluate_submission,
+    validate_submission,
+)
 
 ui.page_setup("Submission", icon="📤")
 ds = ui.require_dataset()
@@ -42,7 +47,7 @@ birds = sorted(set(ds.test["bird"]))
 st.markdown(f"**test.csv:** {ui.count(len(ds.test), 'row')} · {ui.count(len(files), 'soundscape')} ·"
             f" {ui.count(len(birds), 'bird')}")
 
-refs = ins.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
+refs = catalog.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
 if not refs:
     st.info(f"No model yet: no run with checkpoints/best.pt in `{ui.runs_dir()}` and no exported model in"
             " `models/`. Train one on the Training page.")
@@ -56,18 +61,18 @@ backend = c2.radio("Backend", ["torch", "onnx"], horizontal=True, key="sub_backe
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
-run_key = (tuple(r.key for r in chosen), backend, tuple(ins.model_stamp(r) for r in chosen))
+run_key = (tuple(r.key for r in chosen), backend, tuple(catalog.model_stamp(r) for r in chosen))
 
 if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary", key="sub_predict"):
     bar = st.progress(0.0, text="Loading models …")
     try:
         models = [load_model(r.kind, r.path, r.label, backend, tuple(ds.species),
-                             str(ds.root / "eBird_Taxonomy_v2021.csv"), ins.model_stamp(r)) for r in chosen]
+                             str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(r)) for r in chosen]
         for r, m in zip(chosen, models):
-            ins.check_classes(m.classes, ds.species, need=birds if m.birdnet is None else (), where=r.label)
-        result = ins.predict_table(models, files, fill_missing=0.0, progress=lambda done, total: bar.progress(
+            catalog.check_classes(m.classes, ds.species, need=birds if m.birdnet is None else (), where=r.label)
+        result = catalog.predict_table(models, files, fill_missing=0.0, progress=lambda done, total: bar.progress(
             done / total, text=f"{done}/{total} soundscapes"))
-        ins.check_predictions(result)
+        report.check_predictions(result)
         state["sub_result"] = {"key": run_key, "table": result.table, "classes": result.classes,
                                "thresholds": models[0].thresholds, "thresholds_path": models[0].thresholds_path,
                                "seconds": result.audio_seconds, "notes": [n for m in models for n in m.notes]}
@@ -97,7 +102,7 @@ else:
         typed = c2.text_input("…or its path", key="sub_thr_path")
         with ui.error_box():
             if up is not None:
-                thr = ins.parse_thresholds(up.getvalue(), up.name)
+                thr = Thresholds.from_bytes(up.getvalue(), up.name)
             elif typed:
                 thr = load_thresholds(typed)
         if thr is None:
@@ -122,11 +127,11 @@ else:
         st.stop()
     st.success(f"Valid: {ui.count(len(sub), 'row')}, the rows of test.csv in their order;"
                f" {int(sub['target'].sum()):,} True ({sub['target'].mean():.1%}).", icon=":material/check_circle:")
-    st.download_button("Download submission.csv", ins.submission_bytes(sub, ds.test), file_name="submission.csv",
+    st.download_button("Download submission.csv", report.submission_bytes(sub, ds.test), file_name="submission.csv",
                        mime="text/csv", type="primary", key="sub_download")
     left, right = st.columns([2, 3])
     left.dataframe(sub, hide_index=True, height=360, key="sub_table")
-    rates = ins.positive_rates(sub, ds.test, ds.test_labels)
+    rates = report.positive_rates(sub, ds.test, ds.test_labels)
     fig = charts.bar(rates, "species", "rate", title="Share of windows predicted present", height=360,
                      xlabel="species", ylabel="positive rate")
     fig.data[0].name = "predicted"
@@ -158,7 +163,7 @@ with st.expander("Check a submission.csv made elsewhere"):
     up = st.file_uploader("submission.csv", type=["csv"], key="sub_check_upload")
     if up is not None:
         try:
-            other = ins.read_submission_bytes(up.getvalue(), up.name)
+            other = report.read_submission_bytes(up.getvalue(), up.name)
             validate_submission(other, ds.test)
             st.success(f"{up.name}: valid ({ui.count(len(other), 'row')}).")
         except BirdcoreError as exc:

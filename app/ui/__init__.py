@@ -55,10 +55,18 @@ from .data import (  # noqa: E402
     require_dataset,
 )
 from .errors import error_box, show_error  # noqa: E402
-from .nav import APP_DIR, PAGES_DIR, list_pages, page_link, page_setup, page_summary, page_title  # noqa: E402
+from .nav import (  # noqa: E402
+    APP_DIR,
+    PAGES_DIR,
+    list_pages,
+    page_link,
+    page_setup,
+    page_summary,
+    page_title,
+)
+from .runs import runs_dir  # noqa: E402
 from .settings import recall, remember, remembered  # noqa: E402
 from .text import count  # noqa: E402
-from .runs import runs_dir  # noqa: E402
 
 __all__ = [
     "APP_DIR", "DATASET_KEY", "PAGES_DIR", "REPO_ROOT", "charts", "count", "dataset_picker",

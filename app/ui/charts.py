@@ -1,6 +1,6 @@
 """Small Plotly figure builders with the app's look, and `show` to draw one.
 
-They take the plain DataFrames that `birdcore.eda` returns and only decide looks: colours,
+They take the plain DataFrames that `birdcore.analysis.eda` returns and only decide looks: colours,
 axis titles, sizes. Built with `plotly.graph_objects` (not plotly.express), which is several
 times cheaper per figure and keeps a rerun of a chart-heavy page well under a second.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from birdcore.dataset import BirdDataset, load_dataset
+from birdcore.data.dataset import BirdDataset, load_dataset
 
 from .errors import USER_ERRORS, show_error
 from .settings import recall, remember
@@ -67,7 +67,7 @@ def _load(root: str, fingerprint: tuple) -> BirdDataset:
 
 
 def load_dataset_cached(path: str | os.PathLike) -> BirdDataset:
-    """`birdcore.dataset.load_dataset(path)`, cached per folder until one of its files changes.
+    """`birdcore.data.dataset.load_dataset(path)`, cached per folder until one of its files changes.
 
     Raises DatasetError like `load_dataset` (errors are never cached). Treat the result as
     read-only: it is the same object for every session.

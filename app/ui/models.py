@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from birdcore import inspection as ins
+from birdcore.inference import catalog
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading model …")
 def load_model(kind: str, path: str, label: str, backend: str, species: tuple, taxonomy: str,
-               stamp: float) -> ins.LoadedModel:
-    """`birdcore.inspection.load_model`, cached per model, backend, species list and file version (`stamp`)."""
-    return ins.load_model(ins.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)
+               stamp: float) -> catalog.LoadedModel:
+    """`birdcore.analysis.inspection.load_model`, cached per model, backend, species list and file version (`stamp`)."""
+    return catalog.load_model(catalog.ModelRef(kind, path, label), backend, species=list(species), taxonomy_csv=taxonomy)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+import re
 import threading
 import time
-import re
 from pathlib import Path
 
 import streamlit as st
@@ -30,7 +30,7 @@ _WARMED = False
 # The engine modules behind the model pages import torch and timm (~2 s, once per server process).
 # Importing them in a background thread when the first page renders means a user who opens Home
 # or EDA first does not wait for them when moving on to Preview, Training or Inspection.
-_HEAVY_MODULES = ("torch", "birdcore.features.mel_frontend", "birdcore.augment.preview", "birdcore.inspection")
+_HEAVY_MODULES = ("torch", "birdcore.features.mel_frontend", "birdcore.augment.preview", "birdcore.inference.catalog")
 
 
 def _prewarm_imports() -> None:

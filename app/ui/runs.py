@@ -25,7 +25,7 @@ STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circl
 METRIC_LABELS = {"micro_f1": "micro F1", "macro_f1": "macro F1", "birdclef2022": "BirdCLEF 2022",
                  "cmap_pad5": "padded cmAP", "macro_auc": "macro ROC-AUC", "train_loss": "train loss",
                  "val_loss": "validation loss"}
-# The per-class curves of the threshold page (columns of birdcore.threshold_curves.threshold_curve).
+# The per-class curves of the threshold page (columns of birdcore.evaluation.curves.threshold_curve).
 CURVE_LABELS = {"f1": "F1", "birdclef2022": "½(TPR+TNR)", "precision": "precision", "recall": "recall"}
 # Below the x axis title, pinned to the figure's bottom edge (room made with a larger bottom margin).
 LEGEND_BELOW = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0)

@@ -1,6 +1,6 @@
 """Remembered settings for pages: `recall(key, default)` and `remember(key, value)`.
 
-Backed by `birdcore.app_settings` (`$BIRDCORE_HOME/app.json`). A settings file that cannot be
+Backed by `birdcore.settings` (`$BIRDCORE_HOME/app.json`). A settings file that cannot be
 written (read-only home) only loses the memory: the page carries on and says so in a toast.
 """
 
@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from birdcore import app_settings
+from birdcore import settings as app_settings
 
 
 def recall(key: str, default: Any = None) -> Any:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..config.augment import AugmentConfig
+from birdcore.config.augment import AugmentConfig
 
 __all__ = ["MixResult", "mix_batch", "mix_batch_info"]
 

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config.augment import AugmentConfig
-from .batch_mix import MixResult, mix_batch, mix_batch_info
-from .spectrogram import apply_spec_augment, spec_augment
-from .waveform import Fired, SeededTransform, build_wave_transforms
-from .window import OtherAudio, SourceLike, Window, read_window
+from birdcore.augment.batch_mix import MixResult, mix_batch, mix_batch_info
+from birdcore.augment.spectrogram import apply_spec_augment, spec_augment
+from birdcore.augment.waveform import Fired, SeededTransform, build_wave_transforms
+from birdcore.augment.window import OtherAudio, SourceLike, Window, read_window
+from birdcore.config.augment import AugmentConfig
 
 __all__ = [
     "WaveformPipeline", "SpecPipeline", "BatchMixer", "load_training_clip", "ClipInfo",
@@ -96,7 +96,8 @@ class ClipInfo:
 _PIPELINES: dict[tuple[str, int], WaveformPipeline] = {}
 
 
-def _pipeline_for(cfg: AugmentConfig, sr: int) -> WaveformPipeline:
+def waveform_pipeline(cfg: AugmentConfig, sr: int) -> WaveformPipeline:
+    """The waveform chain of `cfg` at rate `sr`, built once per process and reused."""
     # One pipeline per (config, rate) per process: building AddBackgroundNoise scans its folder.
     key = (repr(cfg), sr)
     p = _PIPELINES.get(key)
@@ -119,7 +120,7 @@ def load_training_clip(
 ) -> Any:
     """One training clip: float32 (round(seconds·sr),) after crop, time extension and waveform augs.
 
-    - `source`: a path (decoded from disk, only the window), a `birdcore.cache.CacheEntry`
+    - `source`: a path (decoded from disk, only the window), a `birdcore.audio.cache.CacheEntry`
       (`CachedAudio.entry(filename)`, memory-mapped), or any `AudioSource`.
     - `rng`: NumPy Generator or int seed; the same state gives an identical clip.
     - `other`: recordings to fill short clips with (list of sources/paths, or `rng -> source`);
@@ -130,5 +131,5 @@ def load_training_clip(
     rng = as_rng(rng)
     ratio = cfg.extend.other_audio_ratio if cfg.enabled else 0.0
     y, window = read_window(source, seconds, sr, cfg.crop.mode, rng, other=other, other_ratio=ratio)
-    y, fired = _pipeline_for(cfg, sr)(y, rng)
+    y, fired = waveform_pipeline(cfg, sr)(y, rng)
     return (y, ClipInfo(window, fired)) if return_info else y

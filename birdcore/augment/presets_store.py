@@ -23,11 +23,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..app_settings import birdcore_home
-from ..atomic_io import atomic_write_json
-from ..config.augment import AugmentConfig
-from ..config.base import from_dict, to_dict
-from ..errors import ConfigError
+from birdcore.atomic_io import atomic_write_json
+from birdcore.config.augment import AugmentConfig
+from birdcore.config.base import from_dict, to_dict
+from birdcore.errors import ConfigError
+from birdcore.settings import birdcore_home
 
 __all__ = ["augment_dir", "augment_config_from_dict", "check_name", "preset_path", "save", "load",
            "list_presets", "delete", "MAX_NAME_LENGTH"]

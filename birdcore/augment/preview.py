@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..audio import fit_length, load_audio
-from ..config.augment import AugmentConfig
-from ..config.features import DenoiseConfig, MelConfig
-from ..features.denoise import denoise as run_denoise
-from ..features.mel_frontend import MelFrontend
-from .pipeline import _pipeline_for
-from .spectrogram import spec_augment
-from .waveform import Fired
+from birdcore.audio.io import fit_length, load_audio
+from birdcore.augment.pipeline import waveform_pipeline
+from birdcore.augment.spectrogram import spec_augment
+from birdcore.augment.waveform import Fired
+from birdcore.config.augment import AugmentConfig
+from birdcore.config.features import DenoiseConfig, MelConfig
+from birdcore.features.denoise import denoise as run_denoise
+from birdcore.features.mel_frontend import MelFrontend
 
 __all__ = ["PreviewResult", "preview"]
 
@@ -89,7 +89,7 @@ def preview(
     if denoise is not None and denoise.enabled:
         work = run_denoise(work, sr, denoise)
         fired.append(Fired("denoise", {"stationary": denoise.stationary, "prop_decrease": denoise.prop_decrease}))
-    augmented, wave_fired = _pipeline_for(aug_cfg, sr)(work, rng)
+    augmented, wave_fired = waveform_pipeline(aug_cfg, sr)(work, rng)
     fired.extend(wave_fired)
 
     fe = _frontend(mel_cfg)

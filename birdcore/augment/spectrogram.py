@@ -21,8 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..config.augment import AugmentConfig, MaskConfig
-from .waveform import Fired
+from birdcore.augment.waveform import Fired
+from birdcore.config.augment import AugmentConfig, MaskConfig
 
 __all__ = ["apply_spec_augment", "spec_augment"]
 

@@ -30,8 +30,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..config.augment import AugmentConfig
-from ..errors import ConfigError
+from birdcore.config.augment import AugmentConfig
+from birdcore.errors import ConfigError
 
 __all__ = ["Fired", "global_seed", "SeededTransform", "build_wave_transforms", "StandardizeTransform"]
 

@@ -3,7 +3,7 @@
 A *source* is anything with `duration` (seconds), `sample_rate` (Hz), `name` and
 `read(offset_s, duration_s) -> float32 mono` (possibly shorter at the end of the recording):
 `FileSource` decodes from disk (libsndfile seeks, so only the window is decoded) and
-`birdcore.cache.CacheEntry` reads a memory-mapped decoded copy. `as_source` turns a path into a
+`birdcore.audio.cache.CacheEntry` reads a memory-mapped decoded copy. `as_source` turns a path into a
 `FileSource` and passes sources through.
 
 Pitfalls: offsets are drawn in whole samples, so crops are sample-exact; the returned window is
@@ -19,7 +19,7 @@ from typing import Callable, Protocol, Sequence, Union
 
 import numpy as np
 
-from ..audio import audio_info, fit_length, load_audio
+from birdcore.audio.io import audio_info, fit_length, load_audio
 
 __all__ = ["AudioSource", "FileSource", "as_source", "read_window", "Window", "OtherAudio"]
 

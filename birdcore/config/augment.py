@@ -26,7 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .base import ConfigError, check_choice, check_min_max, check_prob, check_range
+from birdcore.config.base import (
+    ConfigError,
+    check_choice,
+    check_min_max,
+    check_prob,
+    check_range,
+)
 
 WAVE_TRANSFORMS = ("normalize", "background", "gaussian_noise", "color_noise", "pitch_shift",
                    "time_stretch", "gain")

@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from ..errors import ConfigError
+from birdcore.errors import ConfigError
 
 T = TypeVar("T")
 

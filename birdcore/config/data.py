@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .base import check_range
+from birdcore.config.base import check_range
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .base import ConfigError, check_choice, check_range
+from birdcore.config.base import ConfigError, check_choice, check_range
 
 __all__ = ["MelConfig", "DenoiseConfig", "MEL_PRESETS", "mel_preset"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .base import check_range
+from birdcore.config.base import check_range
 
 
 @dataclass
@@ -44,6 +44,6 @@ class ModelConfig:
 
 
 def raise_config(field: str, msg: str) -> None:
-    from ..errors import ConfigError
+    from birdcore.errors import ConfigError
 
     raise ConfigError(f"{field}: {msg}")

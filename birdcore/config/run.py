@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError
-from .augment import AugmentConfig
-from .base import apply_overrides, from_dict, load_json_config, to_dict
-from .data import DataConfig
-from .features import DenoiseConfig, MelConfig
-from .model import ModelConfig
-from .train import LossConfig, TrainConfig
+from birdcore.config.augment import AugmentConfig
+from birdcore.config.base import apply_overrides, from_dict, load_json_config, to_dict
+from birdcore.config.data import DataConfig
+from birdcore.config.features import DenoiseConfig, MelConfig
+from birdcore.config.model import ModelConfig
+from birdcore.config.train import LossConfig, TrainConfig
+from birdcore.errors import ConfigError
 
 MONITOR_METRICS = ("micro_f1", "macro_f1", "birdclef2022", "cmap_pad5", "macro_auc")
 

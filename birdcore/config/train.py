@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .base import check_range
+from birdcore.config.base import check_range
 
 
 @dataclass
@@ -37,7 +37,7 @@ class TrainConfig:
     - Folds: stratified K-fold on `primary_label` (seeded); species with fewer recordings than
       `n_folds` stay in training for every fold. `fold` picks the validation fold; `fold = -1`
       trains on everything with no validation (no early stopping).
-    - Early stopping on `monitor` (any key of `birdcore.metrics.compute_all`, e.g. "micro_f1",
+    - Early stopping on `monitor` (any key of `birdcore.evaluation.metrics.compute_all`, e.g. "micro_f1",
       "macro_f1", "birdclef2022") evaluated at `monitor_threshold`; stops after `patience` epochs
       without improvement.
     - `sampler`: "shuffle" or "class_balanced" (weights ∝ count^-0.5 per recording, drawn with
@@ -85,6 +85,6 @@ class TrainConfig:
         check_range("max_train_batches", self.max_train_batches, 0)
         check_range("log_every_steps", self.log_every_steps, 1)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            from ..errors import ConfigError
+            from birdcore.errors import ConfigError
 
             raise ConfigError(f"device: {self.device!r} is not auto, cpu, cuda or cuda:N")

@@ -137,7 +137,7 @@ def _pick_secondary(species: Species, rng: np.random.Generator) -> Species:
 def _write_ogg(path: Path, audio: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # In blocks: libsndfile 1.2 segfaults when one write hands the Vorbis encoder >= 2**21 frames
-    # (65.5 s at 32 kHz); the 60-s soundscapes are just under that (see birdcore.audio.write_audio).
+    # (65.5 s at 32 kHz); the 60-s soundscapes are just under that (see birdcore.audio.io.write_audio).
     with sf.SoundFile(str(path), "w", samplerate=SAMPLE_RATE, channels=1, format="OGG", subtype="VORBIS") as fh:
         for start in range(0, len(audio), 1 << 18):
             fh.write(audio[start:start + (1 << 18)])

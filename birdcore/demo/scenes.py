@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft, signal
 
-from birdcore.demo.voices import SAMPLE_RATE, Species, Variation, render_phrase, render_song
+from birdcore.demo.voices import (
+    SAMPLE_RATE,
+    Species,
+    Variation,
+    render_phrase,
+    render_song,
+)
 
 SOUNDSCAPE_S = 60.0
 WINDOW_S = 5.0

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config.features import DenoiseConfig
-from ..errors import AudioError, ConfigError
+from birdcore.config.features import DenoiseConfig
+from birdcore.errors import AudioError, ConfigError
 
 __all__ = ["denoise", "maybe_denoise"]
 

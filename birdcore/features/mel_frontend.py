@@ -27,7 +27,7 @@ dynamo=True)`) maps it to ONNX `DFT` with dynamic batch and length; ONNX Runtime
 relative and runs it faster than the conv1d graph (546 vs 912 ms for 12 windows), though slower
 than torch itself — a CPU inference path may compute the mel in torch and run only the backbone
 in ONNX Runtime. The legacy TorchScript exporter cannot export `unfold` with a dynamic length:
-use `dynamo=True` (see `export_onnx`). The whole front end (with the block-sparse projection)
+use `dynamo=True` (see `birdcore.inference.export.export_onnx`). The whole front end (with the block-sparse projection)
 ran 32 five-second clips at 227 clips/s on 2 threads and 161 clips/s on one (lightly loaded).
 
 Pitfall: under autocast the mel matmul would run in fp16/bf16 and |X|² (up to ~3e5 for a
@@ -37,17 +37,15 @@ full-scale tone) overflows fp16; the frontend therefore disables autocast for it
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config.features import MelConfig
+from birdcore.config.features import MelConfig
 
-__all__ = ["MelFrontend", "mel_filterbank", "export_onnx", "compute_mel"]
+__all__ = ["MelFrontend", "mel_filterbank", "compute_mel", "mel_frequencies"]
 
 _AMIN_POWER = 1e-10  # librosa.power_to_db default amin
 
@@ -226,39 +224,6 @@ class MelFrontend(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, T) waveforms → (B, in_chans, n_mels, frames) normalised float32 images."""
         return self.to_channels(self.normalize(self.db(wave)))
-
-
-def export_onnx(frontend: MelFrontend, path: str | os.PathLike, seconds: float = 5.0, batch: int = 2) -> Path:
-    """Export `frontend` alone to ONNX with dynamic batch and length (input "wave", output "mel").
-
-    Uses the dynamo exporter (the legacy TorchScript exporter cannot export `unfold` with a
-    dynamic length). A full model that wraps the frontend exports the same way.
-    """
-    import warnings
-
-    frontend = frontend.eval().cpu()
-    n = int(seconds * frontend.cfg.sample_rate)
-    example = (torch.zeros(batch, n),)
-    dims = {"wave": {0: torch.export.Dim("batch", min=1, max=4096), 1: torch.export.Dim("samples", min=frontend.cfg.n_fft, max=10**8)}}
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter chatter (deprecations, opset notes)
-        program = torch.onnx.export(_Named(frontend), example, dynamo=True, dynamic_shapes=dims,
-                                    input_names=["wave"], output_names=["mel"], verbose=False)
-    program.save(str(out))
-    return out
-
-
-class _Named(nn.Module):
-    """Wrapper whose forward argument is called `wave`, so dynamic_shapes can name it."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.inner(wave)
 
 
 _CACHE: dict[str, MelFrontend] = {}

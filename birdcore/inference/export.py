@@ -13,19 +13,51 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic_io import atomic_write_json
-from ..config.base import to_dict
-from ..errors import ModelError
-from .scorers import BUNDLE_FILE, NETWORK_FILE, ONNX_FILE, TorchScorer
+from birdcore.atomic_io import atomic_write_json
+from birdcore.audio.io import DEFAULT_SR
+from birdcore.config.base import to_dict
+from birdcore.errors import ModelError
+from birdcore.evaluation.thresholds import THRESHOLDS_FILE
+from birdcore.inference.base import BUNDLE_FILE, NETWORK_FILE, ONNX_FILE
+from birdcore.inference.run_model import load_run_model
 
 TOLERANCE = 1e-3  # max |logit difference| accepted between ONNX Runtime and PyTorch
+
+
+def export_onnx(module, example, path: str | Path, input_name: str, output_names: list[str],
+                dynamic: dict[int, tuple[str, int, int]] | None = None) -> Path:
+    """Export `module(example)` to ONNX at `path` with the dynamo exporter; the one exporter here.
+
+    `dynamic`: input axis → (name, min, max), e.g. {0: ("batch", 1, 4096)}. The dynamo exporter is
+    used because the legacy TorchScript one cannot export the front end's `unfold` with a dynamic
+    length. The wrapper names the input, so `dynamic_shapes` can refer to it.
+    """
+    import torch
+    from torch import nn
+
+    class _Named(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    dims = {"x": {ax: torch.export.Dim(name, min=lo, max=hi) for ax, (name, lo, hi) in (dynamic or {}).items()}}
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # exporter progress lines and deprecation chatter
+        program = torch.onnx.export(_Named(module.eval()), (example,), dynamo=True, dynamic_shapes=dims,
+                                    input_names=[input_name], output_names=list(output_names))
+    program.save(str(out))
+    return out
 
 
 def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, verify: bool = True) -> Path:
@@ -33,19 +65,9 @@ def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, v
     import torch
     from torch import nn
 
-    scorer = TorchScorer(run_path, device="cpu")
-    model = scorer.model.eval()
-    info = scorer.info
-    out = Path(out_dir) if out_dir else Path("models") / scorer.cfg.name
+    model, cfg, info, _ = load_run_model(run_path, device="cpu")
+    out = Path(out_dir) if out_dir else Path("models") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
-
-    class _Wave(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, wave):
-            return self.inner(wave)
 
     class _Mel(nn.Module):
         def __init__(self, inner):
@@ -57,17 +79,12 @@ def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, v
 
     n = int(round(info.clip_seconds * info.sample_rate))
     example = torch.zeros(2, n)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")  # exporter progress lines and deprecation chatter
-        program = torch.onnx.export(_Wave(model), (example,), dynamo=True, dynamic_shapes={"wave": {0: batch}},
-                                    input_names=["wave"], output_names=["clip_logits", "frame_logits"])
-        program.save(str(out / ONNX_FILE))
-        with torch.inference_mode():
-            mel = model.frontend(example)
-        program = torch.onnx.export(_Mel(model), (mel,), dynamo=True, dynamic_shapes={"mel": {0: batch}},
-                                    input_names=["mel"], output_names=["clip_logits", "frame_logits"])
-        program.save(str(out / NETWORK_FILE))
+    batch = {0: ("batch", 1, 4096)}
+    logits = ["clip_logits", "frame_logits"]
+    export_onnx(model, example, out / ONNX_FILE, "wave", logits, batch)
+    with torch.inference_mode():
+        mel = model.frontend(example)
+    export_onnx(_Mel(model), mel, out / NETWORK_FILE, "mel", logits, batch)
 
     report = {}
     if verify:
@@ -79,14 +96,14 @@ def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, v
                              f" (> {TOLERANCE})")
     cfg_src = Path(run_path) / "config.json"
     shutil.copyfile(cfg_src, out / "config.json")
-    thr = Path(run_path) / "thresholds.json"
+    thr = Path(run_path) / THRESHOLDS_FILE
     if thr.exists():
-        shutil.copyfile(thr, out / "thresholds.json")
+        shutil.copyfile(thr, out / THRESHOLDS_FILE)
     atomic_write_json(out / BUNDLE_FILE, {
         "format": 1, "classes": info.classes, "sample_rate": info.sample_rate, "clip_seconds": info.clip_seconds,
         "inference_prob": info.inference_prob, "input": "wave (batch, samples) float32 mono",
-        "mel": to_dict(scorer.cfg.mel), "network": NETWORK_FILE,
-        "denoise": to_dict(scorer.cfg.denoise) if scorer.cfg.denoise.enabled else None,
+        "mel": to_dict(cfg.mel), "network": NETWORK_FILE,
+        "denoise": to_dict(cfg.denoise) if cfg.denoise.enabled else None,
         "outputs": ["clip_logits (batch, classes)", "frame_logits (batch, classes, frames)"],
         "source_run": str(Path(run_path).resolve()), "verification": report,
     })
@@ -99,7 +116,7 @@ def verify_onnx(model, onnx_path: Path, n_samples: int, batch: int = 3, seed: in
     import torch
 
     rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / 32000.0
+    t = np.arange(n_samples) / DEFAULT_SR
     x = 0.05 * rng.standard_normal((batch, n_samples)).astype(np.float32)
     x += (0.3 * np.sin(2 * np.pi * (2000 + 300 * t) * t)).astype(np.float32)
     with torch.inference_mode():
@@ -122,11 +139,3 @@ def verify_network(model, onnx_path: Path, n_samples: int, seed: int = 1) -> flo
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     clip, frame = sess.run(None, {sess.get_inputs()[0].name: mel.numpy()})
     return max(float(np.abs(clip - ref_clip.numpy()).max()), float(np.abs(frame - ref_frame.numpy()).max()))
-
-
-def read_bundle(folder: str | Path) -> dict:
-    """bundle.json of an exported folder."""
-    try:
-        return json.loads((Path(folder) / BUNDLE_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{Path(folder) / BUNDLE_FILE}: not found") from None

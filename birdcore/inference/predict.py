@@ -15,11 +15,18 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from ..atomic_io import atomic_path
-from ..audio import load_audio
-from ..errors import AudioError, ModelError
-from ..features.denoise import maybe_denoise
-from .windows import centre_frames, cut_windows, end_times, pool_owners, smooth, window_count
+from birdcore.atomic_io import atomic_path
+from birdcore.audio.io import load_audio
+from birdcore.audio.windows import (
+    centre_frames,
+    cut_windows,
+    end_times,
+    pool_owners,
+    smooth,
+    window_count,
+)
+from birdcore.errors import AudioError, ModelError
+from birdcore.features.denoise import maybe_denoise
 
 
 @dataclass

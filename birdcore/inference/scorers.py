@@ -9,82 +9,33 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError, RunError
-
-BUNDLE_FILE = "bundle.json"
-ONNX_FILE = "model.onnx"
-NETWORK_FILE = "network.onnx"  # mel in, logits out (the front end then runs in torch)
-
-
-@dataclass
-class ScorerInfo:
-    """What a caller needs to feed a scorer and name its outputs."""
-
-    source: Path
-    classes: list[str]
-    sample_rate: int
-    clip_seconds: float
-    inference_prob: str
-    backend: str
-    denoise: Any = None  # DenoiseConfig when the model was trained on denoised audio
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+from birdcore.errors import ModelError
+from birdcore.inference.base import (
+    BIRDNET_SOURCE,
+    BUNDLE_FILE,
+    NETWORK_FILE,
+    ONNX_FILE,
+    ScorerInfo,
+    run_family,
+)
+from birdcore.inference.run_model import load_run_model
+from birdcore.models.outputs import clip_probability, sigmoid
 
 
 def _combine(clip_logits: np.ndarray, frame_logits: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    clip = _sigmoid(clip_logits)
-    frame = _sigmoid(frame_logits)
-    if mode == "clip_max":
-        clip = 0.75 * clip + 0.25 * frame.max(axis=-1)
-    return clip.astype(np.float32), frame.astype(np.float32)
-
-
-def _family(run_dir: Path) -> str:
-    try:
-        return json.loads((run_dir / "config.json").read_text()).get("family", "cnn")
-    except (OSError, json.JSONDecodeError):
-        return "cnn"
+    clip, frame = sigmoid(clip_logits), sigmoid(frame_logits)
+    return clip_probability(clip, frame, mode).astype(np.float32), frame.astype(np.float32)
 
 
 class TorchScorer:
     """A run's best checkpoint in PyTorch (CPU or CUDA)."""
 
     def __init__(self, run_path: str | Path, device: str = "auto", checkpoint: str = "best", threads: int | None = None):
-        import torch
-
-        from ..models import build_model
-        from ..training.checkpoint import load_checkpoint
-        from ..training.loop import resolve_device
-        from ..training.runs import open_run
-
-        run = open_run(run_path)
-        cfg, extra = run.read_config()
-        classes = list(extra.get("classes") or [])
-        ck_path = run.best_checkpoint if checkpoint == "best" else run.last_checkpoint
-        if not ck_path.exists():
-            raise RunError(f"{ck_path}: no checkpoint yet — has the run finished an epoch?")
-        if threads:
-            torch.set_num_threads(threads)
-        self.device = resolve_device(device)
-        ck = load_checkpoint(ck_path, map_location="cpu")
-        if ck.get("classes") and list(ck["classes"]) != classes:
-            raise ModelError(f"{ck_path}: checkpoint classes differ from {run.config_path}")
-        from dataclasses import replace
-
-        model = build_model(replace(cfg, model=replace(cfg.model, pretrained=False)), len(classes))
-        model.load_state_dict(ck["model"])
-        self.model = model.to(self.device).eval()
-        self.cfg = cfg
-        self.info = ScorerInfo(run.path, classes, cfg.data.sample_rate, cfg.data.clip_seconds,
-                               cfg.model.inference_prob, "torch", cfg.denoise)
+        self.model, self.cfg, self.info, self.device = load_run_model(run_path, device, checkpoint, threads)
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -124,21 +75,21 @@ class OnnxScorer:
         if prefer_network and (folder / NETWORK_FILE).exists() and meta.get("mel"):
             import torch
 
-            from ..config.base import from_dict as _from_dict
-            from ..config.features import MelConfig
-            from ..features.mel_frontend import MelFrontend
+            from birdcore.config.base import from_dict
+            from birdcore.config.features import MelConfig
+            from birdcore.features.mel_frontend import MelFrontend
 
             if threads:
                 torch.set_num_threads(threads)
-            self.frontend = MelFrontend(_from_dict(MelConfig, meta["mel"])).eval()
+            self.frontend = MelFrontend(from_dict(MelConfig, meta["mel"])).eval()
             onnx_path = folder / NETWORK_FILE
         try:
             self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelError(f"{onnx_path}: cannot load ONNX model ({str(exc).splitlines()[0][:160]})") from None
         self.input_name = self.session.get_inputs()[0].name
-        from ..config.base import from_dict
-        from ..config.features import DenoiseConfig
+        from birdcore.config.base import from_dict
+        from birdcore.config.features import DenoiseConfig
 
         denoise = from_dict(DenoiseConfig, meta["denoise"]) if meta.get("denoise") else None
         self.info = ScorerInfo(folder, list(meta["classes"]), int(meta["sample_rate"]), float(meta["clip_seconds"]),
@@ -155,47 +106,47 @@ class OnnxScorer:
         return _combine(clip, frame, self.info.inference_prob)
 
 
-class BirdnetBaselineScorer:
-    """BirdNET V2.4's own scores as a model (no training), restricted to `classes`.
+class BirdnetHeadScorer:
+    """Scorer for a `birdnet_head` run: 5-s waveforms → BirdNET embeddings → head → probabilities."""
 
-    Each 5-s window is scored from its 3-s chunks (max); classes BirdNET lacks score 0.
-    """
+    def __init__(self, run_path, threads: int | None = None) -> None:
 
-    def __init__(self, classes: list[str], taxonomy_csv: str | Path, sample_rate: int = 32000,
-                 threads: int | None = None) -> None:
-        from ..pretrained import load_birdnet
+        from birdcore.pretrained import load_birdnet
+        from birdcore.training.checkpoint import load_checkpoint
+        from birdcore.training.embedding_head import EMBED_WINDOW_S, build_head
+        from birdcore.training.runs import open_run
 
-        self.model = load_birdnet(threads or 2)
-        self.taxonomy_csv = taxonomy_csv
-        self.sr = sample_rate
-        self.info = ScorerInfo(Path("birdnet"), list(classes), sample_rate, 5.0, "clip", "birdnet")
+        run = open_run(run_path)
+        cfg, extra = run.read_config()
+        ck = load_checkpoint(run.best_checkpoint)
+        classes = list(extra.get("classes") or ck["classes"])
+        self.head = build_head(cfg, int(ck["in_dim"]), len(classes)).eval()
+        self.head.load_state_dict(ck["model"])
+        self.birdnet = load_birdnet(threads or 2)
+        self.sr = cfg.data.sample_rate
+        self.info = ScorerInfo(run.path, classes, cfg.data.sample_rate, EMBED_WINDOW_S, "clip", "birdnet_head")
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from ..pretrained import score_windows
+        import torch
 
-        # the windows are concatenated back to back: BirdNET scores each 5-s window of the result
-        flat = np.ascontiguousarray(waves, dtype=np.float32).reshape(-1)
-        df = score_windows(flat, sr=self.sr, window_s=waves.shape[1] / self.sr, classes=self.info.classes,
-                           taxonomy_csv=self.taxonomy_csv, fill_missing=0.0, model=self.model)
-        out = df[self.info.classes].to_numpy(dtype=np.float32)[: len(waves)]
-        return out, out[..., None]
+        from birdcore.pretrained import embed_windows
 
-
-BIRDNET_SOURCE = "birdnet"
+        _, emb = embed_windows(list(waves), sr=self.sr, window_s=waves.shape[1] / self.sr, model=self.birdnet)
+        with torch.no_grad():
+            p = torch.sigmoid(self.head(torch.from_numpy(np.asarray(emb, np.float32)))[0]).numpy().astype(np.float32)
+        return p, p[..., None]
 
 
-def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto", threads: int | None = None,
-                classes: list[str] | None = None, taxonomy_csv: str | Path | None = None):
+def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto", threads: int | None = None):
     """A scorer for `source` (run folder, exported folder, or "birdnet") and `backend`.
 
     `onnx` on a run folder uses `<run>/onnx/` and exports there first when it is missing or
-    older than the best checkpoint. "birdnet" (the BirdNET baseline) needs `classes` and the
-    dataset's `taxonomy_csv` to map BirdNET's labels to eBird codes.
+    older than the best checkpoint. BirdNET's own scores have their own path
+    (`birdcore.inference.birdnet_baseline`).
     """
     if str(source) == BIRDNET_SOURCE:
-        if not classes or not taxonomy_csv:
-            raise ModelError("the BirdNET baseline needs the dataset's species and eBird_Taxonomy_v2021.csv")
-        return BirdnetBaselineScorer(classes, taxonomy_csv, threads=threads)
+        raise ModelError("BirdNET's own scores are not a window scorer: use"
+                         " birdcore.inference.birdnet_baseline.predict_birdnet (`--model birdnet` alone)")
     p = Path(source)
     if (p / ONNX_FILE).exists() and (p / BUNDLE_FILE).exists():
         if backend == "torch":
@@ -203,17 +154,15 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
         return OnnxScorer(p, threads)
     if not (p / "config.json").exists():
         raise ModelError(f"{p}: neither a run folder (config.json) nor an exported model (model.onnx + bundle.json)")
-    if _family(p) == "birdnet_head":
+    if run_family(p) == "birdnet_head":
         if backend != "torch":
             raise ModelError(f"{p}: BirdNET-head runs run on the TFLite BirdNET model; use --backend torch")
-        from ..training.embedding_head import BirdnetHeadScorer
-
         return BirdnetHeadScorer(p, threads=threads)
     if backend == "torch":
         return TorchScorer(p, device=device, threads=threads)
     if backend != "onnx":
         raise ModelError(f"unknown backend {backend!r} (torch or onnx)")
-    from .export import export_onnx_model
+    from birdcore.inference.export import export_onnx_model
 
     out = p / "onnx"
     best = p / "checkpoints" / "best.pt"

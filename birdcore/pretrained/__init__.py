@@ -8,7 +8,7 @@ CC BY-NC-SA 4.0 (non-commercial).
 
 from __future__ import annotations
 
-from .birdnet import (
+from birdcore.pretrained.birdnet import (
     CHUNK_SAMPLES,
     SAMPLE_RATE,
     BirdNET,
@@ -19,9 +19,9 @@ from .birdnet import (
     score_windows,
     window_plan,
 )
-from .embedding_cache import EmbeddingCache
-from .label_map import birdnet_to_ebird, codes_to_indices, coverage
-from .teacher import pseudo_labels, write_pseudo_labels
+from birdcore.pretrained.embedding_cache import EmbeddingCache
+from birdcore.pretrained.label_map import birdnet_to_ebird, codes_to_indices, coverage
+from birdcore.pretrained.teacher import pseudo_labels, write_pseudo_labels
 
 __all__ = [
     "BirdNET", "CHUNK_SAMPLES", "EmbeddingCache", "SAMPLE_RATE", "birdnet_to_ebird", "codes_to_indices",

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..audio import load_audio, resample
-from ..errors import AudioError, ConfigError, ModelError
-from .label_map import birdnet_to_ebird, codes_to_indices
-from ..inference.windows import end_times as window_end_times, window_count
+from birdcore.audio.io import load_audio, resample
+from birdcore.audio.windows import end_times as window_end_times
+from birdcore.audio.windows import window_count
+from birdcore.errors import AudioError, ConfigError, ModelError
+from birdcore.pretrained.label_map import birdnet_to_ebird, codes_to_indices
 
 SAMPLE_RATE = 48000
 CHUNK_S = 3.0
@@ -254,7 +255,7 @@ def end_times(n_windows: int, window_s: float) -> np.ndarray:
 
 
 def _load_48k(source: Any, sr: int | None) -> np.ndarray:
-    """A path (decoded + resampled by `birdcore.audio`) or a 1-D array at `sr` -> mono float32 at 48 kHz."""
+    """A path (decoded + resampled by `birdcore.audio.io`) or a 1-D array at `sr` -> mono float32 at 48 kHz."""
     if isinstance(source, (str, os.PathLike)):
         return load_audio(source, sr=SAMPLE_RATE)
     y = np.asarray(source, dtype=np.float32)

@@ -20,9 +20,14 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..atomic_io import atomic_path
-from ..errors import AudioError
-from .birdnet import DEFAULT_BATCH, MODEL_TAG, embed_windows, end_times
+from birdcore.atomic_io import atomic_path
+from birdcore.errors import AudioError
+from birdcore.pretrained.birdnet import (
+    DEFAULT_BATCH,
+    MODEL_TAG,
+    embed_windows,
+    end_times,
+)
 
 _FORMAT_VERSION = 1
 

@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import ConfigError
-from ..metadata import read_csv_checked
+from birdcore.data.metadata import read_csv_checked
+from birdcore.errors import ConfigError
 
 # Lets the CLI and notebooks find the taxonomy without passing it every time.
 TAXONOMY_ENV = "BIRDCORE_EBIRD_TAXONOMY"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic_io import atomic_path
-from ..errors import ConfigError, DatasetError
+from birdcore.atomic_io import atomic_path
+from birdcore.errors import ConfigError, DatasetError
 
 KEY_COLUMNS = ["file_id", "end_time"]
 

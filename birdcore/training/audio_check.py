@@ -12,9 +12,9 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..atomic_io import append_line
-from ..audio import check_audio
-from ..errors import AudioError, DatasetError
+from birdcore.atomic_io import append_line
+from birdcore.audio.io import check_audio
+from birdcore.errors import AudioError, DatasetError
 
 MAX_BAD_FRACTION = 0.5
 SKIPPED_FILE = "skipped.csv"

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic_io import atomic_path
-from ..errors import RunError
+from birdcore.atomic_io import atomic_path
+from birdcore.errors import RunError
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

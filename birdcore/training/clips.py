@@ -18,15 +18,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..audio import fit_length, load_audio
-from ..augment.batch_mix import mix_batch_info
-from ..augment.pipeline import apply_spec_augment, load_training_clip
-from ..augment.window import as_source
-from ..config.features import DenoiseConfig
-from ..features.denoise import maybe_denoise
-from ..config.run import RunConfig
-from ..dataset import BirdDataset
-from .data import RunData
+from birdcore.audio.io import fit_length, load_audio
+from birdcore.augment.batch_mix import mix_batch_info
+from birdcore.augment.pipeline import apply_spec_augment, load_training_clip
+from birdcore.augment.window import as_source
+from birdcore.config.features import DenoiseConfig
+from birdcore.config.run import RunConfig
+from birdcore.data.dataset import BirdDataset
+from birdcore.features.denoise import maybe_denoise
+from birdcore.training.data import RunData
 
 ClipFn = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -34,7 +34,7 @@ ClipFn = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 def _open_cache(ds: BirdDataset, cfg: RunConfig):
     if not cfg.data.use_cache:
         return None
-    from ..cache import open_cache
+    from birdcore.audio.cache import open_cache
 
     try:
         return open_cache(ds.root, sr=cfg.data.sample_rate)

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..config.run import RunConfig
-from ..dataset import BirdDataset
-from ..errors import AudioError, DatasetError
-from ..losses import sample_weights
+from birdcore.config.run import RunConfig
+from birdcore.data.dataset import BirdDataset
+from birdcore.errors import AudioError, DatasetError
+from birdcore.training.losses import sample_weights
 
 
 @dataclass
@@ -94,7 +94,7 @@ class ClipDataset(Dataset):
             except AudioError as exc:
                 if self.skip_log is None:
                     raise
-                from .audio_check import record_skipped
+                from birdcore.training.audio_check import record_skipped
 
                 # A file whose header read fine but whose audio is corrupt (e.g. truncated):
                 # record it and train on another recording instead of failing the run.

@@ -17,16 +17,17 @@ import time
 import numpy as np
 import torch
 
-from ..config.run import RunConfig
-from ..dataset import load_dataset
-from ..losses import ClipLoss, class_weights
-from ..metrics import compute_all
-from ..models.heads import LinearHead
-from .audio_check import check_bad_fraction, record_skipped, scan_audio
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data import select_run_data
-from .folds import assign_folds
-from .runs import RunFolder, now_iso
+from birdcore.config.run import RunConfig
+from birdcore.data.dataset import load_dataset
+from birdcore.evaluation.metrics import compute_all
+from birdcore.models.heads import LinearHead
+from birdcore.training.audio_check import check_bad_fraction, record_skipped, scan_audio
+from birdcore.training.checkpoint import load_checkpoint, save_checkpoint
+from birdcore.training.data import select_run_data
+from birdcore.training.folds import assign_folds
+from birdcore.training.losses import ClipLoss, class_weights
+from birdcore.training.oof import write_oof
+from birdcore.training.runs import RunFolder, now_iso
 
 EMBED_WINDOW_S = 5.0
 
@@ -42,8 +43,7 @@ def embedding_cache_dir(data_root) -> str:
 
 def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, stop=None) -> dict:
     """Train a `birdnet_head` run (resume restarts from the last epoch checkpoint)."""
-    from ..pretrained import EmbeddingCache, load_birdnet
-    from .loop import _write_oof  # the same OOF table as CNN runs
+    from birdcore.pretrained import EmbeddingCache, load_birdnet
 
     cfg, extra = run.read_config()
     tc = cfg.train
@@ -145,7 +145,7 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
         run.log(record)
         if improved:
             if probs is not None:
-                _write_oof(run, data, r_va, probs, targets, epoch)
+                write_oof(run, data, r_va, probs, targets, epoch)
             save_checkpoint(run.best_checkpoint, {"model": head.state_dict(), "epoch": epoch, "score": best,
                                                   "classes": data.classes, "in_dim": int(emb.shape[1])})
         save_checkpoint(run.last_checkpoint, {"model": head.state_dict(), "optimizer": opt.state_dict(),
@@ -158,30 +158,3 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
         if len(x_va) and bad >= tc.patience:
             break
     return run.update_status(state=state, finished_at=now_iso(), pid=None, phase=None)
-
-
-class BirdnetHeadScorer:
-    """Scorer for a `birdnet_head` run: 5-s waveforms → BirdNET embeddings → head → probabilities."""
-
-    def __init__(self, run_path, threads: int | None = None) -> None:
-        from ..inference.scorers import ScorerInfo
-        from ..pretrained import load_birdnet
-        from .runs import open_run
-
-        run = open_run(run_path)
-        cfg, extra = run.read_config()
-        ck = load_checkpoint(run.best_checkpoint)
-        classes = list(extra.get("classes") or ck["classes"])
-        self.head = build_head(cfg, int(ck["in_dim"]), len(classes)).eval()
-        self.head.load_state_dict(ck["model"])
-        self.birdnet = load_birdnet(threads or 2)
-        self.sr = cfg.data.sample_rate
-        self.info = ScorerInfo(run.path, classes, cfg.data.sample_rate, EMBED_WINDOW_S, "clip", "birdnet_head")
-
-    def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from ..pretrained import embed_windows
-
-        _, emb = embed_windows(list(waves), sr=self.sr, window_s=waves.shape[1] / self.sr, model=self.birdnet)
-        with torch.no_grad():
-            p = torch.sigmoid(self.head(torch.from_numpy(np.asarray(emb, np.float32)))[0]).numpy().astype(np.float32)
-        return p, p[..., None]

@@ -13,15 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..config.run import RunConfig
-from ..dataset import load_dataset
-from ..errors import RunError
-from .runs import RunFolder, create_run, now_iso
+from birdcore.config.run import RunConfig
+from birdcore.data.dataset import load_dataset
+from birdcore.errors import RunError
+from birdcore.training.runs import RunFolder, create_run, now_iso
 
 
 def prepare_run(data_dir: str | Path, cfg: RunConfig, runs_dir: str | Path = "runs") -> RunFolder:
     """Validate the dataset (audio present) and config, then create the run folder (state queued)."""
-    from .data import select_run_data  # imports torch: keep it off the app's Training page start-up
+    from birdcore.training.data import (
+        select_run_data,  # imports torch: keep it off the app's Training page start-up
+    )
 
     ds = load_dataset(data_dir)
     ds.require_audio()
@@ -31,7 +33,7 @@ def prepare_run(data_dir: str | Path, cfg: RunConfig, runs_dir: str | Path = "ru
 
 def run_in_process(run: RunFolder, resume: bool = False, progress=None) -> dict:
     """Train `run` here (blocking) and return its final status."""
-    from .loop import train
+    from birdcore.training.loop import train
 
     return train(run, resume=resume, progress=progress)
 

@@ -16,26 +16,39 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..atomic_io import atomic_path
-from ..config.run import RunConfig
-from ..dataset import load_dataset
-from ..losses import ClipLoss, class_weights
-from ..metrics import compute_all
-from ..models import build_model
-from .audio_check import check_bad_fraction, read_skipped, record_skipped, scan_audio
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .clips import make_clip_loaders
-from .data import ClipDataset, EpochSampler, RunData, balanced_weights, select_run_data
-from .folds import assign_folds
-from .runs import RunFolder, now_iso
+from birdcore.data.dataset import load_dataset
+from birdcore.evaluation.metrics import compute_all
+from birdcore.models import build_model, clip_probability, resolve_device
+from birdcore.training.audio_check import (
+    check_bad_fraction,
+    read_skipped,
+    record_skipped,
+    scan_audio,
+)
+from birdcore.training.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from birdcore.training.clips import make_clip_loaders
+from birdcore.training.data import (
+    ClipDataset,
+    EpochSampler,
+    RunData,
+    balanced_weights,
+    select_run_data,
+)
+from birdcore.training.folds import assign_folds
+from birdcore.training.losses import ClipLoss, class_weights
+from birdcore.training.oof import write_oof
+from birdcore.training.runs import RunFolder, now_iso
 
 ProgressFn = Callable[[dict], None]
 
@@ -78,15 +91,6 @@ class _StopFlag:
         self.requested = True
 
 
-def resolve_device(name: str, dist: _Dist | None = None) -> torch.device:
-    """"auto" → CUDA when present (the local rank's GPU under DDP), else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and dist is not None and dist.enabled:
-        name = f"cuda:{dist.local_rank}"
-    return torch.device(name)
-
-
 def auto_workers(requested: int) -> int:
     """-1 → cores − 1 (at most 8); 0 loads in the main process."""
     if requested >= 0:
@@ -116,7 +120,7 @@ def train(run: RunFolder, resume: bool = False, progress: ProgressFn | None = No
     try:
         family = run.read_config()[0].family
         if family == "birdnet_head":
-            from .embedding_head import train_embedding_head
+            from birdcore.training.embedding_head import train_embedding_head
 
             result = train_embedding_head(run, resume=resume, progress=progress, stop=lambda: stop.requested)
         else:
@@ -152,12 +156,12 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
     tc = cfg.train
     torch.manual_seed(tc.seed + dist.rank)
     np.random.seed(tc.seed + dist.rank)
-    device = resolve_device(tc.device, dist)
+    device = resolve_device(tc.device, dist.local_rank if dist.enabled else None)
     ds = load_dataset(extra["data_dir"])
     ds.require_audio()
     data = select_run_data(ds, cfg)
     if extra.get("classes") and list(extra["classes"]) != data.classes:
-        from ..errors import RunError
+        from birdcore.errors import RunError
 
         raise RunError(f"{run.config_path}: the dataset's classes no longer match the run's classes")
 
@@ -362,9 +366,7 @@ def _evaluate(model, loader, loss_fn, device, use_amp) -> tuple[np.ndarray, np.n
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
             clip, frame = model(wave)
             loss = loss_fn(clip, target)
-        p = torch.sigmoid(clip.float())
-        if model.inference_prob == "clip_max":
-            p = 0.75 * p + 0.25 * torch.sigmoid(frame.float()).amax(dim=-1)
+        p = clip_probability(torch.sigmoid(clip.float()), torch.sigmoid(frame.float()), model.inference_prob)
         probs.append(p.cpu().numpy())
         targets.append((target >= 0.5).float().cpu().numpy())
         losses += float(loss) * len(wave)
@@ -385,20 +387,9 @@ def _best_epoch_on_disk(run: RunFolder) -> int | None:
 def _save_best(run: RunFolder, model, data: RunData, val_rows, probs, targets, ok, epoch: int, score: float) -> None:
     """The best epoch's files: OOF predictions (validation rows that decoded) and best.pt."""
     if probs is not None:
-        _write_oof(run, data, val_rows[ok], probs[ok], targets[ok], epoch)
+        write_oof(run, data, val_rows[ok], probs[ok], targets[ok], epoch)
     save_checkpoint(run.best_checkpoint, {"model": model.state_dict(), "epoch": epoch, "score": score,
                                           "classes": data.classes})
-
-
-def _write_oof(run: RunFolder, data: RunData, rows: np.ndarray, probs: np.ndarray, targets: np.ndarray,
-               epoch: int) -> None:
-    """Out-of-fold table: filename, epoch, `p:<code>` probabilities and `t:<code>` 0/1 targets."""
-    cols = {"filename": [data.filenames[r] for r in rows], "epoch": epoch}
-    cols.update({f"p:{c}": probs[:, k] for k, c in enumerate(data.classes)})
-    cols.update({f"t:{c}": targets[:, k].astype(np.int8) for k, c in enumerate(data.classes)})
-    df = pd.DataFrame(cols)
-    with atomic_path(run.oof_path, suffix=".parquet") as tmp:
-        df.to_parquet(tmp, index=False)
 
 
 def _r(v) -> float | None:

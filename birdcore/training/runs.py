@@ -26,11 +26,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..atomic_io import (append_line, atomic_write_json, file_lock, read_jsonl, stray_temp_files,
-                         write_failure_reason)
-from ..config.base import from_dict, to_dict
-from ..config.run import RunConfig
-from ..errors import ConfigError, RunError
+from birdcore.atomic_io import (
+    append_line,
+    atomic_write_json,
+    file_lock,
+    read_jsonl,
+    stray_temp_files,
+    write_failure_reason,
+)
+from birdcore.config.base import from_dict, to_dict
+from birdcore.config.run import RunConfig
+from birdcore.errors import ConfigError, RunError
+from birdcore.evaluation.thresholds import THRESHOLDS_FILE
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
 _RUN_ID = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -77,7 +84,7 @@ class RunFolder:
 
     @property
     def thresholds_path(self) -> Path:
-        return self.path / "thresholds.json"
+        return self.path / THRESHOLDS_FILE
 
     @property
     def log_path(self) -> Path:
@@ -128,13 +135,13 @@ class RunFolder:
         except (FileNotFoundError, json.JSONDecodeError):
             return {"state": "unknown"}
         state = data.get("state")
-        if state == "running" and not _pid_alive(data.get("pid")):
+        if state == "running" and not pid_alive(data.get("pid")):
             # The process died without a word (SIGKILL, OOM, reboot): say so instead of "running".
             data["state"] = "failed"
             # (a running run's status holds "error": null, so setdefault would keep the null)
             data["error"] = data.get("error") or "the training process is gone (killed?); resume with birdcore train --resume"
             data["stale"] = True
-        elif state == "queued" and data.get("pid") is not None and not _pid_alive(data.get("pid")):
+        elif state == "queued" and data.get("pid") is not None and not pid_alive(data.get("pid")):
             # Launched, but the process died before it could say "running" (killed during start-up).
             data["state"] = "failed"
             data["error"] = data.get("error") or ("the training process exited during start-up (killed?); resume"
@@ -253,7 +260,8 @@ def list_runs(runs_dir: str | Path) -> list[RunFolder]:
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether a process with this pid exists (False for a missing or invalid pid)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

@@ -43,12 +43,12 @@ import soundfile as sf
 if __package__ in (None, ""):  # run as a script: make `birdcore` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from birdcore.annotations import read_annotations
-from birdcore.audio import audio_info, audio_stats, fit_length, load_audio
+from birdcore.annotation.store import read_annotations
+from birdcore.audio.io import audio_info, audio_stats, fit_length, load_audio
 from birdcore.config.run import load_run_config
-from birdcore.dataset import load_dataset
+from birdcore.data.dataset import load_dataset
 from birdcore.errors import AudioError, ConfigError, DatasetError
-from birdcore.thresholds import Thresholds, load_thresholds
+from birdcore.evaluation.thresholds import Thresholds, load_thresholds
 
 SR = 32000
 CLASSES = ["aaa1", "bbb1", "ccc1"]
@@ -662,7 +662,7 @@ class Child:
 _ANN_WRITER = r"""
 import sys, time
 from pathlib import Path
-import birdcore.annotations as ann
+import birdcore.annotation.store as ann
 if sys.argv[5] == "nolock":  # the control: what the lock prevents
     from contextlib import nullcontext
     ann.file_lock = lambda path: nullcontext()
@@ -687,7 +687,7 @@ def concurrent_annotation_writers(folder: Path, writers: int = 4, saves: int = 8
     codes = [c.finish() for c in children]
     errors = [c.stderr()[-500:] for c, rc in zip(children, codes) if rc != 0]
     table = read_annotations(path, classes=CLASSES)
-    from birdcore.annotations import window_species
+    from birdcore.annotation.store import window_species
 
     got = window_species(table)
     expected = {(f"w{k}", float(i * 5), float(i * 5 + 5)): set(CLASSES[: 1 + (i + k) % 3])
@@ -703,7 +703,7 @@ def concurrent_annotation_writers(folder: Path, writers: int = 4, saves: int = 8
 # ---- annotations: a saver killed at a random moment / mid-write -----------------------------
 _ANN_LOOP = r"""
 import sys
-from birdcore.annotations import save_window
+from birdcore.annotation.store import save_window
 path = sys.argv[1]
 print("ready", flush=True)
 i = 0
@@ -717,7 +717,7 @@ while True:
 def killed_annotation_saver(folder: Path, seed: int) -> Fault:
     """A process saving window after window is SIGKILLed after a seeded random delay: every
     acknowledged save must be in the file, the file must parse, and the lock must be free."""
-    from birdcore.annotations import save_window, window_species
+    from birdcore.annotation.store import save_window, window_species
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "labels.csv"
@@ -741,7 +741,7 @@ def killed_annotation_saver(folder: Path, seed: int) -> Fault:
 
 _ANN_DIE_MID = r"""
 import os, signal, sys
-import birdcore.annotations as ann
+import birdcore.annotation.store as ann
 path = sys.argv[1]
 # 400 windows: the table (~20 kB) is bigger than the 8-kB write buffer, so when the process dies
 # at row 300 of the next save, a partial temp file really is on disk.
@@ -760,7 +760,7 @@ ann.save_window(path, "sc", 2000, 2005, ["ccc1"], annotator="crash")
 
 def annotation_save_dies_mid_write(folder: Path) -> Fault:
     """The saving process dies while writing the new table: the old file must be byte-identical."""
-    from birdcore.annotations import save_window
+    from birdcore.annotation.store import save_window
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "labels.csv"
@@ -784,7 +784,7 @@ def annotation_save_dies_mid_write(folder: Path) -> Fault:
 _THR_WRITER = r"""
 import sys, time
 from pathlib import Path
-from birdcore.thresholds import Thresholds, save_thresholds
+from birdcore.evaluation.thresholds import Thresholds, save_thresholds
 path, k, n, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 classes = [f"sp{i}" for i in range(200)]  # ~7 kB of JSON: a torn read would show
 print("ready", flush=True)
@@ -829,7 +829,7 @@ def concurrent_threshold_writers(folder: Path, writers: int = 3, saves: int = 10
 
 _THR_DIE_MID = r"""
 import os, pathlib, signal, sys
-from birdcore.thresholds import Thresholds, save_thresholds
+from birdcore.evaluation.thresholds import Thresholds, save_thresholds
 path = sys.argv[1]
 save_thresholds(path, Thresholds(classes=["aaa1", "bbb1"], global_threshold=0.1, method="grid", source="v1"))
 print("saved", flush=True)
@@ -965,9 +965,9 @@ def _writers(folder: Path) -> dict[str, tuple[Path, Callable[[], Any]]]:
     """name → (file it writes, a call that writes a new version). Each file already holds v1."""
     import torch
 
-    from birdcore.annotations import save_window
+    from birdcore.annotation.store import save_window
     from birdcore.atomic_io import append_line
-    from birdcore.thresholds import save_thresholds
+    from birdcore.evaluation.thresholds import save_thresholds
     from birdcore.training.checkpoint import save_checkpoint
 
     thr = folder / "thresholds.json"

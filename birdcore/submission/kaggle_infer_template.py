@@ -46,7 +46,7 @@ def main():
     args = ap.parse_args()
 
     bundle = json.loads((HERE / "bundle.json").read_text())
-    thr = json.loads((HERE / "thresholds.json").read_text())
+    thr = json.loads((HERE / "class_thresholds.json").read_text())  # kaggle_bundle.KAGGLE_THRESHOLDS_FILE
     classes, sr, window_s = bundle["classes"], int(bundle["sample_rate"]), float(bundle["clip_seconds"])
     cut = dict(zip(thr["classes"], thr["thresholds"]))
     opts = ort.SessionOptions()

@@ -24,11 +24,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .app_settings import birdcore_home
-from .atomic_io import atomic_write_json
-from .audio import audio_duration
-from .dataset import BirdDataset
-from .errors import BirdcoreError
+from birdcore.atomic_io import atomic_write_json
+from birdcore.audio.io import audio_duration
+from birdcore.data.dataset import BirdDataset
+from birdcore.errors import BirdcoreError
+from birdcore.settings import birdcore_home
 
 RATINGS = tuple(float(r) for r in np.round(np.arange(0.0, 5.01, 0.5), 1))  # 0.0 (unrated), 0.5 … 5.0
 TABLE_COLUMNS = ["filename", "primary_label", "common_name", "secondary_labels", "type", "rating",

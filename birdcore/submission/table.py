@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from .atomic_io import atomic_write_text
-from .metadata import TEST_COLUMNS, read_test_table  # noqa: F401  (re-exported)
-from .errors import ConfigError, DatasetError, SubmissionError
-from .metrics import align_tables, birdclef2022_per_class
+from birdcore.atomic_io import atomic_write_text
+from birdcore.data.metadata import TEST_COLUMNS, read_test_table  # noqa: F401  (re-exported)
+from birdcore.errors import ConfigError, SubmissionError
+from birdcore.evaluation.metrics import align_tables, birdclef2022_per_class
+from birdcore.evaluation.thresholds import threshold_vector
 
 __all__ = [
     "TEST_COLUMNS",
@@ -71,7 +72,7 @@ def build_submission(
 
     `window_probs`: one row per (file_id, end_time) — end_time in whole seconds, the window's end,
     as in test.csv — and one probability column per name in `classes`. `thresholds`: a
-    `birdcore.thresholds.Thresholds`, one number, or one number per class. A row is True when
+    `birdcore.evaluation.thresholds.Thresholds`, one number, or one number per class. A row is True when
     `prob[window, bird] >= threshold[bird]`.
 
     Returns the rows of `test_df` in the same order, `target` of dtype bool (`.tolist()` yields
@@ -100,11 +101,7 @@ def build_submission(
     if not np.isfinite(probs).all():
         raise SubmissionError(f"window_probs holds {int((~np.isfinite(probs)).sum())} NaN/infinite probabilities")
 
-    if hasattr(thresholds, "for_classes"):
-        thr = np.asarray(thresholds.for_classes(classes), dtype=float)
-    else:
-        thr = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(classes),))
-    detections = probs >= thr[None, :]
+    detections = probs >= threshold_vector(thresholds, classes)[None, :]
 
     left = pd.DataFrame({"file_id": test_df["file_id"].astype(str).to_numpy(),
                          "end_time": pd.to_numeric(test_df["end_time"]).astype("int64").to_numpy()})

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError
+from birdcore.errors import DatasetError
 
 TRAIN_COLUMNS = [
     "primary_label", "secondary_labels", "type", "latitude", "longitude", "scientific_name",

@@ -8,12 +8,16 @@ from typing import Callable
 
 import pandas as pd
 
-from ..dataset import load_dataset
-from ..errors import DatasetError, SubmissionError
-from ..submission import build_submission, write_submission
-from ..thresholds import Thresholds, load_thresholds
-from .predict import PredictOptions, PredictResult, predict_files
-from .scorers import load_scorer
+from birdcore.audio.windows import WINDOW_S
+from birdcore.data.dataset import load_dataset
+from birdcore.errors import DatasetError, ModelError
+from birdcore.evaluation.thresholds import THRESHOLDS_FILE, Thresholds, load_thresholds
+from birdcore.inference.base import BIRDNET_SOURCE
+from birdcore.inference.birdnet_baseline import predict_birdnet
+from birdcore.inference.predict import PredictOptions, PredictResult, predict_files
+from birdcore.inference.scorers import load_scorer
+from birdcore.submission.report import check_predictions
+from birdcore.submission.table import build_submission, write_submission
 
 
 def soundscapes_for_test(ds) -> list[Path]:
@@ -34,9 +38,9 @@ def resolve_thresholds(thresholds_file: str | Path | None, sources: list[str | P
     if thresholds_file:
         return load_thresholds(thresholds_file)
     for src in sources:
-        if str(src) == "birdnet":
+        if str(src) == BIRDNET_SOURCE:
             continue
-        cand = Path(src) / "thresholds.json"
+        cand = Path(src) / THRESHOLDS_FILE
         if cand.exists():
             return load_thresholds(cand)
     sys.stderr.write("birdcore: warning: no thresholds.json found; using 0.5 for every class"
@@ -56,13 +60,20 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
     """
     ds = load_dataset(data_dir)
     files = soundscapes_for_test(ds)
-    taxonomy = ds.root / "eBird_Taxonomy_v2021.csv"
-    scorers = [load_scorer(s, backend=backend, threads=threads, classes=ds.species,
-                           taxonomy_csv=taxonomy if taxonomy.exists() else None) for s in sources]
-    result = predict_files(files, scorers, options, progress=progress, show_bar=show_bar)
-    if result.skipped:
-        path, err = result.skipped[0]
-        raise SubmissionError(f"{len(result.skipped)} soundscape(s) could not be read, e.g. {err}")
+    if BIRDNET_SOURCE in map(str, sources):
+        if len(sources) > 1:
+            raise ModelError("BirdNET's own scores cannot be ensembled with trained models (other classes);"
+                             " submit it alone")
+        taxonomy = ds.root / "eBird_Taxonomy_v2021.csv"
+        if not taxonomy.exists():
+            raise DatasetError(f"{taxonomy}: not found; it maps BirdNET's labels to the dataset's species codes")
+        window_s = options.window_s if options else WINDOW_S
+        result = predict_birdnet(files, ds.species, taxonomy, window_s=window_s, fill_missing=0.0, threads=threads,
+                                 progress=progress)
+    else:
+        scorers = [load_scorer(s, backend=backend, threads=threads) for s in sources]
+        result = predict_files(files, scorers, options, progress=progress, show_bar=show_bar)
+    check_predictions(result)
     thr = resolve_thresholds(thresholds_file, sources, result.classes)
     sub = build_submission(result.table, ds.test, thr, result.classes)
     if out is not None:

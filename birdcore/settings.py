@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .atomic_io import atomic_write_json, file_lock
+from birdcore.atomic_io import atomic_write_json, file_lock
 
 SETTINGS_FILE = "app.json"
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import AUDIO_EXTENSIONS
-from .errors import DatasetError
-from .metadata import TEST_COLUMNS, read_csv_checked, read_taxonomy, read_test_table, read_train_metadata  # noqa: F401
+from birdcore.audio.io import AUDIO_EXTENSIONS
+from birdcore.errors import DatasetError
+from birdcore.data.metadata import TEST_COLUMNS, read_csv_checked, read_taxonomy, read_test_table, read_train_metadata  # noqa: F401
 
 
 

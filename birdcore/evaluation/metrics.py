@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, f1_score
 
-from .errors import ConfigError, SubmissionError
+from birdcore.errors import ConfigError, SubmissionError
 
 __all__ = [
     "binarize",
@@ -54,7 +54,7 @@ def _as_2d(a: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _pair(y_true: Any, y_other: Any, other_name: str) -> tuple[np.ndarray, np.ndarray]:
+def score_pair(y_true: Any, y_other: Any, other_name: str) -> tuple[np.ndarray, np.ndarray]:
     t = _as_2d(y_true, "y_true").astype(bool)
     o = _as_2d(y_other, other_name)
     if t.shape != o.shape:
@@ -92,7 +92,7 @@ def micro_f1(y_true: Any, y_prob: Any, threshold: Any = 0.5) -> float:
     `sklearn.metrics.f1_score(average="micro", zero_division=0)`: 0.0 when nothing is true and
     nothing is predicted.
     """
-    t, p = _pair(y_true, y_prob, "y_prob")
+    t, p = score_pair(y_true, y_prob, "y_prob")
     pred = binarize(p, threshold)
     return float(f1_score(t, pred, average="micro", zero_division=0))
 
@@ -103,7 +103,7 @@ def macro_f1(y_true: Any, y_prob: Any, threshold: Any = 0.5) -> float:
     `sklearn.metrics.f1_score(average="macro", zero_division=0)`. Pitfall: a species with no
     positive rows and no detections (TP+FP+FN = 0) counts as F1 = 0 and still enters the mean.
     """
-    t, p = _pair(y_true, y_prob, "y_prob")
+    t, p = score_pair(y_true, y_prob, "y_prob")
     pred = binarize(p, threshold)
     return float(f1_score(t, pred, average="macro", zero_division=0))
 
@@ -123,7 +123,7 @@ def birdclef2022_per_class(y_true: Any, y_pred_bool: Any, skip_empty: bool = Tru
       contribution is TNR alone (no positives) or TPR alone (no negatives).
     * A species with no rows at all (N = 0) is always NaN.
     """
-    t, p = _pair(y_true, y_pred_bool, "y_pred_bool")
+    t, p = score_pair(y_true, y_pred_bool, "y_pred_bool")
     p = p.astype(bool)
     pos = t.sum(0)
     neg = t.shape[0] - pos
@@ -259,7 +259,7 @@ def padded_cmap(y_true: Any, y_score: Any, padding: int = 5) -> float:
     (each gets ≥ `padding` positives ranked first) and shrinks the penalty of rare species.
     Pitfall: padding with zeros is a common mistake and gives different numbers.
     """
-    t, s = _pair(y_true, y_score, "y_score")
+    t, s = score_pair(y_true, y_score, "y_score")
     ones = np.ones((int(padding), t.shape[1]))
     t_pad = np.vstack([t.astype(float), ones])
     s_pad = np.vstack([s.astype(float), ones])
@@ -274,7 +274,7 @@ def per_class_roc_auc(y_true: Any, y_score: Any) -> np.ndarray:
     AUC = (Σ ranks of positives − P·(P+1)/2) / (P·Nneg), with average ranks for ties — identical
     to `sklearn.metrics.roc_auc_score` but vectorised over all columns (fast for every epoch).
     """
-    t, s = _pair(y_true, y_score, "y_score")
+    t, s = score_pair(y_true, y_score, "y_score")
     pos = t.sum(0).astype(float)
     neg = t.shape[0] - pos
     if t.shape[0] == 0:
@@ -305,7 +305,7 @@ def per_class_report(y_true: Any, y_score: Any, classes: Sequence[str], threshol
     NaN where undefined: precision without detections, recall without positives, f1 when
     TP+FP+FN = 0, ap without positives, auc/balanced_acc without positives or negatives.
     """
-    t, s = _pair(y_true, y_score, "y_score")
+    t, s = score_pair(y_true, y_score, "y_score")
     if len(classes) != t.shape[1]:
         raise ValueError(f"{len(classes)} class names for {t.shape[1]} columns")
     thr = np.broadcast_to(_threshold_vector(thresholds, t.shape[1], classes), (t.shape[1],)).astype(float)
@@ -341,7 +341,7 @@ def compute_all(y_true: Any, y_score: Any, classes: Sequence[str], threshold: An
     Keys: micro_f1, macro_f1, birdclef2022 (skip_empty=True), cmap_pad5, macro_auc. Values are
     Python floats; NaN where undefined (e.g. no species with positives for birdclef2022/AUC).
     """
-    t, s = _pair(y_true, y_score, "y_score")
+    t, s = score_pair(y_true, y_score, "y_score")
     if len(classes) != t.shape[1]:
         raise ValueError(f"{len(classes)} class names for {t.shape[1]} columns")
     s = s.astype(float)

@@ -35,9 +35,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .atomic_io import atomic_path, atomic_write_json, atomic_write_text
-from .audio import load_audio
-from .errors import AudioError, DatasetError
+from birdcore.atomic_io import atomic_path, atomic_write_json, atomic_write_text
+from birdcore.audio.io import load_audio
+from birdcore.errors import AudioError, DatasetError
 
 __all__ = ["build_cache", "open_cache", "CachedAudio", "CacheEntry", "default_cache_dir", "CACHE_DIRNAME"]
 

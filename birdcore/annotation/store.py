@@ -38,8 +38,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic_io import atomic_path, atomic_write_text, file_lock
-from .errors import DatasetError
+from birdcore.atomic_io import atomic_path, atomic_write_text, file_lock
+from birdcore.errors import DatasetError
 
 __all__ = [
     "COLUMNS", "RAVEN_COLUMNS", "default_labels_path", "empty_annotations", "read_annotations",

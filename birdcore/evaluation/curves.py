@@ -6,13 +6,13 @@ probabilities and `t:<code>` 0/1 targets (written by the training loop at its be
 `read_oof` turns it into `(y_true, y_score, classes)`; the functions below take those arrays, so
 they work as well on predictions from anywhere else.
 
-Conventions (the same as `birdcore.metrics` and `birdcore.thresholds`):
+Conventions (the same as `birdcore.evaluation.metrics` and `birdcore.evaluation.thresholds`):
 
 * a detection is `score >= threshold`;
 * per-class values are NaN where undefined (precision without detections, recall without
   positives, ½(TPR+TNR) without positives or without negatives);
 * the "BirdCLEF 2022" value of one class is its balanced accuracy ½(TPR + TNR); the competition
-  score is their mean over classes (`birdcore.metrics.birdclef2022_score`).
+  score is their mean over classes (`birdcore.evaluation.metrics.birdclef2022_score`).
 
 `tune_run_thresholds(run, metric)` is what `birdcore tune-thresholds` and the app's "optimise
 all" call: tune on the OOF table, save `thresholds.json` into the run (atomically), return the
@@ -27,12 +27,19 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, RunError
-from .metrics import METRICS
-from .thresholds import Thresholds, load_thresholds, save_thresholds, tune_thresholds
+from birdcore.errors import ConfigError, RunError
+from birdcore.evaluation.metrics import METRICS
+from birdcore.evaluation.thresholds import (
+    THRESHOLDS_FILE,
+    Thresholds,
+    class_thresholds,
+    load_thresholds,
+    save_thresholds,
+    tune_thresholds,
+)
 
 __all__ = [
-    "TUNE_METRICS", "CURVE_METRICS", "Oof", "read_oof", "oof_epoch", "order_classes", "threshold_vector",
+    "TUNE_METRICS", "CURVE_METRICS", "Oof", "read_oof", "oof_epoch", "order_classes",
     "score_histograms", "default_curve_grid", "threshold_curve", "operating_point", "pr_curve", "overall_scores",
     "make_thresholds", "load_run_thresholds", "save_run_thresholds", "tune_run_thresholds",
 ]
@@ -101,13 +108,6 @@ def order_classes(classes: Sequence[str], scored: Iterable[str] = ()) -> list[st
     """Scored species first, then the others; alphabetical within each group."""
     scored = set(scored)
     return sorted(classes, key=lambda c: (c not in scored, c))
-
-
-def threshold_vector(classes: Sequence[str], global_threshold: float,
-                     per_class: Mapping[str, float] | None = None) -> np.ndarray:
-    """One threshold per class in `classes` order: its per-class value, else the global one."""
-    per_class = per_class or {}
-    return np.array([float(per_class.get(c, global_threshold)) for c in classes], dtype=float)
 
 
 # ---------------------------------------------------------------------------- one class
@@ -200,13 +200,13 @@ def pr_curve(y_true: Any, y_score: Any) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ all classes
 def overall_scores(y_true: Any, y_score: Any, classes: Sequence[str], global_threshold: float,
                    per_class: Mapping[str, float] | None = None, metric: str = "birdclef2022") -> dict[str, float]:
-    """`metric` (a key of `birdcore.metrics.METRICS`) over all classes, three ways.
+    """`metric` (a key of `birdcore.evaluation.metrics.METRICS`) over all classes, three ways.
 
     Keys as in `Thresholds.scores`: "at_0.5" (every class at 0.5), "global" (every class at
     `global_threshold`), "per_class" (each class at its `per_class` value, else the global one).
     """
     fn = METRICS[metric]  # ConfigError naming the valid metrics
-    vec = threshold_vector(classes, global_threshold, per_class)
+    vec = class_thresholds(classes, global_threshold, per_class)
     if vec.size != np.shape(y_score)[-1]:
         raise ValueError(f"{len(classes)} class names for {np.shape(y_score)[-1]} score columns")
     return {"at_0.5": float(fn(y_true, y_score, 0.5)),
@@ -223,7 +223,7 @@ def make_thresholds(y_true: Any, y_score: Any, classes: Sequence[str], global_th
     means the same thing to any reader. `method`: "grid" when the values came from the tuner
     unchanged, "fixed" when set by hand.
     """
-    vec = threshold_vector(classes, global_threshold, per_class)
+    vec = class_thresholds(classes, global_threshold, per_class)
     thr = Thresholds(classes=list(classes), global_threshold=float(global_threshold),
                      per_class={c: float(v) for c, v in zip(classes, vec)}, metric=metric, method=method,
                      source=source)
@@ -234,13 +234,13 @@ def make_thresholds(y_true: Any, y_score: Any, classes: Sequence[str], global_th
 # ---------------------------------------------------------------------------------- runs
 def load_run_thresholds(run: Any) -> Thresholds | None:
     """The run's `thresholds.json`, or None when it has none. ConfigError when it is invalid."""
-    p = _run_path(run) / "thresholds.json"
+    p = _run_path(run) / THRESHOLDS_FILE
     return load_thresholds(p) if p.is_file() else None
 
 
 def save_run_thresholds(run: Any, thr: Thresholds) -> Path:
     """Write `thr` to the run's `thresholds.json` atomically; returns the path."""
-    return save_thresholds(_run_path(run) / "thresholds.json", thr)
+    return save_thresholds(_run_path(run) / THRESHOLDS_FILE, thr)
 
 
 def tune_run_thresholds(run: Any, metric: str = "birdclef2022", *, method: str = "grid", min_positives: int = 3,
@@ -249,7 +249,7 @@ def tune_run_thresholds(run: Any, metric: str = "birdclef2022", *, method: str =
     """Tune thresholds on a run's OOF predictions, save them as its `thresholds.json`.
 
     `run`: a RunFolder or a run folder path. `metric`, `method`, `min_positives`, `quantile`,
-    `grid`: as in `birdcore.thresholds.tune_thresholds`. With `save=False` nothing is written.
+    `grid`: as in `birdcore.evaluation.thresholds.tune_thresholds`. With `save=False` nothing is written.
 
     Returns (thresholds, summary); summary = {"run", "metric", "method", "global_threshold",
     "at_0.5", "global", "per_class" (the metric three ways, on the OOF data — optimistic),
@@ -266,7 +266,7 @@ def tune_run_thresholds(run: Any, metric: str = "birdclef2022", *, method: str =
     thr = tune_thresholds(y_true, y_score, classes, metric=metric, grid=grid, min_positives=min_positives,
                           method=method, quantile=quantile, source=source)
     path = save_run_thresholds(folder, thr) if save else None
-    tuned = sum(1 for c in classes if abs(thr.per_class.get(c, thr.global_threshold) - thr.global_threshold) > 1e-12)
+    tuned = int(np.sum(np.abs(thr.for_classes(classes) - thr.global_threshold) > 1e-12))
     summary = {"run": folder.name, "metric": metric, "method": method, "global_threshold": thr.global_threshold,
                **thr.scores, "recordings": int(y_true.shape[0]), "classes": len(classes), "tuned_classes": tuned,
                "epoch": epoch, "path": str(path) if path else None}

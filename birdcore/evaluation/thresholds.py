@@ -4,7 +4,7 @@ Why thresholds matter: the BirdCLEF 2022 score is macro balanced accuracy, so re
 species' few positives weighs as much as all of its negatives; the best thresholds are far below
 0.5 (0.045 in the seed, 0.05–0.3 for the top teams; see /work/shared/notes/birdclef-reference.md).
 
-A detection is `score >= threshold` everywhere (same rule as `birdcore.metrics.binarize`).
+A detection is `score >= threshold` everywhere (same rule as `birdcore.evaluation.metrics.binarize`).
 
 Tuning is vectorised: every score is binned once against the sorted grid (`searchsorted`), per
 class histograms of positives / all rows are reverse-cumsummed, which gives TP and FP for every
@@ -21,12 +21,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .atomic_io import atomic_write_json
-from .errors import ConfigError
-from .metrics import METRICS, _pair
+from birdcore.atomic_io import atomic_write_json
+from birdcore.errors import ConfigError
+from birdcore.evaluation.metrics import METRICS, score_pair
 
-__all__ = ["Thresholds", "default_grid", "tune_thresholds", "save_thresholds", "load_thresholds", "apply_thresholds"]
+__all__ = ["THRESHOLDS_FILE", "Thresholds", "apply_thresholds", "class_thresholds", "default_grid", "load_thresholds", "save_thresholds",
+           "threshold_vector", "tune_thresholds"]
 
+THRESHOLDS_FILE = "thresholds.json"  # in a run folder and an exported model folder
 SCHEMA_VERSION = 1
 METHODS = ("grid", "quantile", "fixed")
 _REQUIRED = ("schema_version", "classes", "global_threshold", "per_class", "metric", "method")
@@ -93,6 +95,16 @@ def _validate(d: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def class_thresholds(classes: Sequence[str], global_threshold: float,
+                     per_class: dict[str, float] | None = None) -> np.ndarray:
+    """One threshold per class in `classes` order: its per-class value, else the global one.
+
+    The one implementation of this rule (`Thresholds.for_classes` and `threshold_vector` call it).
+    """
+    per_class = per_class or {}
+    return np.array([float(per_class.get(c, global_threshold)) for c in classes], dtype=float)
+
+
 @dataclass
 class Thresholds:
     """Tuned thresholds for a list of species, plus how and how well they were tuned.
@@ -118,7 +130,7 @@ class Thresholds:
 
     def for_classes(self, classes: Sequence[str]) -> np.ndarray:
         """Thresholds in the order of `classes`; species without a per-class value get the global."""
-        return np.array([self.per_class.get(c, self.global_threshold) for c in classes], dtype=float)
+        return class_thresholds(classes, self.global_threshold, self.per_class)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema_version first; NaN scores become null)."""
@@ -147,6 +159,25 @@ class Thresholds:
         if missing:
             raise ConfigError(f"{where}: missing field(s) {missing}")
         return cls(**_validate(d, where))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "thresholds") -> "Thresholds":
+        """A thresholds JSON given as bytes (e.g. an upload), strictly validated (ConfigError names `where`)."""
+        try:
+            raw = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{where}: not a thresholds JSON file ({exc})") from None
+        return cls.from_dict(raw, where)
+
+
+def threshold_vector(thresholds: Thresholds | float, classes: Sequence[str]) -> np.ndarray:
+    """Per-class thresholds in `classes` order: a class's own value, else the global one.
+
+    The one place this rule lives; a plain number applies to every class.
+    """
+    if isinstance(thresholds, Thresholds):
+        return thresholds.for_classes(list(classes))
+    return np.full(len(classes), float(thresholds))
 
 
 # ------------------------------------------------------------------------------- tuning
@@ -241,9 +272,9 @@ def tune_thresholds(
          `quantile` fraction of rows is predicted True (labels unused; all classes).
        * "fixed": every class gets `fixed_value` (also the global); nothing is tuned.
     3. `.scores` = the metric at 0.5, at the global threshold, and with per-class thresholds,
-       computed by `birdcore.metrics.METRICS[metric]` on the same data (optimistic).
+       computed by `birdcore.evaluation.metrics.METRICS[metric]` on the same data (optimistic).
     """
-    t, s = _pair(y_true, y_score, "y_score")
+    t, s = score_pair(y_true, y_score, "y_score")
     s = s.astype(float)
     classes = list(classes)
     if len(classes) != t.shape[1]:
@@ -331,5 +362,5 @@ def apply_thresholds(y_score: Any, thr: Thresholds | float, classes: Sequence[st
     s = np.asarray(y_score, dtype=float)
     if s.ndim != 2 or s.shape[1] != len(classes):
         raise ValueError(f"y_score has shape {s.shape} but {len(classes)} classes were given")
-    vec = thr.for_classes(classes) if isinstance(thr, Thresholds) else np.full(len(classes), float(thr))
+    vec = threshold_vector(thr, classes)
     return s >= vec[None, :]

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config.data import DataConfig
-from .config.train import LossConfig
+from birdcore.config.data import DataConfig
+from birdcore.config.train import LossConfig
 
 
 def class_weights(counts: np.ndarray, kind: str) -> np.ndarray:

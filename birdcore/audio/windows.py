@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 
+WINDOW_S = 5.0  # BirdCLEF's scored window
+MIN_LAST_S = 1.5  # a trailing partial window counts from this many seconds (BirdNET's own minimum)
 
-def window_count(n_samples: int, sr: int, window_s: float = 5.0, min_last_s: float = 1.5) -> int:
+
+def window_count(n_samples: int, sr: int, window_s: float = WINDOW_S, min_last_s: float = MIN_LAST_S) -> int:
     """Number of `window_s` windows for a recording of `n_samples` samples (at least 1)."""
     win = int(round(window_s * sr))
     full, rest = divmod(n_samples, win)
     return max(1, full + (1 if rest >= min_last_s * sr else 0))
 
 
-def end_times(n_windows: int, window_s: float = 5.0) -> list[float | int]:
+def end_times(n_windows: int, window_s: float = WINDOW_S) -> list[float | int]:
     """Window end times in seconds (ints when `window_s` is whole): 5, 10, …"""
     ends = [(i + 1) * window_s for i in range(n_windows)]
     return [int(e) if float(e).is_integer() else e for e in ends]
 
 
-def cut_windows(y: np.ndarray, sr: int, window_s: float = 5.0, context_s: float | None = None,
-                hop_s: float | None = None, min_last_s: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+def cut_windows(y: np.ndarray, sr: int, window_s: float = WINDOW_S, context_s: float | None = None,
+                hop_s: float | None = None, min_last_s: float = MIN_LAST_S) -> tuple[np.ndarray, np.ndarray]:
     """Cut `y` into model inputs; returns (inputs (M, L), owner (M,) = target window index).
 
     - Plain: one input per window, the window itself (L = window).

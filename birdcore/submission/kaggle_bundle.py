@@ -9,11 +9,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..atomic_io import atomic_write_json
-from ..thresholds import Thresholds
-from .scorers import BUNDLE_FILE, ONNX_FILE
+from birdcore.atomic_io import atomic_write_json
+from birdcore.evaluation.thresholds import Thresholds
+from birdcore.inference.scorers import BUNDLE_FILE, ONNX_FILE
 
 TEMPLATE = Path(__file__).with_name("kaggle_infer_template.py")
+# Its own name: a per-class list resolved for the bundle's classes, not the `Thresholds` schema of
+# THRESHOLDS_FILE. `kaggle_infer_template.py` reads it under this name.
+KAGGLE_THRESHOLDS_FILE = "class_thresholds.json"
 
 
 def write_kaggle_bundle(export_dir: str | Path, out_dir: str | Path, thresholds: Thresholds) -> Path:
@@ -28,12 +31,12 @@ def write_kaggle_bundle(export_dir: str | Path, out_dir: str | Path, thresholds:
 
     bundle = json.loads((src / BUNDLE_FILE).read_text())
     if bundle.get("denoise"):
-        from ..errors import ModelError
+        from birdcore.errors import ModelError
 
         raise ModelError(f"{src}: the model was trained on noise-reduced audio; the Kaggle bundle's numpy-only"
                          " script cannot reproduce noisereduce — retrain with denoise.enabled=false")
     per_class = thresholds.for_classes(bundle["classes"])
-    atomic_write_json(out / "thresholds.json", {"classes": bundle["classes"], "thresholds": [float(t) for t in per_class],
+    atomic_write_json(out / KAGGLE_THRESHOLDS_FILE, {"classes": bundle["classes"], "thresholds": [float(t) for t in per_class],
                                                 "source": thresholds.source or "", "metric": thresholds.metric,
                                                 "tuned_classes": classes})
     shutil.copyfile(TEMPLATE, out / "infer.py")

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError
+from birdcore.errors import AudioError
 
 DEFAULT_SR = 32000
 AUDIO_EXTENSIONS = (".ogg", ".wav", ".flac", ".mp3", ".oga", ".opus")
@@ -156,7 +156,7 @@ def fit_length(y: np.ndarray, length: int) -> np.ndarray:
 
 def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int = DEFAULT_SR) -> Path:
     """Write mono float audio atomically; the format follows the suffix (.ogg = Vorbis, .wav, .flac)."""
-    from .atomic_io import atomic_path
+    from birdcore.atomic_io import atomic_path
 
     p = Path(path)
     suffix = p.suffix.lower()

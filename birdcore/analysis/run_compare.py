@@ -23,9 +23,9 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from .atomic_io import read_jsonl
-from .errors import RunError
-from .training.runs import RunFolder, _pid_alive
+from birdcore.atomic_io import read_jsonl
+from birdcore.errors import RunError
+from birdcore.training.runs import RunFolder, pid_alive
 
 __all__ = [
     "EPOCH_METRICS", "ACTIVE_STATES", "run_status", "runs_table", "epoch_frame", "step_frame", "metric_curves",
@@ -45,7 +45,7 @@ def run_status(run: RunFolder) -> dict[str, Any]:
     training — bad interpreter, import error — would otherwise stay "queued" forever.)
     """
     st = run.status()
-    if st.get("state") == "queued" and isinstance(st.get("pid"), int) and not _pid_alive(st["pid"]):
+    if st.get("state") == "queued" and isinstance(st.get("pid"), int) and not pid_alive(st["pid"]):
         st["state"] = "failed"
         st.setdefault("error", None)
         st["error"] = st["error"] or f"the training process exited before it started; see {run.log_path.name}"
