@@ -1,11 +1,6 @@
 """Home: which dataset is loaded, what it holds, and the way to every page."""
 
-import sys
 from pathlib import Path
-
-_APP = str(Path(__file__).resolve().parent)
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` also under AppTest, which does not add the script folder
 
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed

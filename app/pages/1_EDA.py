@@ -1,12 +1,5 @@
 """Species counts, ratings, co-occurring species, call types, places, times of day, durations, recordists."""
 
-import sys
-from pathlib import Path
-
-_APP = str(Path(__file__).resolve().parents[1])
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
-
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 from ui import charts

@@ -1,13 +1,6 @@
 """Start training runs in the background and watch them live: config form, curves, log, comparison."""
 
-import json
-import sys
-from pathlib import Path
 from typing import get_args, get_type_hints
-
-_APP = str(Path(__file__).resolve().parents[1])
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
 
 import pandas as pd
 import streamlit as st
@@ -17,12 +10,11 @@ from ui import runs as rui
 
 from birdcore.analysis import run_compare
 from birdcore.augment import presets_store
-from birdcore.config.base import to_dict
 from birdcore.config.data import DataConfig
-from birdcore.config.run import PRESETS, load_run_config, preset
+from birdcore.config.run import PRESETS, preset
 from birdcore.config.train import LossConfig
 from birdcore.errors import RunError
-from birdcore.training.launcher import launch_run, prepare_run, stop_run
+from birdcore.training.launcher import config_values, launch_run, prepare_run, run_config, stop_run
 from birdcore.training.runs import list_runs, open_run
 
 ui.page_setup("Training", icon="🏋️")
@@ -39,12 +31,6 @@ FORM = (("tr_name", "name"), ("tr_backbone", "model.backbone"), ("tr_pretrained"
 PRESET_AUGMENT = "preset default"
 
 
-def _field(cfg, dotted: str):
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
 def _choices(cls, name: str) -> list[str]:
     """The allowed values of a Literal config field, from the engine's dataclass."""
     return list(get_args(get_type_hints(cls)[name]))
@@ -52,25 +38,10 @@ def _choices(cls, name: str) -> list[str]:
 
 def _seed_form() -> None:
     """Fill every form widget from the selected preset (first visit, or the preset changed)."""
-    cfg = preset(st.session_state["tr_preset"])
+    values = config_values(preset(st.session_state["tr_preset"]), [dotted for _, dotted in FORM])
     for key, dotted in FORM:
-        st.session_state[key] = _field(cfg, dotted)
+        st.session_state[key] = values[dotted]
     st.session_state["tr_augment"] = PRESET_AUGMENT
-
-
-def _overrides(preset_name: str) -> list[str]:
-    """The form as `key=value` overrides of the preset (validated by birdcore, not here)."""
-    out = [f"{dotted}={json.dumps(st.session_state[key])}" for key, dotted in FORM]
-    if st.session_state["tr_backbone"] != preset(preset_name).model.backbone:
-        # A preset's local weights file belongs to its own backbone; another backbone must not load it.
-        out.append("model.pretrained_path=null")
-    choice = st.session_state["tr_augment"]
-    if choice != PRESET_AUGMENT:  # a config saved by the Preview page; ConfigError names its file and field
-        out.append(f"augment={json.dumps(to_dict(presets_store.load(choice)))}")
-    for line in st.session_state.get("tr_extra", "").splitlines():
-        if line.strip() and not line.strip().startswith("#"):
-            out.append(line.strip())
-    return out
 
 
 if "tr_preset" not in st.session_state or st.session_state["tr_preset"] not in PRESETS:
@@ -114,7 +85,10 @@ with st.expander("Start a new run", expanded=not list_runs(RUNS), icon=":materia
         st.caption("Choose a dataset folder with audio in the sidebar to launch a run.")
 if launch and ds is not None:  # outside the expander: the outcome stays visible if it collapses
     with ui.error_box():  # ConfigError (form values), DatasetError (audio missing) → message box
-        cfg = load_run_config(st.session_state["tr_preset"], _overrides(st.session_state["tr_preset"]))
+        choice = st.session_state["tr_augment"]  # a config saved by the Preview page, or the preset's own
+        cfg = run_config(st.session_state["tr_preset"], {dotted: st.session_state[key] for key, dotted in FORM},
+                         augment=None if choice == PRESET_AUGMENT else presets_store.load(choice),
+                         extra=st.session_state.get("tr_extra", ""))
         new = prepare_run(ds.root, cfg, RUNS)
         pid = launch_run(new)  # a background process: the page only watches the run folder
         st.session_state["tr_run"] = new.run_id

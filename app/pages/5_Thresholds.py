@@ -1,12 +1,5 @@
 """Tune decision thresholds on a run's out-of-fold predictions: per-class curves, live scores, save."""
 
-import sys
-from pathlib import Path
-
-_APP = str(Path(__file__).resolve().parents[1])
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
-
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 from ui import charts

@@ -1,18 +1,11 @@
 """Look inside one recording: species × window probabilities, spectrogram, ground truth, listen per window."""
 
-import sys
 from pathlib import Path
 
-_APP = str(Path(__file__).resolve().parents[1])
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
-
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
+from ui import charts, figures
 
 from birdcore.analysis import inspection as ins
 from birdcore.annotation import store as ann
@@ -32,14 +25,6 @@ names = {c: ds.common_name(c) for c in ds.species}
 
 # ---- cached engine calls -------------------------------------------------------------------------
 load_model = ui.load_model  # cached across pages
-
-
-def clicked(state) -> list:
-    """The points of a chart's selection state ([] when nothing is selected)."""
-    try:
-        return list(state["selection"]["points"])
-    except (KeyError, TypeError):
-        return []
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the windows …")
@@ -137,7 +122,7 @@ truth, truth_sources = ins.truth_matrix(file_id, grid["start"], species_cols, te
 n = len(grid)
 if st.session_state.get("insp_window", 0) >= n:
     st.session_state["insp_window"] = 0
-points = clicked(st.session_state.get("insp_heatmap"))
+points = charts.clicked_points(st.session_state.get("insp_heatmap"))
 if points and points != st.session_state.get("_insp_click_done"):
     st.session_state["_insp_click_done"] = points
     x = points[0].get("x")
@@ -148,54 +133,6 @@ w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: lab
     if n > 1 else 0  # a slider needs two options
 w0, w1 = float(grid["start"].iat[w]), float(grid["end"].iat[w])
 
-
-LEFT = 90  # px for the y labels of both time charts
-
-
-def heatmap_figure(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int) -> go.Figure:
-    """Species (rows) × window (x = window centre in s) probabilities; ○ = labelled present."""
-    centres = (probs["start"] + WINDOW_S / 2).tolist()
-    z = probs[rows].T.to_numpy(dtype=float)
-    fig = go.Figure(go.Heatmap(
-        z=np.round(z, 4).tolist(), x=centres, y=rows, zmin=0, zmax=1, colorscale="Blues",
-        text=[[f"{v:.2f}" if v >= 0.05 else "" for v in r] for r in np.nan_to_num(z)], texttemplate="%{text}",
-        customdata=[[names.get(s, s)] * len(centres) for s in rows],
-        hovertemplate="%{y} (%{customdata})<br>window ending %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="p"), thickness=14), xgap=1, ygap=1))
-    pos = [(c, s) for s in rows if s in truth.columns for c, t in zip(centres, truth[s].tolist()) if t == 1.0]
-    if pos:
-        fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
-                                 marker=dict(symbol="circle-open", size=18, color=charts.HIGHLIGHT,
-                                             line=dict(width=2.5)),
-                                 hoverinfo="skip"))
-    # Invisible markers on every cell: heatmap traces do not report clicks, scatter points do.
-    fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
-                             marker=dict(size=22, opacity=0), showlegend=False, hoverinfo="none", name="cells"))
-    fig.add_vrect(x0=selected * WINDOW_S, x1=(selected + 1) * WINDOW_S, line=dict(color="black", width=2))
-    fig.update_xaxes(title_text="time (s)", dtick=WINDOW_S, range=[0, float(probs["end"].max())])
-    fig.update_yaxes(type="category", autorange="reversed")
-    # Same left margin as the spectrogram below, so the two time axes line up.
-    fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=LEFT, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
-                      clickmode="event+select")
-    return fig
-
-
-def spectrogram_figure(sp: ins.Spectrogram, bounds: list[float], selected: tuple[float, float]) -> go.Figure:
-    """dB mel spectrogram (x = time in s, y = Hz) with window boundaries and the chosen window framed."""
-    fig = go.Figure(go.Heatmap(z=np.round(sp.db, 1).tolist(), x=np.round(sp.times, 3).tolist(),
-                               y=np.round(sp.freqs, 1).tolist(), colorscale="Magma",
-                               colorbar=dict(title=dict(text="dB"), thickness=14),
-                               hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"))
-    for b in bounds:
-        fig.add_vline(x=b, line=dict(color="white", width=1, dash="dot"))
-    fig.add_vrect(x0=selected[0], x1=selected[1], line=dict(color="#7fdbff", width=3))
-    fig.update_xaxes(title_text="time (s)")
-    fig.update_yaxes(title_text="frequency (Hz)")
-    fig.update_layout(height=320, margin=dict(l=LEFT, r=10, t=10, b=10))
-    return fig
-
-
 # ---- heatmap ----------------------------------------------------------------------------------------
 if probs is not None:
     st.subheader("Probabilities per window")
@@ -204,7 +141,7 @@ if probs is not None:
     if len(rows) > 25:  # a 152-class model: the 25 most active species, plus every labelled one
         labelled = [c for c in rows if c in truth.columns and (truth[c] == 1.0).any()]
         rows = rows[:25] + [c for c in labelled if c not in rows[:25]]
-    st.plotly_chart(heatmap_figure(probs, rows, truth, w), key="insp_heatmap", on_select="rerun",
+    st.plotly_chart(figures.probability_heatmap(probs, rows, truth, w, names), key="insp_heatmap", on_select="rerun",
                     selection_mode="points", width="stretch", config={"displaylogo": False})
     st.caption(f"{len(rows)} of {len(model.classes)} species, most active first. ○ = labelled present"
                + (f" ({', '.join(truth_sources)})." if truth_sources else " (no labels for this recording)."))
@@ -215,7 +152,7 @@ mel = model.mel if model is not None else None
 try:
     sp = spec_of(str(path), mtime, mel, repr(mel))
     bounds = grid["start"].tolist()[1:] + [float(grid["end"].iat[-1])]
-    charts.show(spectrogram_figure(sp, bounds, (w0, w1)), key="insp_spec")
+    charts.show(figures.spectrogram_figure(sp, bounds=bounds, selected=(w0, w1)), key="insp_spec")
 except BirdcoreError as exc:
     ui.show_error(exc)
 

@@ -1,20 +1,12 @@
 """Label windows by ear: step through a recording or a model's most uncertain windows, save species present."""
 
-import sys
+import re
 from pathlib import Path
 
-_APP = str(Path(__file__).resolve().parents[1])
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
-
-import re
-
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
+from ui import charts, figures
 
 from birdcore.analysis import inspection as ins
 from birdcore.annotation import queue
@@ -199,13 +191,7 @@ left, right = st.columns([3, 2])
 with left:
     try:
         sp = window_spec(str(path), path.stat().st_mtime, w0, w1)
-        fig = go.Figure(go.Heatmap(z=np.round(sp.db).tolist(), x=np.round(sp.times, 3).tolist(),
-                                   y=np.round(sp.freqs, 1).tolist(), colorscale="Magma",
-                                   colorbar=dict(title=dict(text="dB")),
-                                   hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"))
-        fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="time (s)",
-                          yaxis_title="frequency (Hz)")
-        charts.show(fig, key="ann_spec")
+        charts.show(figures.spectrogram_figure(sp, height=260, left=10, db_decimals=0), key="ann_spec")
         y, sr = ins.window_audio(path, w0, w1)
         st.audio(y, sample_rate=sr)
     except BirdcoreError as exc:

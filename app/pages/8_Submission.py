@@ -1,12 +1,5 @@
 """Predict the test soundscapes with one model or an ensemble, check the submission, download it, score it."""
 
-import sys
-from pathlib import Path
-
-_APP = str(Path(__file__).resolve().parents[1])
-if _APP not in sys.path:
-    sys.path.insert(0, _APP)  # `import ui` when this page runs on its own (AppTest, streamlit run)
-
 import plotly.graph_objects as go
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed

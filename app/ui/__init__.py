@@ -1,23 +1,19 @@
 """Thin shared helpers for the Streamlit pages of the BirdCLEF workbench.
 
-A page in app/pages/N_Title.py starts with a path bootstrap, so that it also runs on its own
-(`AppTest.from_file("app/pages/1_EDA.py")` and `streamlit run app/pages/1_EDA.py` do not put
-app/ on sys.path), then reads like a layout:
-
-    import sys
-    from pathlib import Path
-
-    _APP = str(Path(__file__).resolve().parents[1])
-    if _APP not in sys.path:
-        sys.path.insert(0, _APP)
+A page in app/pages/N_Title.py reads like a layout:
 
     import streamlit as st
-    import ui
+    import ui                          # before birdcore (see REPO_ROOT below)
 
     ui.page_setup("EDA", icon="📊")
     ds = ui.require_dataset()          # sidebar folder picker; st.error + st.stop when it fails
     with ui.error_box():               # a BirdcoreError inside becomes an st.error, not a traceback
         ...
+
+`import ui` works because Streamlit puts the folder of the script it was started with on sys.path:
+app/ under `streamlit run app/Home.py`. A page started on its own (`AppTest.from_file(
+"app/pages/1_EDA.py")`, `streamlit run app/pages/1_EDA.py`) gets app/pages/ instead, where the
+stand-in app/pages/ui/__init__.py adds app/ and hands over to this package.
 
 What lives here:
 - `data`: the sidebar dataset picker and the cached dataset loader (`get_dataset`,
@@ -28,6 +24,9 @@ What lives here:
 - `nav`: `page_setup`, `list_pages`, `page_link` (only links to pages that exist in this app run).
 - `text.count`: "1 recording" / "2 recordings".
 - `charts`: small Plotly figure builders with the app's colours, and `show` to draw one.
+- `figures`: waveform, log-mel, spectrogram and probability-heatmap figures (Preview, Inspection,
+  Annotation); `preview_widgets`: the Preview page's augmentation form and audio plumbing;
+  `runs`: the Training and Thresholds pages' run helpers and curves.
 
 The app imports the engine (`birdcore`), never the reverse.
 """

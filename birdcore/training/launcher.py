@@ -3,20 +3,70 @@
 The app uses `launch_run` (a separate `python -m birdcore train --run DIR` process, argument list,
 no shell, own session so the app's restarts do not kill it) and `stop_run` (SIGTERM → the loop
 stops between steps with state `stopped`). State lives in the run folders, not in the caller.
+Its Training form passes plain values: `run_config(preset, {dotted field: value}, augment, extra)`
+builds the `--set` overrides (`run_overrides`) and the validated RunConfig.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from birdcore.config.run import RunConfig
+from birdcore.config.base import to_dict
+from birdcore.config.run import RunConfig, load_run_config, preset
 from birdcore.data.dataset import load_dataset
 from birdcore.errors import RunError
 from birdcore.training.runs import RunFolder, create_run, now_iso
+
+
+def config_values(cfg: Any, fields: Iterable[str]) -> dict[str, Any]:
+    """`{dotted field: value}` of `cfg` for each name in `fields` (e.g. "train.epochs" → 12): the
+    starting values of a form that edits those fields of a preset."""
+    out = {}
+    for dotted in fields:
+        node = cfg
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        out[dotted] = node
+    return out
+
+
+def run_overrides(preset_name: str, values: Mapping[str, Any], augment: Any = None,
+                  extra: str | Iterable[str] = ()) -> list[str]:
+    """The `key=value` overrides (as `birdcore train --set`) that turn preset `preset_name` into a run
+    with `values` (`{dotted field: value}`), in this order:
+
+    - one `field=<JSON of the value>` per entry of `values`;
+    - `model.pretrained_path=null` when `values` names another `model.backbone` than the preset's: a
+      preset's local weights file belongs to its own backbone, another backbone must not load it;
+    - `augment=<JSON>` when `augment` (an `AugmentConfig`, or its dict) is given: the whole section;
+    - then `extra`: more `key=value` overrides, as lines of text or a list; blank lines and lines
+      starting with `#` are skipped, the rest taken as they are (they come last, so they win).
+
+    Nothing is validated here: `load_run_config(preset_name, overrides)` does that and its
+    ConfigError names the field.
+    """
+    out = [f"{dotted}={json.dumps(value)}" for dotted, value in values.items()]
+    if "model.backbone" in values and values["model.backbone"] != preset(preset_name).model.backbone:
+        out.append("model.pretrained_path=null")
+    if augment is not None:
+        out.append(f"augment={json.dumps(augment if isinstance(augment, dict) else to_dict(augment))}")
+    lines = extra.splitlines() if isinstance(extra, str) else extra
+    out += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return out
+
+
+def run_config(preset_name: str, values: Mapping[str, Any], augment: Any = None,
+               extra: str | Iterable[str] = ()) -> RunConfig:
+    """The validated RunConfig of preset `preset_name` with `run_overrides(...)` applied (ConfigError
+    naming the field when a value does not fit)."""
+    return load_run_config(preset_name, run_overrides(preset_name, values, augment, extra))
 
 
 def prepare_run(data_dir: str | Path, cfg: RunConfig, runs_dir: str | Path = "runs") -> RunFolder:

@@ -1,0 +1,138 @@
+"""Plotly figures of audio and of a model's view of it: waveform, log-mel image, spectrogram with
+window marks, species × window probabilities. Used by the Preview, Inspection and Annotation pages.
+
+Each builder only decides looks; the numbers come from the engine (`birdcore.audio.display`,
+`birdcore.analysis.inspection`, `birdcore.augment.preview`). Built with `plotly.graph_objects`,
+like `charts`, and each in one constructor call where it can: the `update_*` chain costs ~10 ms
+per figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from birdcore.audio.display import ENVELOPE_POINTS, envelope
+from birdcore.audio.windows import WINDOW_S
+
+from .charts import BASE, HIGHLIGHT
+
+if TYPE_CHECKING:
+    from birdcore.analysis.inspection import Spectrogram
+
+# Preview: fixed side margins, wide enough for the axis labels and the spectrogram's colour bar, so
+# that the waveform and the log-mel image below it share one time scale on screen.
+PLOT_LEFT_PX, MEL_COLORBAR_PX = 64, 64
+# Inspection: px for the y labels of both time charts (heatmap and spectrogram), so they line up.
+TIME_LEFT_PX = 90
+
+
+def hz_label(hz: float) -> str:
+    """A short frequency label: "850", "1.2k"."""
+    return f"{hz / 1000:.1f}k" if hz >= 1000 else f"{hz:.0f}"
+
+
+def waveform_figure(y: np.ndarray, sr: int, offset: float, ymax: float, color: str,
+                    points: int = ENVELOPE_POINTS) -> go.Figure:
+    """The waveform as its min/max envelope in `points` buckets (a line through both), x = time in
+    the recording (s) from `offset`, y within ±`ymax`."""
+    t, v = envelope(y, sr, offset, points)
+    n = len(y)
+    return go.Figure(
+        go.Scatter(x=t.astype(np.float32), y=v.astype(np.float32), mode="lines", line=dict(color=color, width=1),
+                   hoverinfo="skip"),
+        layout=dict(height=170, margin=dict(l=PLOT_LEFT_PX, r=MEL_COLORBAR_PX, t=10, b=10), showlegend=False,
+                    xaxis=dict(title=dict(text="time (s)"), range=[offset, offset + n / sr]),
+                    yaxis=dict(title=dict(text="amplitude"), range=[-ymax, ymax], zeroline=False)),
+    )
+
+
+def mel_figure(mel: np.ndarray, times: np.ndarray, freqs: np.ndarray, zrange: tuple[float, float]) -> go.Figure:
+    """Log-mel image: x = frame times (s), y = mel bin centre frequencies (Hz), one row per bin.
+
+    The y axis is categorical so every mel bin gets the same height (as the network sees the
+    image); its ticks are the centre frequencies of a few bins.
+    """
+    labels = [f"{f:.0f}" for f in freqs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{f:.1f}" for f in freqs]
+    step = max(1, len(labels) // 8)
+    ticks = list(range(0, len(labels) - step // 2, step)) + [len(labels) - 1]  # the top bin labelled too
+    return go.Figure(
+        go.Heatmap(z=np.asarray(mel, dtype=np.float32), x=times, y=labels, zmin=zrange[0], zmax=zrange[1],
+                   colorscale="Viridis", colorbar=dict(thickness=10, len=0.9),
+                   hovertemplate="%{x:.2f} s · %{y} Hz · %{z:.2f}<extra></extra>"),
+        layout=dict(height=300, margin=dict(l=PLOT_LEFT_PX, r=MEL_COLORBAR_PX, t=10, b=10),
+                    xaxis=dict(title=dict(text="time (s)")),
+                    yaxis=dict(title=dict(text="frequency (Hz)"), type="category", tickmode="array",
+                               tickvals=[labels[i] for i in ticks], ticktext=[hz_label(freqs[i]) for i in ticks])),
+    )
+
+
+def preview_figures(result, freqs: np.ndarray, offset: float) -> dict[str, tuple[go.Figure, go.Figure]]:
+    """(waveform, log-mel) figures of the original ("orig") and the augmented ("aug") window of a
+    `birdcore.augment.preview` result, on shared scales: one amplitude range, one colour range (so a
+    gain shows as brightness). `freqs` = mel bin centres (Hz); times start at `offset` (s)."""
+    sr = result.sample_rate
+    times = offset + np.arange(result.original_mel.shape[1]) * result.hop_length / sr
+    both = np.concatenate([result.original_mel.ravel(), result.augmented_mel.ravel()])
+    zrange = (float(np.nanmin(both)), float(np.nanmax(both)))
+    ymax = max(float(np.max(np.abs(result.original))), float(np.max(np.abs(result.augmented))), 1e-3) * 1.05
+    return {key: (waveform_figure(wave, sr, offset, ymax, color), mel_figure(mel, times, freqs, zrange))
+            for key, wave, mel, color in (("orig", result.original, result.original_mel, BASE),
+                                          ("aug", result.augmented, result.augmented_mel, HIGHLIGHT))}
+
+
+def spectrogram_figure(sp: Spectrogram, *, height: int = 320, left: int = TIME_LEFT_PX, db_decimals: int = 1,
+                       bounds: Sequence[float] = (), selected: tuple[float, float] | None = None) -> go.Figure:
+    """dB mel spectrogram (x = time in s, y = Hz), values rounded to `db_decimals` (a lighter page);
+    dotted lines at the window `bounds` and the `selected` (start, end) window framed."""
+    fig = go.Figure(go.Heatmap(z=np.round(sp.db, db_decimals).tolist(), x=np.round(sp.times, 3).tolist(),
+                               y=np.round(sp.freqs, 1).tolist(), colorscale="Magma",
+                               colorbar=dict(title=dict(text="dB"), thickness=14),
+                               hovertemplate=f"%{{x:.2f}} s, %{{y:.0f}} Hz: %{{z:.{db_decimals}f}} dB<extra></extra>"))
+    for b in bounds:
+        fig.add_vline(x=b, line=dict(color="white", width=1, dash="dot"))
+    if selected is not None:
+        fig.add_vrect(x0=selected[0], x1=selected[1], line=dict(color="#7fdbff", width=3))
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text="frequency (Hz)")
+    fig.update_layout(height=height, margin=dict(l=left, r=10, t=10, b=10))
+    return fig
+
+
+def probability_heatmap(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int,
+                        names: dict[str, str]) -> go.Figure:
+    """Species (`rows`) × window (x = window centre in s) probabilities from a table with `start`,
+    `end` and one column per species; ○ where `truth` says labelled present; window `selected` framed.
+
+    Every cell carries an invisible marker: heatmap traces do not report clicks, scatter points do
+    (`st.plotly_chart(..., on_select="rerun")` then returns the clicked window's centre as x).
+    """
+    centres = (probs["start"] + WINDOW_S / 2).tolist()
+    z = probs[rows].T.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=np.round(z, 4).tolist(), x=centres, y=rows, zmin=0, zmax=1, colorscale="Blues",
+        text=[[f"{v:.2f}" if v >= 0.05 else "" for v in r] for r in np.nan_to_num(z)], texttemplate="%{text}",
+        customdata=[[names.get(s, s)] * len(centres) for s in rows],
+        hovertemplate="%{y} (%{customdata})<br>window ending %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="p"), thickness=14), xgap=1, ygap=1))
+    pos = [(c, s) for s in rows if s in truth.columns for c, t in zip(centres, truth[s].tolist()) if t == 1.0]
+    if pos:
+        fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
+                                 marker=dict(symbol="circle-open", size=18, color=HIGHLIGHT, line=dict(width=2.5)),
+                                 hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
+                             marker=dict(size=22, opacity=0), showlegend=False, hoverinfo="none", name="cells"))
+    fig.add_vrect(x0=selected * WINDOW_S, x1=(selected + 1) * WINDOW_S, line=dict(color="black", width=2))
+    fig.update_xaxes(title_text="time (s)", dtick=WINDOW_S, range=[0, float(probs["end"].max())])
+    fig.update_yaxes(type="category", autorange="reversed")
+    # Same left margin as the spectrogram below, so the two time axes line up.
+    fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=TIME_LEFT_PX, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+                      clickmode="event+select")
+    return fig
