@@ -37,9 +37,36 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_bar(desc: str):
+    """A tqdm bar on stderr driven by `progress(done, total)` callbacks (a context manager)."""
+    import contextlib
+
+    from tqdm import tqdm
+
+    @contextlib.contextmanager
+    def bar():
+        holder: dict = {}
+
+        def update(done: int, total: int) -> None:
+            b = holder.get("bar")
+            if b is None:
+                b = holder["bar"] = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+            b.update(done - b.n)  # tqdm throttles redraws (mininterval), also when stderr is a file
+
+        try:
+            yield update
+        finally:
+            if "bar" in holder:
+                holder["bar"].close()
+
+    return bar()
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from birdcore.data.dataset import load_dataset
 
+    if args.data.is_dir() and not (args.data / "train_metadata.csv").exists():
+        return _info_folder(args)
     ds = load_dataset(args.data)
     summary = ds.summary()
     if args.json:
@@ -60,12 +87,32 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _info_folder(args: argparse.Namespace) -> int:
+    """`info` on a folder without train_metadata.csv: a summary of the recordings in it (headers only)."""
+    from birdcore.audio.inventory import summarise_folder, summary_lines
+    from birdcore.audio.io import AUDIO_EXTENSIONS
+
+    with _progress_bar("info") as bar:
+        summary = summarise_folder(args.data, progress=bar)
+    if not summary["files"]:
+        raise BirdcoreError(f"{args.data}: no train_metadata.csv and no audio files ({' '.join(AUDIO_EXTENSIONS)}) in"
+                            " it or its sub-folders; point at a dataset folder or a folder of recordings")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    for line in summary_lines(summary):
+        print(line)
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from birdcore.audio.cache import build_cache
     from birdcore.data.dataset import load_dataset
 
     ds = load_dataset(args.data)
-    out = build_cache(ds, out_dir=args.out, sr=args.sr, dtype=args.dtype, workers=args.workers)
+    with _progress_bar("cache") as bar:
+        out = build_cache(ds, out_dir=args.out, sr=args.sr, dtype=args.dtype, workers=args.workers,
+                          progress=lambda done, total, _name: bar(done, total))
     print(f"cache ready at {out}")
     return 0
 
@@ -124,31 +171,44 @@ def _predict_options(args: argparse.Namespace):
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from birdcore.audio.io import list_audio_files
+    from birdcore.audio.inventory import duplicate_names, find_audio_files
     from birdcore.inference.predict import predict_files, write_predictions
 
+    birdnet = args.model == ["birdnet"]
+    if not birdnet and (args.species is not None or args.taxonomy is not None):
+        raise BirdcoreError("predict: --species and --taxonomy apply to --model birdnet only")
     files: list[Path] = []
     for item in args.inputs:
         p = Path(item)
         if p.is_dir():
             sub = p / "test_soundscapes"
-            files += list_audio_files(sub if sub.is_dir() else p)
+            files += find_audio_files(sub if sub.is_dir() else p)  # sub-folders included
         elif p.exists():
             files.append(p)
         else:
             raise BirdcoreError(f"{p}: no such file or folder")
     if not files:
         raise BirdcoreError("predict: no audio files found in " + ", ".join(args.inputs))
-    if args.model == ["birdnet"]:
-        # BirdNET's own window scores, columns named by eBird code (all mapped species, or the
-        # dataset's species with --data)
-        from birdcore.inference.birdnet_baseline import predict_birdnet
+    shared = duplicate_names(files)
+    if shared:
+        shown = "; ".join(f"{stem}: {', '.join(map(str, ps[:3]))}" for stem, ps in list(shared.items())[:3])
+        _warn(f"{len(shared)} file name(s) occur more than once and their rows share a file_id (the name"
+              f" without extension): {shown}")
+    if birdnet:
+        # BirdNET's own window scores, columns named by eBird code (--species; default: the
+        # --data dataset's species, else every species BirdNET knows)
+        from birdcore.inference.birdnet_baseline import (
+            OUTSIDE_THRESHOLD,
+            outside_message,
+            predict_birdnet,
+        )
 
-        taxonomy = _taxonomy(args.data)
-        if taxonomy is None:
-            raise BirdcoreError("predict --model birdnet: pass --data DIR holding eBird_Taxonomy_v2021.csv"
-                                " (maps BirdNET labels to eBird codes)")
-        result = predict_birdnet(files, _dataset_classes(args.data), taxonomy, threads=args.threads)
+        taxonomy, choice = _birdnet_species(args)
+        _warn(choice.missing_message("NaN"))
+        with _progress_bar("birdnet") as bar:
+            result = predict_birdnet(files, choice.codes, taxonomy, window_s=args.window, threads=args.threads,
+                                     progress=bar, outside_threshold=OUTSIDE_THRESHOLD if choice.restricted else None)
+        _warn(outside_message(result, choice))
     else:
         from birdcore.inference.scorers import load_scorer
 
@@ -161,16 +221,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset_classes(data) -> list[str]:
-    from birdcore.data.dataset import load_dataset
+def _birdnet_species(args: argparse.Namespace):
+    """(taxonomy file, SpeciesChoice) from --species, --taxonomy and --data."""
+    from birdcore.inference.birdnet_baseline import resolve_birdnet_run
 
-    return load_dataset(data).species
+    dataset_species = None
+    if args.data is not None and args.species is None:
+        from birdcore.data.dataset import load_dataset
+
+        dataset_species = load_dataset(args.data).species
+    return resolve_birdnet_run(args.species, args.taxonomy, dataset_dir=args.data, dataset_species=dataset_species)
 
 
-def _taxonomy(data) -> Path | None:
-    if data and (Path(data) / "eBird_Taxonomy_v2021.csv").exists():
-        return Path(data) / "eBird_Taxonomy_v2021.csv"
-    return None
+def _warn(message: str | None) -> None:
+    if message:
+        sys.stderr.write(f"birdcore: warning: {message}\n")
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -192,8 +257,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from birdcore.submission.submit import make_submission
 
-    sub, result = make_submission(args.model, args.data, args.out, args.thresholds, backend=args.backend,
-                                  options=_predict_options(args), threads=args.threads, show_bar=True)
+    with _progress_bar("submit") as bar:
+        sub, result = make_submission(args.model, args.data, args.out, args.thresholds, backend=args.backend,
+                                      options=_predict_options(args), threads=args.threads, progress=bar,
+                                      species=args.species, taxonomy=args.taxonomy)
     print(f"wrote {args.out}: {len(sub)} rows, {int(sub['target'].sum())} True"
           f" ({result.audio_seconds:.0f} s of audio)")
     return 0
@@ -250,6 +317,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_birdnet_args(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--species", default=None, metavar="all|LIST|FILE",
+                   help="BirdNET: the species columns: 'all' (every eBird code BirdNET maps to), codes"
+                        f" 'amerob,houspa', or a file of codes (one a line, or a JSON list) ({default})")
+    p.add_argument("--taxonomy", type=Path, default=None,
+                   help="BirdNET: eBird_Taxonomy_v2021.csv mapping its labels to eBird codes"
+                        " (default: $BIRDCORE_EBIRD_TAXONOMY, else the --data dataset's)")
+
+
 def _add_window_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
@@ -291,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-missing", action="store_true", help="do nothing when a complete demo dataset is there")
     p.set_defaults(func=_cmd_demo_data)
 
-    p = sub.add_parser("info", help="summarise a dataset folder")
-    p.add_argument("data", type=Path, help="dataset folder (holding train_metadata.csv)")
+    p = sub.add_parser("info", help="summarise a dataset folder, or any folder of recordings")
+    p.add_argument("data", type=Path, help="dataset folder (holding train_metadata.csv), or a folder of recordings"
+                                           " (sub-folders included: counts, durations, rates, formats, unreadable files)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--check-audio", action="store_true", help="also check every listed audio file exists")
     p.set_defaults(func=_cmd_info)
@@ -319,9 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="window probabilities for recordings (Parquet + CSV)")
     p.add_argument("--model", action="append", required=True,
                    help="run folder or exported model folder (repeat for an ensemble), or 'birdnet'")
-    p.add_argument("inputs", nargs="+", help="audio files, folders, or a dataset folder (its test_soundscapes/)")
+    p.add_argument("inputs", nargs="+", help="audio files, folders (sub-folders included), or a dataset folder"
+                                            " (its test_soundscapes/)")
     p.add_argument("--out", type=Path, default=Path("predictions"), help="output base name (default predictions)")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (BirdNET: restrict to its species)")
+    _add_birdnet_args(p, "default: the --data dataset's species, else all")
     _add_window_args(p)
     p.set_defaults(func=_cmd_predict)
 
@@ -334,10 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("submit", help="predict test_soundscapes/ and write submission.csv (test.csv's rows)")
-    p.add_argument("--model", action="append", required=True, help="run or exported folder (repeat to ensemble)")
+    p.add_argument("--model", action="append", required=True,
+                   help="run or exported folder (repeat to ensemble), or 'birdnet'")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--thresholds", type=Path, default=None, help="thresholds.json (default: the run's)")
     p.add_argument("--out", type=Path, default=Path("submission.csv"))
+    _add_birdnet_args(p, "default: the dataset's species; test.csv's birds are always scored")
     _add_window_args(p)
     p.set_defaults(func=_cmd_submit)
 

@@ -20,6 +20,7 @@ from birdcore.errors import ConfigError
 
 # Lets the CLI and notebooks find the taxonomy without passing it every time.
 TAXONOMY_ENV = "BIRDCORE_EBIRD_TAXONOMY"
+TAXONOMY_FILE = "eBird_Taxonomy_v2021.csv"  # its name in a BirdCLEF dataset folder
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -44,6 +45,40 @@ def resolve_taxonomy(taxonomy_csv: str | os.PathLike | None) -> Path:
             )
         taxonomy_csv = env
     return Path(taxonomy_csv)
+
+
+def find_taxonomy(taxonomy_csv: str | os.PathLike | None = None,
+                  dataset_dir: str | os.PathLike | None = None) -> Path | None:
+    """The taxonomy to use: `taxonomy_csv`, else `$BIRDCORE_EBIRD_TAXONOMY`, else the dataset folder's
+    `eBird_Taxonomy_v2021.csv`; None when none is given. ConfigError when a named file is missing."""
+    for given, where in ((taxonomy_csv, ""), (os.environ.get(TAXONOMY_ENV) or None, f" (${TAXONOMY_ENV})")):
+        if given:
+            p = Path(given).expanduser()
+            if not p.is_file():
+                raise ConfigError(f"{p}{where}: taxonomy file not found (eBird_Taxonomy_v2021.csv,"
+                                  " shipped with the BirdCLEF data)")
+            return p
+    if dataset_dir is not None and (Path(dataset_dir) / TAXONOMY_FILE).is_file():
+        return Path(dataset_dir) / TAXONOMY_FILE
+    return None
+
+
+def taxonomy_names(taxonomy_csv: str | os.PathLike | None = None) -> dict[str, str]:
+    """eBird code -> common name (`PRIMARY_COM_NAME`, else the scientific name) for every taxonomy row."""
+    path = resolve_taxonomy(taxonomy_csv)
+    return dict(_code_names(str(path), path.stat().st_mtime_ns if path.exists() else -1))
+
+
+@lru_cache(maxsize=4)
+def _code_names(path: str, mtime_ns: int) -> tuple[tuple[str, str], ...]:
+    df = read_csv_checked(Path(path), "eBird taxonomy", ["SCI_NAME", "SPECIES_CODE"])
+    common = df["PRIMARY_COM_NAME"] if "PRIMARY_COM_NAME" in df.columns else df["SCI_NAME"]
+    out: dict[str, str] = {}
+    for code, name, sci in zip(df["SPECIES_CODE"], common, df["SCI_NAME"]):
+        code = str(code).strip()
+        if code:
+            out.setdefault(code, str(name).strip() or str(sci).strip())
+    return tuple(out.items())
 
 
 @lru_cache(maxsize=4)

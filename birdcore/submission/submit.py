@@ -10,10 +10,15 @@ import pandas as pd
 
 from birdcore.audio.windows import WINDOW_S
 from birdcore.data.dataset import load_dataset
-from birdcore.errors import DatasetError, ModelError
+from birdcore.errors import ConfigError, DatasetError, ModelError
 from birdcore.evaluation.thresholds import THRESHOLDS_FILE, Thresholds, load_thresholds
 from birdcore.inference.base import BIRDNET_SOURCE
-from birdcore.inference.birdnet_baseline import predict_birdnet
+from birdcore.inference.birdnet_baseline import (
+    OUTSIDE_THRESHOLD,
+    outside_message,
+    predict_birdnet,
+    resolve_birdnet_run,
+)
 from birdcore.inference.predict import PredictOptions, PredictResult, predict_files
 from birdcore.inference.scorers import load_scorer
 from birdcore.submission.report import check_predictions
@@ -52,11 +57,15 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
                     thresholds_file: str | Path | None = None, backend: str = "torch",
                     options: PredictOptions | None = None, threads: int | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    show_bar: bool = False) -> tuple[pd.DataFrame, PredictResult]:
+                    show_bar: bool = False, species: str | None = None,
+                    taxonomy: str | Path | None = None) -> tuple[pd.DataFrame, PredictResult]:
     """Predict the dataset's test soundscapes and build (and, with `out`, write) the submission.
 
     Refuses to write when a soundscape cannot be decoded, when a row is missing, or when the
-    table fails `validate_submission` — an invalid submission is never written.
+    table fails `validate_submission` — an invalid submission is never written. BirdNET only:
+    `species` ("all", codes "a,b", a file of codes; default the dataset's species; test.csv's birds
+    are always scored, 0 where BirdNET lacks them) and `taxonomy` (else $BIRDCORE_EBIRD_TAXONOMY,
+    else the dataset's eBird_Taxonomy_v2021.csv); warnings go to stderr.
     """
     ds = load_dataset(data_dir)
     files = soundscapes_for_test(ds)
@@ -64,12 +73,16 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
         if len(sources) > 1:
             raise ModelError("BirdNET's own scores cannot be ensembled with trained models (other classes);"
                              " submit it alone")
-        taxonomy = ds.root / "eBird_Taxonomy_v2021.csv"
-        if not taxonomy.exists():
-            raise DatasetError(f"{taxonomy}: not found; it maps BirdNET's labels to the dataset's species codes")
+        taxonomy_csv, choice = resolve_birdnet_run(species, taxonomy, dataset_dir=ds.root,
+                                                   dataset_species=ds.species, include=ds.test["bird"])
+        _warn(choice.missing_message("0 in the submission"))
         window_s = options.window_s if options else WINDOW_S
-        result = predict_birdnet(files, ds.species, taxonomy, window_s=window_s, fill_missing=0.0, threads=threads,
-                                 progress=progress)
+        result = predict_birdnet(files, choice.codes, taxonomy_csv, window_s=window_s, fill_missing=0.0,
+                                 threads=threads, progress=progress,
+                                 outside_threshold=OUTSIDE_THRESHOLD if choice.restricted else None)
+        _warn(outside_message(result, choice))
+    elif species is not None or taxonomy is not None:
+        raise ConfigError("species and taxonomy apply to BirdNET only (--model birdnet)")
     else:
         scorers = [load_scorer(s, backend=backend, threads=threads) for s in sources]
         result = predict_files(files, scorers, options, progress=progress, show_bar=show_bar)
@@ -79,3 +92,8 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
     if out is not None:
         write_submission(out, sub, ds.test)
     return sub, result
+
+
+def _warn(message: str | None) -> None:
+    if message:
+        sys.stderr.write(f"birdcore: warning: {message}\n")
