@@ -1,4 +1,5 @@
 # The two commands of the README: `make app` and `make test`. Both create/refresh .venv first.
+# `make test-fast` is the quick loop (no slow, app or browser tests; under a minute on 2 cores).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +9,7 @@ PORT   ?= 8501
 
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: app test venv demo bench clean-venv
+.PHONY: app test test-fast venv demo bench clean-venv
 
 # Reinstalls only when a requirements file or pyproject.toml changed since the last install.
 $(STAMP): requirements.txt requirements-birdnet.txt pyproject.toml
@@ -32,6 +33,11 @@ app: demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The edit-test loop: everything but the tests marked slow (training, subprocess pipelines, > ~2 s),
+# app (Streamlit AppTest / app server) and browser. `make test` stays the full suite.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not app and not browser" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -3,7 +3,8 @@
 Columns: the case, whether it was handled as specified (a bad input → its typed error naming the
 file and the problem; an odd but valid input → loaded correctly; a fault → a clear error or a
 clean recovery), and how much saved data was lost (must be 0). The same cases and scenarios are
-asserted by tests/test_corpus_*.py and tests/test_crash_safety.py (tests/corpus/make_corpus.py).
+asserted by tests/test_corpus_*.py and tests/test_crash_safety.py (tests/corpus/make_corpus.py and
+tests/corpus/crash_harness.py).
 
 Usage:
     python benchmarks/reliability_summary.py              # corpus + file-level faults (~1 min)
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from corpus import crash_harness as ch  # noqa: E402
 from corpus import make_corpus as mc  # noqa: E402
 
 
@@ -48,14 +50,14 @@ def fault_rows(root: Path) -> tuple[list[tuple[str, bool, int, str]], list[tuple
         return root / f"fault{next(n)}"
 
     faults = [
-        mc.concurrent_annotation_writers(d(), writers=4, saves=8),
-        mc.killed_annotation_saver(d(), seed=0),
-        mc.killed_annotation_saver(d(), seed=1),
-        mc.annotation_save_dies_mid_write(d()),
-        mc.concurrent_threshold_writers(d(), writers=3, saves=10),
-        mc.threshold_save_dies_mid_write(d()),
-        mc.checkpoint_write_killed(d(), seed=0),
-        mc.checkpoint_write_killed(d(), seed=1),
+        ch.concurrent_annotation_writers(d(), writers=4, saves=8),
+        ch.killed_annotation_saver(d(), seed=0),
+        ch.killed_annotation_saver(d(), seed=1),
+        ch.annotation_save_dies_mid_write(d()),
+        ch.concurrent_threshold_writers(d(), writers=3, saves=10),
+        ch.threshold_save_dies_mid_write(d()),
+        ch.checkpoint_write_killed(d(), seed=0),
+        ch.checkpoint_write_killed(d(), seed=1),
     ]
     for writer, code, where in [
         ("thresholds.json", errno.ENOSPC, "write"), ("labels.csv", errno.ENOSPC, "fsync"),
@@ -64,14 +66,14 @@ def fault_rows(root: Path) -> tuple[list[tuple[str, bool, int, str]], list[tuple
         ("checkpoint", errno.EROFS, "create"), ("metrics line", errno.EROFS, "create"),
         ("thresholds.json", errno.EACCES, "create"),
     ]:
-        faults.append(mc.failed_write(d(), writer, code, where))
-    faults.append(mc.failed_run_creation(d(), errno.EROFS, "create"))
-    faults.append(mc.failed_run_creation(d(), errno.ENOSPC, "fsync"))
-    real = (mc.real_full_disk(d()) or []) + (mc.real_read_only(d()) or [])
+        faults.append(ch.failed_write(d(), writer, code, where))
+    faults.append(ch.failed_run_creation(d(), errno.EROFS, "create"))
+    faults.append(ch.failed_run_creation(d(), errno.ENOSPC, "fsync"))
+    real = (ch.real_full_disk(d()) or []) + (ch.real_read_only(d()) or [])
     rows = [(f.name, f.handled, f.lost, f.detail) for f in faults + real]
     if not real:
         rows.append(("disk full / read-only on a real tmpfs", True, 0, "skipped: cannot mount a tmpfs here"))
-    control = mc.concurrent_annotation_writers(d(), writers=4, saves=8, lock=False)
+    control = ch.concurrent_annotation_writers(d(), writers=4, saves=8, lock=False)
     controls = [(control.name, None, control.lost,
                  f"{control.detail} — shows the scenario detects lost rows" if control.lost else
                  f"{control.detail} — no race happened this time")]
@@ -81,25 +83,25 @@ def fault_rows(root: Path) -> tuple[list[tuple[str, bool, int, str]], list[tuple
 def training_rows(root: Path) -> list[tuple[str, bool, int, str]]:
     from birdcore.training.launcher import check_resumable, run_in_process
 
-    data = mc.tiny_tone_data(root / "tones")
+    data = ch.tiny_tone_data(root / "tones")
     rows = []
     for phase, seed in [("start-up", 0), ("mid-epoch", 1), ("end-of-epoch", 2)]:
-        run = mc.tiny_run(data, root / "runs")
-        seen = mc.kill_training_at(run, phase, seed)
+        run = ch.tiny_run(data, root / "runs")
+        seen = ch.kill_training_at(run, phase, seed)
         truthful = seen["status_after_kill"]["state"] == "failed"
         check_resumable(run)
         run_in_process(run, resume=True)
-        problems = mc.run_problems(run)
+        problems = ch.run_problems(run)
         rows.append((f"training: SIGKILL in {phase} (seed {seed}), resume", truthful and not problems,
                      len(problems), f"landed: {seen['landed']}; " + ("; ".join(problems) or "run complete and consistent")))
-    run = mc.tiny_run(data, root / "runs")
+    run = ch.tiny_run(data, root / "runs")
     notes = []
     for point, epoch, resume in [("after_best", 0, False), ("after_epoch_line", 1, True), ("mid_last_write", 2, True)]:
-        seen = mc.crash_training_at(run, point, epoch, resume)
+        seen = ch.crash_training_at(run, point, epoch, resume)
         notes.append(f"{point}@{epoch}: {seen['landed']}")
     check_resumable(run)
     run_in_process(run, resume=True)
-    problems = mc.run_problems(run)
+    problems = ch.run_problems(run)
     rows.append(("training: 3 injected crashes (after epoch line / after best.pt / mid last.pt), resume",
                  not problems, len(problems), "; ".join(problems) or "run complete and consistent"))
     return rows

@@ -79,6 +79,7 @@ def _writer(path: str, file_id: str, n: int) -> None:
         ann.save_window(path, file_id, i * 5, i * 5 + 5, ["aaa1"] if i % 2 else [], annotator=file_id)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing_and_file_always_parses(tmp_path):
     path = tmp_path / "labels.csv"
     n = 40

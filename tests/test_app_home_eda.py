@@ -12,7 +12,10 @@ import soundfile as sf
 from helpers.apptest import chart, charts_with_key  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
+from birdcore import demo
 from birdcore import settings as app_settings
+
+pytestmark = pytest.mark.app
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / "app" / "Home.py"
@@ -64,7 +67,6 @@ def tiny_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_dir():
-    demo = pytest.importorskip("birdcore.demo", reason="birdcore.demo (the demo dataset generator) not available")
     return demo.ensure_demo_dataset()  # <repo>/data/demo; generated once (~30 s), then reused
 
 
@@ -167,7 +169,6 @@ def test_typed_path_is_remembered_only_when_it_loads(tiny_dir, tmp_path, isolate
 
 
 def test_home_offers_to_generate_missing_demo(tmp_path, monkeypatch, tiny_dir):
-    demo = pytest.importorskip("birdcore.demo")
     target = tmp_path / "demo"
     made = []
 

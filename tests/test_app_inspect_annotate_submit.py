@@ -29,6 +29,8 @@ from birdcore.submission.table import (
     write_submission,
 )
 
+pytestmark = pytest.mark.app
+
 REPO = Path(__file__).resolve().parents[1]
 INSPECT = REPO / "app" / "pages" / "6_Inspection.py"
 ANNOTATE = REPO / "app" / "pages" / "7_Annotation.py"

@@ -21,7 +21,10 @@ import soundfile as sf
 from helpers.apptest import chart, charts_with_key  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
+from birdcore import demo as demo_data
 from birdcore.audio.io import audio_info, load_audio
+
+pytestmark = pytest.mark.app
 
 REPO = Path(__file__).resolve().parents[1]
 PREVIEW = REPO / "app" / "pages" / "2_Preview.py"
@@ -41,10 +44,9 @@ def isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def demo():
-    mod = pytest.importorskip("birdcore.demo", reason="birdcore.demo (the demo dataset generator) not available")
     from birdcore.data.dataset import load_dataset
 
-    return load_dataset(mod.ensure_demo_dataset(mod.default_demo_dir()))
+    return load_dataset(demo_data.ensure_demo_dataset(demo_data.default_demo_dir()))
 
 
 def start(preset_file: str | None = None, data: Path | None = None, monkeypatch=None) -> AppTest:

@@ -18,6 +18,8 @@ from typing import Iterator
 
 import pytest
 
+pytestmark = pytest.mark.app
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
 

@@ -33,7 +33,7 @@ from birdcore.evaluation.thresholds import load_thresholds
 from birdcore.training.launcher import prepare_run, run_in_process, stop_run
 from birdcore.training.runs import RunFolder, list_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.app, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING = REPO / "app" / "pages" / "4_Training.py"

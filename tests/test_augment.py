@@ -247,6 +247,7 @@ def test_time_stretch_keeps_length_and_stretches_content():
         assert end == pytest.approx(1.0 / f.params["rate"], abs=0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # audioread, imported by librosa.load
 def test_background_noise_from_a_folder(tmp_path):
     noise_dir = tmp_path / "noise"

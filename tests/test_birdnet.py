@@ -59,6 +59,7 @@ def test_model_shapes_and_singleton(model):
     assert load_birdnet(num_threads=2) is model
 
 
+@pytest.mark.slow
 def test_scores_are_sigmoid_of_logits_and_embeddings_deterministic(model):
     rng = np.random.default_rng(0)
     x = (0.05 * rng.standard_normal((3, bn.CHUNK_SAMPLES))).astype(np.float32)
@@ -91,6 +92,7 @@ def test_normalised_name_match(tmp_path):
     assert got == {0: "abc1", 1: "xyz2"}
 
 
+@pytest.mark.slow
 def test_akiapo_recording_ranks_akiapo_in_top3(model, taxonomy, real_audio_dir):
     """Honest formulation: max over the recording's 5-s windows, ranked over all mapped species.
 
@@ -103,6 +105,7 @@ def test_akiapo_recording_ranks_akiapo_in_top3(model, taxonomy, real_audio_dir):
     assert "akiapo" in top3
 
 
+@pytest.mark.slow
 def test_soundscape_gives_12_windows_and_classes_subset(model, taxonomy, real_audio_dir):
     path = real_audio_dir / "opensoundscape_1min.wav"
     df = score_windows(path, taxonomy_csv=taxonomy, classes=["akiapo", "houspa", "notabird"],
@@ -136,6 +139,7 @@ def test_window_plan_partial_windows():
         window_plan(SR, window_s=2.0)
 
 
+@pytest.mark.slow
 def test_embed_windows_batched_across_files(model):
     rng = np.random.default_rng(2)
     a = (0.05 * rng.standard_normal(7 * SR)).astype(np.float32)
@@ -148,6 +152,7 @@ def test_embed_windows_batched_across_files(model):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_embedding_cache_round_trip(model, tmp_path, real_audio_dir):
     path = real_audio_dir / "XC713870.mp3"
     calls = []

@@ -34,17 +34,20 @@ VALID_CASES = ["audio/stereo_44k", "audio/rate_8k", "audio/rate_96k", "audio/sho
                "audio/long_30min"]
 
 
+# Every test that uses `corpus` is marked slow: encoding its 30-min Ogg file takes ~15 s.
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     return {c.name: c for c in make_corpus(tmp_path_factory.mktemp("corpus"), groups=["audio"])}
 
 
+@pytest.mark.slow
 def test_every_corpus_case_is_tested(corpus):
     # a case added to the corpus but not to these lists would silently go untested
     assert sorted(corpus) == sorted(ERROR_CASES + VALID_CASES)
     assert all(not corpus[n].valid for n in ERROR_CASES) and all(corpus[n].valid for n in VALID_CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ERROR_CASES)
 def test_bad_audio_raises_audio_error_naming_file_and_problem(corpus, name):
     case = corpus[name]
@@ -56,12 +59,14 @@ def test_bad_audio_raises_audio_error_naming_file_and_problem(corpus, name):
     assert re.search(case.problem, msg), f"expected /{case.problem}/ in: {msg}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", VALID_CASES)
 def test_odd_but_valid_audio_is_handled(corpus, name):
     case = corpus[name]
     case.check(case.load(case.path))  # assertions: see the case's check in make_corpus.py
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ERROR_CASES + VALID_CASES)
 def test_loading_never_changes_the_file(corpus, name):
     # verify() hashes the case's folder before and after the load
@@ -70,6 +75,7 @@ def test_loading_never_changes_the_file(corpus, name):
     assert out.lost == 0
 
 
+@pytest.mark.slow
 def test_check_audio_finds_file_level_problems_without_decoding(corpus, monkeypatch):
     # The pre-scan (no decoding) catches everything but bad sample values, which need a decode.
     def no_decode(*a, **k):
@@ -87,12 +93,14 @@ def test_check_audio_finds_file_level_problems_without_decoding(corpus, monkeypa
         assert check_audio(corpus[name].path).frames > 0
 
 
+@pytest.mark.slow
 def test_short_clip_cannot_fill_a_strict_window(corpus):
     path = corpus["audio/short_0.2s"].path
     with pytest.raises(AudioError, match=re.escape(str(path)) + r": window 0\.000\+5\.000 s runs past the end"):
         load_audio(path, duration=5.0, allow_short=False)
 
 
+@pytest.mark.slow
 def test_long_file_other_windows_and_end(corpus):
     path = corpus["audio/long_30min"].path
     before = load_audio(path, offset=1490.0, duration=5.0)  # silence just before the marker
@@ -115,7 +123,8 @@ def test_audio_stats_levels():
 
 
 @pytest.mark.parametrize("subtype, rate, seconds", [
-    ("VORBIS", 32000, 0.05), ("VORBIS", 32000, 7.3), ("VORBIS", 44100, 61.0), ("OPUS", 48000, 3.0),
+    ("VORBIS", 32000, 0.05), ("VORBIS", 32000, 7.3), pytest.param("VORBIS", 44100, 61.0, marks=pytest.mark.slow),
+    ("OPUS", 48000, 3.0),
 ])
 def test_truncation_check_has_no_false_positives(tmp_path, subtype, rate, seconds):
     # The end-of-stream check must pass every complete file, short or long, Vorbis or Opus.
@@ -130,6 +139,7 @@ def test_truncation_check_has_no_false_positives(tmp_path, subtype, rate, second
     assert len(load_audio(tmp_path / "via_write_audio.ogg", sr=None)) == len(y)
 
 
+@pytest.mark.slow
 def test_write_audio_long_ogg_does_not_crash(tmp_path):
     # libsndfile 1.2 segfaults when one write call gives the Vorbis encoder >= 2**21 frames
     # (65.5 s at 32 kHz); write_audio writes in blocks. Run in a child so a regression shows up

@@ -4,7 +4,7 @@ file or lose saved rows; disk-full and read-only failures give a clear error and
 half-written file; user-typed run ids cannot leave the runs folder; checkpoints never unpickle
 arbitrary objects.
 
-The scenarios live in `tests/corpus/make_corpus.py` (shared with
+The scenarios live in `tests/corpus/crash_harness.py` (shared with
 `benchmarks/reliability_summary.py`); each test states what it checks. Training runs are tiny
 (resnet10t from scratch, 2-s clips, 3 epochs of 2 steps) so the whole file stays within minutes.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from corpus import make_corpus as mc
+from corpus import crash_harness as ch
 
 from birdcore.atomic_io import StorageError, atomic_write_json
 from birdcore.errors import BirdcoreError, RunError
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tone_data(tmp_path_factory) -> Path:
-    return mc.tiny_tone_data(tmp_path_factory.mktemp("tones") / "data")
+    return ch.tiny_tone_data(tmp_path_factory.mktemp("tones") / "data")
 
 
 def _assert_truthful_after_kill(run, seen: dict) -> None:
@@ -46,20 +46,20 @@ def _assert_truthful_after_kill(run, seen: dict) -> None:
 # ---- training: SIGKILL at seeded random moments ------------------------------------------------
 @pytest.mark.parametrize("phase, seed", [("start-up", 0), ("mid-epoch", 1), ("end-of-epoch", 2)])
 def test_sigkill_at_random_moment_then_resume_gives_a_complete_run(tone_data, tmp_path, phase, seed, record_property):
-    run = mc.tiny_run(tone_data, tmp_path / "runs")
-    seen = mc.kill_training_at(run, phase, seed)
+    run = ch.tiny_run(tone_data, tmp_path / "runs")
+    seen = ch.kill_training_at(run, phase, seed)
     record_property("landed", seen["landed"])
     print(f"{phase} seed {seed}: kill landed {seen['landed']}")
     _assert_truthful_after_kill(run, seen)
     check_resumable(run)
     status = run_in_process(run, resume=True)
     assert status["state"] == "finished"
-    assert mc.run_problems(run) == [], seen["landed"]
+    assert ch.run_problems(run) == [], seen["landed"]
 
 
 # ---- training: injected crash points, three crashes in a row on one run -------------------------
 def test_injected_crashes_at_each_end_of_epoch_write_then_resume(tone_data, tmp_path):
-    run = mc.tiny_run(tone_data, tmp_path / "runs")
+    run = ch.tiny_run(tone_data, tmp_path / "runs")
     expected = {
         # (point, epoch, resume?): where the run folder must be left
         ("after_last", 0, False): "between epochs (after epoch 0)",  # last.pt written, best.pt/OOF not yet
@@ -67,7 +67,7 @@ def test_injected_crashes_at_each_end_of_epoch_write_then_resume(tone_data, tmp_
         ("mid_last_write", 2, True): "end-of-epoch writes (epoch 2 logged, last.pt still at 2)",
     }
     for (point, epoch, resume), landed in expected.items():
-        seen = mc.crash_training_at(run, point, epoch, resume)
+        seen = ch.crash_training_at(run, point, epoch, resume)
         assert seen["rc"] == -9, f"{point}: the process did not die at the crash point: {seen['stderr']}"
         assert seen["landed"] == landed, point
         _assert_truthful_after_kill(run, seen)
@@ -85,7 +85,7 @@ def test_injected_crashes_at_each_end_of_epoch_write_then_resume(tone_data, tmp_
 
     check_resumable(run)
     assert run_in_process(run, resume=True)["state"] == "finished"
-    assert mc.run_problems(run) == []
+    assert ch.run_problems(run) == []
 
 
 class RunInconsistent(Exception):
@@ -98,8 +98,8 @@ def test_best_checkpoint_matches_status_after_a_crash_between_best_and_last(tone
     the epoch status calls best."""
     from birdcore.training import loop
 
-    run = mc.tiny_run(tone_data, tmp_path / "runs")
-    seen = mc.crash_training_at(run, "after_best_inflated", 1, resume=False)
+    run = ch.tiny_run(tone_data, tmp_path / "runs")
+    seen = ch.crash_training_at(run, "after_best_inflated", 1, resume=False)
     assert seen["rc"] == -9 and seen["landed"] == "between epochs (after epoch 1)"  # last.pt written, best.pt not
     real = loop.compute_all
 
@@ -108,7 +108,7 @@ def test_best_checkpoint_matches_status_after_a_crash_between_best_and_last(tone
 
     monkeypatch.setattr(loop, "compute_all", low_scores)
     assert run_in_process(run, resume=True)["state"] == "finished"
-    problems = mc.run_problems(run)
+    problems = ch.run_problems(run)
     if problems:
         raise RunInconsistent(problems)
 
@@ -116,7 +116,7 @@ def test_best_checkpoint_matches_status_after_a_crash_between_best_and_last(tone
 # ---- checkpoints -------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 1])
 def test_checkpoint_writer_killed_mid_save_leaves_a_whole_checkpoint(tmp_path, seed):
-    res = mc.checkpoint_write_killed(tmp_path, seed)
+    res = ch.checkpoint_write_killed(tmp_path, seed)
     assert res.handled, res.detail
     assert res.lost == 0
 
@@ -159,7 +159,7 @@ def test_truncated_or_empty_checkpoint_is_refused(tmp_path):
 
 # ---- annotations and thresholds: concurrency and crashes -----------------------------------------
 def test_concurrent_annotation_writers_lose_no_rows(tmp_path):
-    res = mc.concurrent_annotation_writers(tmp_path, writers=4, saves=8)
+    res = ch.concurrent_annotation_writers(tmp_path, writers=4, saves=8)
     assert res.data["expected"] == 32
     assert res.lost == 0 and res.data["extra"] == 0, res.detail
     assert res.handled, res.detail
@@ -167,14 +167,14 @@ def test_concurrent_annotation_writers_lose_no_rows(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_annotation_saver_killed_at_random_keeps_every_acknowledged_row(tmp_path, seed):
-    res = mc.killed_annotation_saver(tmp_path, seed)
+    res = ch.killed_annotation_saver(tmp_path, seed)
     assert res.data["acked"] > 0, "the kill came before any save; the test proved nothing"
     assert res.lost == 0, res.detail
     assert res.handled, res.detail
 
 
 def test_annotation_save_dying_mid_write_leaves_the_previous_file(tmp_path):
-    res = mc.annotation_save_dies_mid_write(tmp_path)
+    res = ch.annotation_save_dies_mid_write(tmp_path)
     assert res.data["rc"] == -9
     (stray,) = res.data["strays"]  # proves the process died while the new table was being written
     assert stray.stat().st_size > 0
@@ -182,13 +182,13 @@ def test_annotation_save_dying_mid_write_leaves_the_previous_file(tmp_path):
 
 
 def test_concurrent_threshold_writers_never_show_a_torn_file(tmp_path):
-    res = mc.concurrent_threshold_writers(tmp_path, writers=3, saves=10)
+    res = ch.concurrent_threshold_writers(tmp_path, writers=3, saves=10)
     assert res.data["reads"] > 0, "the reader never overlapped the writers"
     assert res.data["torn"] == [] and res.handled, res.detail
 
 
 def test_threshold_save_dying_mid_write_leaves_the_previous_file(tmp_path):
-    res = mc.threshold_save_dies_mid_write(tmp_path)
+    res = ch.threshold_save_dies_mid_write(tmp_path)
     assert res.data["rc"] == -9
     assert res.lost == 0 and res.handled, res.detail
 
@@ -206,7 +206,7 @@ FAILED_WRITES = [
 
 @pytest.mark.parametrize("writer, code, where", FAILED_WRITES)
 def test_failed_write_is_a_clear_error_and_changes_nothing(tmp_path, writer, code, where):
-    res = mc.failed_write(tmp_path, writer, code, where)
+    res = ch.failed_write(tmp_path, writer, code, where)
     err = res.data["error"]
     assert isinstance(err, StorageError) and isinstance(err, BirdcoreError), res.detail
     assert isinstance(err, OSError) and err.errno == code  # `except OSError` callers still work
@@ -217,14 +217,14 @@ def test_failed_write_is_a_clear_error_and_changes_nothing(tmp_path, writer, cod
 
 @pytest.mark.parametrize("code, where", [(errno.EROFS, "create"), (errno.ENOSPC, "fsync")])
 def test_run_folder_creation_failure_is_clear_and_leaves_nothing(tmp_path, code, where):
-    res = mc.failed_run_creation(tmp_path, code, where)
+    res = ch.failed_run_creation(tmp_path, code, where)
     assert isinstance(res.data["error"], RunError), res.detail
     assert res.data["left"] == [] and res.data["runs"] == []
     assert res.handled, res.detail
 
 
 def test_real_full_disk(tmp_path):
-    faults = mc.real_full_disk(tmp_path / "small")
+    faults = ch.real_full_disk(tmp_path / "small")
     if faults is None:
         pytest.skip("cannot mount a tmpfs here (needs root and mount rights); simulated in the tests above")
     assert len(faults) == 4
@@ -233,7 +233,7 @@ def test_real_full_disk(tmp_path):
 
 
 def test_real_read_only_file_system(tmp_path):
-    faults = mc.real_read_only(tmp_path / "ro")
+    faults = ch.real_read_only(tmp_path / "ro")
     if faults is None:
         pytest.skip("cannot mount/remount a tmpfs here (needs root and mount rights); simulated above")
     for f in faults:
@@ -254,13 +254,13 @@ def test_read_only_folder_by_permissions(tmp_path):
     finally:
         folder.chmod(0o755)
     assert json.loads((folder / "a.json").read_text()) == {"v": 1}
-    assert mc.stray_temps(folder) == []
+    assert ch.stray_temps(folder) == []
 
 
 def test_training_with_a_full_disk_fails_clearly(tone_data, tmp_path, monkeypatch):
     """last.pt cannot be written: the run stops with a StorageError naming last.pt and "disk
     full", status says failed with that message, and no temp file is left in checkpoints/."""
-    run = mc.tiny_run(tone_data, tmp_path / "runs")
+    run = ch.tiny_run(tone_data, tmp_path / "runs")
     real_replace = os.replace
 
     def replace(src, dst, *a, **k):
@@ -273,14 +273,14 @@ def test_training_with_a_full_disk_fails_clearly(tone_data, tmp_path, monkeypatc
         run_in_process(run)
     st = run.status()
     assert st["state"] == "failed" and "disk full" in st["error"] and "last.pt" in st["error"]
-    assert mc.stray_temps(run.path) == []
+    assert ch.stray_temps(run.path) == []
     assert [r["epoch"] for r in run.epoch_records()] == [0]  # the epoch line itself is whole
     assert not run.best_checkpoint.exists()  # best.pt is written after last.pt: never half of a pair
 
 
 # ---- run status and path safety ------------------------------------------------------------------
 def test_launched_run_that_died_in_start_up_is_not_shown_queued(tone_data, tmp_path):
-    run = mc.tiny_run(tone_data, tmp_path / "runs")
+    run = ch.tiny_run(tone_data, tmp_path / "runs")
     assert run.status()["state"] == "queued"  # prepared, never launched: queued is the truth
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -302,7 +302,7 @@ def test_run_ids_that_could_leave_the_runs_folder_are_rejected(tmp_path, run_id)
 
 
 def test_plain_run_id_opens_and_paths_still_work_without_runs_dir(tone_data, tmp_path):
-    run = mc.tiny_run(tone_data, tmp_path / "runs")
+    run = ch.tiny_run(tone_data, tmp_path / "runs")
     assert open_run(run.run_id, runs_dir=tmp_path / "runs").path == run.path
     assert open_run(run.path).path == run.path  # CLI: a path, no runs_dir
     with pytest.raises(RunError, match="not a run folder"):

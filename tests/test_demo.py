@@ -33,6 +33,7 @@ SR = 32000
 SMALL = {"recordings_scale": 0.1, "n_soundscapes": 1}  # a quick dataset for the write/determinism tests
 
 
+# Every test that uses `demo` or `meta` is marked slow: generating the full dataset takes ~30 s.
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> Path:
     """The default dataset (seed 0), generated once for the whole session."""
@@ -48,6 +49,7 @@ def _read(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+@pytest.mark.slow
 def test_layout_files_exist(demo):
     for name in ("train_metadata.csv", "eBird_Taxonomy_v2021.csv", "scored_birds.json", "test.csv",
                  "sample_submission.csv", "test_labels.csv", "test_events.csv", MARKER_NAME):
@@ -58,12 +60,14 @@ def test_layout_files_exist(demo):
     assert not list(demo.parent.glob(".demo.tmp-*")), "temp build folder left behind"
 
 
+@pytest.mark.slow
 def test_metadata_header_matches_real_file(demo, real_data_dir):
     real = _read(real_data_dir / "train_metadata.csv")[0]
     assert _read(demo / "train_metadata.csv")[0] == real
     assert real.split(",") == generator.METADATA_COLUMNS
 
 
+@pytest.mark.slow
 def test_metadata_quoting_matches_real_style(demo, real_data_dir):
     # Kaggle's file is plain csv.writer output (minimal quoting, LF): re-serialising a row must give
     # the same text, for the real file and for ours.
@@ -82,6 +86,7 @@ def test_metadata_quoting_matches_real_style(demo, real_data_dir):
     assert any(",\"['" in line for line in lines), "multi-item lists are quoted like the real file"
 
 
+@pytest.mark.slow
 def test_metadata_values(meta):
     codes = {s.code for s in SPECIES}
     assert set(meta["primary_label"]) == codes
@@ -113,6 +118,7 @@ def test_metadata_values(meta):
     assert list(meta["filename"]) == sorted(meta["filename"])
 
 
+@pytest.mark.slow
 def test_secondary_labels_known_and_about_ten_percent(meta):
     codes = {s.code for s in SPECIES}
     secondary = meta["secondary_labels"].map(ast.literal_eval)
@@ -135,6 +141,7 @@ def test_species_are_fictional(real_data_dir):
     assert len({s.voice.description for s in SPECIES}) == len(SPECIES), "each voice is distinct"
 
 
+@pytest.mark.slow
 def test_taxonomy_bom_header_and_species(demo, real_data_dir):
     raw = (demo / "eBird_Taxonomy_v2021.csv").read_bytes()
     real_raw = (real_data_dir / "eBird_Taxonomy_v2021.csv").read_bytes()
@@ -146,6 +153,7 @@ def test_taxonomy_bom_header_and_species(demo, real_data_dir):
     assert (tax["CATEGORY"] == "species").all() and tax["TAXON_ORDER"].is_unique
 
 
+@pytest.mark.slow
 def test_every_training_file_is_32k_mono_3_to_30_s(demo, meta):
     listed = {demo / "train_audio" / f for f in meta["filename"]}
     assert listed == set((demo / "train_audio").glob("*/*.ogg"))
@@ -155,6 +163,7 @@ def test_every_training_file_is_32k_mono_3_to_30_s(demo, meta):
         assert 3.0 <= info.duration <= 30.0, (path, info.duration)
 
 
+@pytest.mark.slow
 def test_counts_per_species_are_imbalanced_within_10_to_25(meta):
     counts = meta["primary_label"].value_counts()
     assert len(counts) == len(SPECIES)
@@ -162,6 +171,7 @@ def test_counts_per_species_are_imbalanced_within_10_to_25(meta):
     assert counts.max() >= 2 * counts.min(), "a long tail, like the real data"
 
 
+@pytest.mark.slow
 def test_scored_birds(demo, meta):
     text = (demo / "scored_birds.json").read_text()
     scored = json.loads(text)
@@ -172,6 +182,7 @@ def test_scored_birds(demo, meta):
     assert text == json.dumps(scored), "one-line JSON list like the real file"
 
 
+@pytest.mark.slow
 def test_soundscapes_are_60_s(demo):
     files = sorted((demo / "test_soundscapes").glob("*.ogg"))
     assert len(files) >= 6
@@ -182,6 +193,7 @@ def test_soundscapes_are_60_s(demo):
         assert info.frames == 60 * SR
 
 
+@pytest.mark.slow
 def test_test_tables_are_consistent(demo):
     test = pd.read_csv(demo / "test.csv")
     sub = pd.read_csv(demo / "sample_submission.csv")
@@ -200,6 +212,7 @@ def test_test_tables_are_consistent(demo):
     assert labels["target"].dtype == bool and 0.02 < labels["target"].mean() < 0.5
 
 
+@pytest.mark.slow
 def test_labels_follow_the_events(demo):
     test = pd.read_csv(demo / "test.csv")
     labels = pd.read_csv(demo / "test_labels.csv")
@@ -224,6 +237,7 @@ def test_labels_follow_the_events(demo):
         assert ((ev["start"] // 5) != (ev["end"] // 5)).any(), f"{file_id}: needs a call across a boundary"
 
 
+@pytest.mark.slow
 def test_small_dataset_is_deterministic(tmp_path):
     a = generate_demo_dataset(tmp_path / "a", seed=3, **SMALL)
     b = generate_demo_dataset(tmp_path / "b", seed=3, **SMALL)
@@ -249,6 +263,7 @@ def _band_features(path: Path) -> np.ndarray:
     return np.concatenate([logs.mean(1), logs.std(1)])
 
 
+@pytest.mark.slow
 def test_species_are_learnable_but_not_guessable(demo, meta):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -264,6 +279,7 @@ def test_species_are_learnable_but_not_guessable(demo, meta):
     assert model.fit(x_tr, shuffled).score(x_te, y_te) <= 0.4
 
 
+@pytest.mark.slow
 def test_rating_tracks_recording_quality(demo, meta):
     # High ratings were synthesised with high SNR: the loud frames stand further above the quiet
     # ones. Unrated (0.0) recordings have a random SNR and are left out.
@@ -279,11 +295,13 @@ def test_rating_tracks_recording_quality(demo, meta):
     assert spearmanr(rated["rating"], spread).statistic >= 0.6
 
 
+@pytest.mark.slow
 def test_total_size_under_30_mb(demo):
     total = sum(p.stat().st_size for p in demo.rglob("*") if p.is_file())
     assert total < 30 * 1024 * 1024, total
 
 
+@pytest.mark.slow
 def test_ensure_is_a_noop_when_complete(demo):
     marker = demo / MARKER_NAME
     before = (demo.stat().st_ino, marker.stat().st_mtime_ns)
@@ -311,6 +329,7 @@ def test_ensure_regenerates_only_its_own_outdated_dataset(tmp_path, monkeypatch)
     assert len(builds) == 2
 
 
+@pytest.mark.slow
 def test_overwrite_protection(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
@@ -323,6 +342,7 @@ def test_overwrite_protection(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".mine.lock", "mine"]
 
 
+@pytest.mark.slow
 def test_failed_generation_leaves_nothing_behind(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("synthetic failure")

@@ -59,6 +59,7 @@ def test_pool_and_smooth():
         smooth(p, [0.5, 0.5])
 
 
+# Every test that uses `trained` is marked slow: the fixture trains a model.
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tone dataset with 2 soundscapes and a model that learnt it (demo-cpu preset, small)."""
@@ -71,6 +72,7 @@ def trained(tmp_path_factory):
     return root, run
 
 
+@pytest.mark.slow
 def test_predict_table_and_bad_files(trained, tmp_path):
     root, run = trained
     ds = load_dataset(root)
@@ -99,6 +101,7 @@ def test_predict_table_and_bad_files(trained, tmp_path):
     assert smoothed.shape == single.shape and not np.allclose(smoothed[run.classes], single[run.classes])
 
 
+@pytest.mark.slow
 def test_model_detects_the_calls_it_learnt(trained):
     root, run = trained
     ds = load_dataset(root)
@@ -110,6 +113,7 @@ def test_model_detects_the_calls_it_learnt(trained):
     assert rows.loc[rows.truth, "prob"].mean() > rows.loc[~rows.truth, "prob"].mean() + 0.3
 
 
+@pytest.mark.slow
 def test_onnx_matches_torch(trained):
     _, run = trained
     torch_s, onnx_s = load_scorer(run.path, "torch"), load_scorer(run.path, "onnx")
@@ -126,6 +130,7 @@ def test_onnx_matches_torch(trained):
     assert meta["classes"] == run.classes and meta["verification"]["max_abs_diff"] < 1e-3
 
 
+@pytest.mark.slow
 def test_submission_rows_equal_test_csv_and_tuning_helps(trained, tmp_path):
     root, run = trained
     assert cli(["tune-thresholds", str(run.path)]) == 0
@@ -145,6 +150,7 @@ def test_submission_rows_equal_test_csv_and_tuning_helps(trained, tmp_path):
     assert cli(["evaluate", str(out), "--data", str(root), "--labels", str(tmp_path / "bad.csv")]) == 2
 
 
+@pytest.mark.slow
 def test_kaggle_bundle_round_trip(trained, tmp_path):
     root, run = trained
     assert cli(["tune-thresholds", str(run.path)]) == 0
@@ -181,6 +187,7 @@ def test_kaggle_bundle_round_trip(trained, tmp_path):
     assert imported <= {"argparse", "csv", "json", "os", "pathlib", "numpy", "onnxruntime", "soundfile"}
 
 
+@pytest.mark.slow
 def test_ensemble_class_mismatch_and_bad_sources(trained, tmp_path):
     _, run = trained
     with pytest.raises(ModelError, match="neither a run folder"):
@@ -189,6 +196,7 @@ def test_ensemble_class_mismatch_and_bad_sources(trained, tmp_path):
         load_scorer(run.path, backend="tflite")
 
 
+@pytest.mark.slow
 def test_submit_refuses_missing_soundscape(trained, tmp_path):
     root, run = trained
     import shutil

@@ -59,6 +59,7 @@ def tiny_trained(tmp_path_factory) -> tuple[Path, Path]:
     return data, runs
 
 
+# Every test that uses `tiny` is marked slow: the fixture trains a model (once per session).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     data, runs = tiny_trained(tmp_path_factory)
@@ -67,6 +68,7 @@ def tiny(tmp_path_factory):
     return ds, ref, catalog.load_model(ref, "torch")
 
 
+@pytest.mark.slow
 def test_find_models_lists_runs_exported_and_birdnet(tiny, tmp_path):
     ds, ref, _ = tiny
     assert ref.kind == "run" and (Path(ref.path) / "checkpoints" / "best.pt").is_file()
@@ -81,6 +83,7 @@ def test_find_models_lists_runs_exported_and_birdnet(tiny, tmp_path):
     assert len({r.key for r in refs}) == 3
 
 
+@pytest.mark.slow
 def test_recording_probs_equal_the_predictor(tiny):
     ds, ref, model = tiny
     path = ds.soundscapes[0]
@@ -94,6 +97,7 @@ def test_recording_probs_equal_the_predictor(tiny):
     assert probs["end"].tolist() == grid["end"].tolist()
 
 
+@pytest.mark.slow
 def test_top_species_detections_and_thresholds(tiny):
     ds, _, model = tiny
     probs = catalog.recording_probs([model], ds.soundscapes[0])
@@ -115,6 +119,7 @@ def test_top_species_detections_and_thresholds(tiny):
     assert len(ins.top_species(probs, classes, 0.5, k=2)) == 24
 
 
+@pytest.mark.slow
 def test_uncertain_windows_rank_by_margin(tiny):
     ds, _, model = tiny
     table = catalog.predict_table([model], ds.soundscapes).table
@@ -128,6 +133,7 @@ def test_uncertain_windows_rank_by_margin(tiny):
     assert len(skip) == 5 and (skip["file_id"].iat[0], skip["start"].iat[0]) != (first["file_id"], first["start"])
 
 
+@pytest.mark.slow
 def test_truth_matrix_from_labels_events_and_annotations(tiny, tmp_path):
     ds, _, _ = tiny
     fid = ds.soundscapes[0].stem
@@ -162,6 +168,7 @@ def test_read_events(tmp_path):
         ins.read_events(tmp_path / "e.csv")
 
 
+@pytest.mark.slow
 def test_spectrogram_axes_and_pooling(tiny):
     ds, _, model = tiny
     path = ds.soundscapes[0]
@@ -178,6 +185,7 @@ def test_spectrogram_axes_and_pooling(tiny):
     assert sr == 32000 and len(y) == 5 * 32000
 
 
+@pytest.mark.slow
 def test_class_checks_and_broken_models(tiny, tmp_path):
     ds, ref, model = tiny
     assert catalog.check_classes(model.classes, ds.species) == ds.species
@@ -205,6 +213,7 @@ def test_class_checks_and_broken_models(tiny, tmp_path):
         catalog.recording_probs([model], bad)
 
 
+@pytest.mark.slow
 def test_submission_helpers(tiny, tmp_path):
     ds, _, model = tiny
     result = catalog.predict_table([model], ds.soundscapes)

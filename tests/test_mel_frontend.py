@@ -39,6 +39,7 @@ def test_filterbank_matches_librosa():
         assert np.abs(ours - ref).max() < 1e-7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["hop512", "hop320"])
 def test_db_matches_librosa_on_real_clip(real_audio_dir, preset):
     """Un-normalised dB vs librosa.melspectrogram + power_to_db(ref=1.0, top_db=80): < 0.01 dB."""
@@ -113,6 +114,7 @@ def test_config_validation_names_the_field():
         mel_preset("hop999")
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

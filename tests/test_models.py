@@ -27,6 +27,7 @@ def test_sed_head_shapes_and_attention():
     assert (clip <= frame.amax(-1) + 1e-6).all() and (clip >= frame.amin(-1) - 1e-6).all()
 
 
+@pytest.mark.slow
 def test_sed_head_localises_an_event_in_time():
     # A feature that is "on" only at t=7 must get the largest attention there once trained.
     torch.manual_seed(0)
@@ -57,6 +58,7 @@ def test_gem_and_linear_head():
     assert clip.shape == (2, 3) and frame.shape == (2, 3, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["resnet10t", "tf_efficientnet_lite0", "resnest14d", "efficientnet_b0"])
 def test_timm_families_build_and_run(backbone):
     cfg = load_run_config("demo-cpu", [f'model.backbone="{backbone}"', "model.pretrained=false"])
