@@ -80,6 +80,7 @@ def _data_columns(path: Path) -> list[str]:
 
 # ---- no dataset: a file and a taxonomy are enough -----------------------------------------------
 
+@pytest.mark.slow
 def test_predict_one_file_with_taxonomy_and_no_dataset(tmp_path, capsys, taxonomy, akiapo_mp3):
     code, out, err = _run(capsys, "predict", "--model", "birdnet", akiapo_mp3, "--taxonomy", taxonomy,
                           "--out", tmp_path / "p")
@@ -137,6 +138,7 @@ def test_species_option_column_sets(tmp_path, taxonomy):
         read_species_option(str(bad))
 
 
+@pytest.mark.slow
 def test_predict_species_list_and_file_via_env_taxonomy(tmp_path, capsys, monkeypatch, taxonomy, akiapo_mp3):
     monkeypatch.setenv(TAXONOMY_ENV, str(taxonomy))  # the env var replaces --taxonomy
     code, _, err = _run(capsys, "predict", "--model", "birdnet", akiapo_mp3, "--species",
@@ -235,6 +237,7 @@ def test_a_file_failing_mid_run_is_skipped_and_the_rest_finishes(tmp_path, taxon
 
 # ---- folders with sub-folders --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_predict_folder_with_sub_folders_finds_every_file(tmp_path, capsys, taxonomy, akiapo_mp3):
     rng = np.random.default_rng(0)
     tree = tmp_path / "recordings"
@@ -255,6 +258,7 @@ def test_predict_folder_with_sub_folders_finds_every_file(tmp_path, capsys, taxo
 
 # ---- submit --model birdnet ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_submit_birdnet_with_species_and_taxonomy_option(tmp_path, capsys, taxonomy, akiapo_mp3):
     """A dataset without its own taxonomy: --taxonomy maps BirdNET; test.csv's birds are scored
     even when --species leaves them out, a bird BirdNET lacks is False."""
