@@ -355,6 +355,8 @@ def _prepare_run_distributed(data, cfg, runs_dir, prepare_run):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree; each subcommand sets `func`."""
+    from birdcore.config.features import DEFAULT_SR
+
     parser = _Parser(prog="birdcore", description="BirdCLEF workbench engine")
     parser.add_argument("--version", action="version", version=f"birdcore {__import__('birdcore').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -377,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="decode all training audio once into memory-mappable arrays")
     p.add_argument("data", type=Path)
     p.add_argument("--out", type=Path, default=None, help="cache folder (default DATA/.birdcore_cache/...)")
-    p.add_argument("--sr", type=int, default=32000)
+    p.add_argument("--sr", type=int, default=DEFAULT_SR)
     p.add_argument("--dtype", choices=["int16", "float16"], default="int16")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=_cmd_cache)

@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from birdcore.atomic_io import atomic_path, atomic_write_json, atomic_write_text
-from birdcore.audio.io import load_audio
+from birdcore.audio.io import DEFAULT_SR, load_audio
 from birdcore.errors import AudioError, DatasetError
 
 __all__ = ["build_cache", "open_cache", "CachedAudio", "CacheEntry", "default_cache_dir", "CACHE_DIRNAME"]
@@ -49,7 +49,7 @@ _INDEX_EVERY = 64
 Progress = Callable[[int, int, str], None]
 
 
-def default_cache_dir(data_root: str | os.PathLike, sr: int = 32000, dtype: str = "int16") -> Path:
+def default_cache_dir(data_root: str | os.PathLike, sr: int = DEFAULT_SR, dtype: str = "int16") -> Path:
     """`DATA/.birdcore_cache/<sr>_<dtype>`."""
     return Path(data_root) / CACHE_DIRNAME / f"{int(sr)}_{dtype}"
 
@@ -86,7 +86,7 @@ def _dataset_files(dataset) -> list[tuple[str, Path]]:
 def build_cache(
     dataset,
     out_dir: str | os.PathLike | None = None,
-    sr: int = 32000,
+    sr: int = DEFAULT_SR,
     dtype: str = "int16",
     workers: int = 2,
     progress: Progress | None = None,
@@ -282,7 +282,7 @@ class CachedAudio:
         return chunk.astype(np.float32)
 
 
-def open_cache(data_root_or_dir: str | os.PathLike, sr: int = 32000, dtype: str = "int16") -> CachedAudio:
+def open_cache(data_root_or_dir: str | os.PathLike, sr: int = DEFAULT_SR, dtype: str = "int16") -> CachedAudio:
     """Open a cache by its folder, or by the dataset root (then `DATA/.birdcore_cache/<sr>_<dtype>`)."""
     p = Path(data_root_or_dir)
     if (p / "index.json").exists():

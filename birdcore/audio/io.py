@@ -20,9 +20,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from birdcore.config.features import DEFAULT_SR
 from birdcore.errors import AudioError
 
-DEFAULT_SR = 32000
+# DEFAULT_SR (32 kHz, the default decode rate) is defined once, as MelConfig.sample_rate's default in
+# birdcore.config.features; it is imported from here too.
+
 AUDIO_EXTENSIONS = (".ogg", ".wav", ".flac", ".mp3", ".oga", ".opus")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from birdcore.audio.io import DEFAULT_SR
 from birdcore.augment.batch_mix import MixResult, mix_batch, mix_batch_info
 from birdcore.augment.spectrogram import apply_spec_augment, spec_augment
 from birdcore.augment.waveform import Fired, SeededTransform, build_wave_transforms
@@ -44,7 +45,7 @@ class WaveformPipeline:
     preserved by every transform (time stretch keeps length, see `TimeStretchConfig`).
     """
 
-    def __init__(self, cfg: AugmentConfig, sr: int = 32000) -> None:
+    def __init__(self, cfg: AugmentConfig, sr: int = DEFAULT_SR) -> None:
         self.cfg = cfg
         self.sr = sr
         self.transforms: list[SeededTransform] = build_wave_transforms(cfg, sr)
@@ -114,7 +115,7 @@ def load_training_clip(
     rng: np.random.Generator | int | None,
     *,
     seconds: float = 5.0,
-    sr: int = 32000,
+    sr: int = DEFAULT_SR,
     other: OtherAudio | None = None,
     return_info: bool = False,
 ) -> Any:

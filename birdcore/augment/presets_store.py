@@ -5,6 +5,13 @@ files and uses one as a run's `augment` section. A file holds exactly
 `birdcore.config.base.to_dict(AugmentConfig)` (pretty JSON), so it can also be passed as
 `augment=<file contents>` or edited by hand.
 
+How they relate to the other presets: a run preset (`birdcore.config.run.PRESETS`: demo-cpu,
+birdclef2022, birdnet-head) is a whole `RunConfig`, and its `mel` section starts from a mel preset
+(`birdcore.config.features.MEL_PRESETS`: hop512, hop320). A saved augmentation preset holds an
+`AugmentConfig` only: it replaces a run's `augment` section on top of whichever run preset is
+chosen, and carries no mel, model or training settings (the mel preset picked on the Preview page
+is not saved with it).
+
 - Names are file names without `.json`: letters, digits, space and `_ - . + ( )`, at most 100
   characters, not starting with a dot, never `/`, `\\` or `..` — a name cannot leave the folder.
   A trailing `.json` is accepted and dropped.

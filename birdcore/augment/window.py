@@ -19,7 +19,7 @@ from typing import Callable, Protocol, Sequence, Union
 
 import numpy as np
 
-from birdcore.audio.io import audio_info, fit_length, load_audio
+from birdcore.audio.io import DEFAULT_SR, audio_info, fit_length, load_audio
 
 __all__ = ["AudioSource", "FileSource", "as_source", "read_window", "Window", "OtherAudio"]
 
@@ -39,7 +39,7 @@ class AudioSource(Protocol):
 class FileSource:
     """A recording decoded from disk at `sr` (resampled with soxr when the file's rate differs)."""
 
-    def __init__(self, path: str | os.PathLike, sr: int = 32000) -> None:
+    def __init__(self, path: str | os.PathLike, sr: int = DEFAULT_SR) -> None:
         self.path = Path(path)
         self.name = str(path)
         self.sample_rate = sr
@@ -61,7 +61,7 @@ SourceLike = Union[str, os.PathLike, AudioSource]
 OtherAudio = Union[Sequence[SourceLike], Callable[[np.random.Generator], SourceLike]]
 
 
-def as_source(obj: SourceLike, sr: int = 32000) -> AudioSource:
+def as_source(obj: SourceLike, sr: int = DEFAULT_SR) -> AudioSource:
     """A path becomes a `FileSource`; an object with `read` and `duration` is used as is."""
     if isinstance(obj, (str, os.PathLike)):
         return FileSource(obj, sr)

@@ -51,9 +51,19 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
 
     Missing keys take the dataclass default; unknown keys, wrong types and values that fail the
     section's `validate()` raise `ConfigError` naming the dotted path of the field.
+
+    A class may define a classmethod `upgrade(data) -> data` that maps the fields of older saved
+    files onto the current ones (e.g. `RunConfig` and the retired `data.sample_rate`); it runs
+    first, on the plain dict, and raises ConfigError when an old file cannot be mapped.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping of fields, got {type(data).__name__}")
+    upgrade = getattr(cls, "upgrade", None)
+    if callable(upgrade):
+        try:
+            data = upgrade(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{exc}" if where else str(exc)) from None
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))

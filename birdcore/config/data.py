@@ -20,9 +20,12 @@ class DataConfig:
     - `rating_weight`: per-sample loss weight from `rating` — "none" (all 1), or "linear" =
       rating / 5, where unrated rows (rating 0.0) get `unrated_weight` instead of 0.
     - `min_rating`: drop rated recordings below this rating (unrated ones are kept).
+
+    The sample rate is not here: a run has one, `mel.sample_rate` (`RunConfig.sample_rate`). Old
+    `config.json` files that still hold `data.sample_rate` load when it equals `mel.sample_rate`
+    (see `RunConfig.upgrade`).
     """
 
-    sample_rate: int = 32000
     clip_seconds: float = 5.0
     classes: Literal["all", "scored"] = "all"
     secondary_weight: float = 0.5
@@ -32,7 +35,6 @@ class DataConfig:
     use_cache: bool = True
 
     def __post_init__(self) -> None:
-        check_range("sample_rate", self.sample_rate, 8000, 192000)
         check_range("clip_seconds", self.clip_seconds, 0.5, 120.0)
         check_range("secondary_weight", self.secondary_weight, 0.0, 1.0)
         check_range("unrated_weight", self.unrated_weight, 0.0, 1.0)

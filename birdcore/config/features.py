@@ -22,7 +22,13 @@ from typing import Literal
 
 from birdcore.config.base import ConfigError, check_choice, check_range
 
-__all__ = ["MelConfig", "DenoiseConfig", "MEL_PRESETS", "mel_preset"]
+__all__ = ["DEFAULT_SR", "MelConfig", "DenoiseConfig", "MEL_PRESETS", "mel_preset"]
+
+# The engine's sample rate in Hz: BirdCLEF's recordings are 32 kHz, both front-end lineages below
+# use it, and it is the default decode rate everywhere (`birdcore.audio.io` re-exports it). It
+# lives here, in the config layer, because it is first of all `MelConfig.sample_rate`'s default
+# and the config layer may not import the audio layer above it.
+DEFAULT_SR = 32000
 
 
 @dataclass
@@ -36,9 +42,12 @@ class MelConfig:
       (image, Δ, ΔΔ) with the HTK regression delta over ±`delta_width` frames on the normalised
       image (torchaudio's `ComputeDeltas` formula, not librosa's Savitzky–Golay `delta`).
     - A 5-s window gives `1 + 5 * sample_rate // hop_length` frames (313 at hop 512).
+    - `sample_rate` is the one sample rate of a run (`RunConfig.sample_rate`): every training,
+      validation and inference window is decoded at it, because the filterbank, the Nyquist
+      check on `fmax` and the frame count — what the model hears — are all defined against it.
     """
 
-    sample_rate: int = 32000
+    sample_rate: int = DEFAULT_SR
     n_fft: int = 2048
     hop_length: int = 512
     n_mels: int = 128

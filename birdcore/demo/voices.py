@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft
 
-SAMPLE_RATE = 32000
+from birdcore.config.features import DEFAULT_SR
+
+SAMPLE_RATE = DEFAULT_SR  # the demo's recordings are at the engine's rate (32 kHz)
 # Keep synthesised partials clear of the 16 kHz Nyquist limit so nothing aliases.
 _MAX_PARTIAL_HZ = 15000.0
 

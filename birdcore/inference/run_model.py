@@ -35,6 +35,6 @@ def load_run_model(run_path: str | Path, device: str = "auto", checkpoint: str =
         raise ModelError(f"{ck_path}: checkpoint classes differ from {run.config_path}")
     model = build_model(replace(cfg, model=replace(cfg.model, pretrained=False)), len(classes))
     model.load_state_dict(ck["model"])
-    info = ScorerInfo(run.path, classes, cfg.data.sample_rate, cfg.data.clip_seconds, cfg.model.inference_prob,
+    info = ScorerInfo(run.path, classes, cfg.sample_rate, cfg.data.clip_seconds, cfg.model.inference_prob,
                       "torch", cfg.denoise)
     return model.to(dev).eval(), cfg, info, dev

@@ -123,8 +123,8 @@ class BirdnetHeadScorer:
         self.head = build_head(cfg, int(ck["in_dim"]), len(classes)).eval()
         self.head.load_state_dict(ck["model"])
         self.birdnet = load_birdnet(threads or 2)
-        self.sr = cfg.data.sample_rate
-        self.info = ScorerInfo(run.path, classes, cfg.data.sample_rate, EMBED_WINDOW_S, "clip", "birdnet_head")
+        self.sr = cfg.sample_rate
+        self.info = ScorerInfo(run.path, classes, cfg.sample_rate, EMBED_WINDOW_S, "clip", "birdnet_head")
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch

@@ -37,14 +37,14 @@ def _open_cache(ds: BirdDataset, cfg: RunConfig):
     from birdcore.audio.cache import open_cache
 
     try:
-        return open_cache(ds.root, sr=cfg.data.sample_rate)
+        return open_cache(ds.root, sr=cfg.sample_rate)
     except Exception:  # no cache built (the common case) or an unreadable one: decode files instead
         return None
 
 
 def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[ClipFn, ClipFn, "BatchAugment"]:
     """(train_clip, val_clip, batch_augment). Clip functions return (waveform, target row)."""
-    sr = cfg.data.sample_rate
+    sr = cfg.sample_rate
     secs = cfg.data.clip_seconds
     n = int(round(secs * sr))
     cache = _open_cache(ds, cfg)

@@ -1,10 +1,16 @@
 """The training loop: AdamW + warm-up/cosine, clipping, AMP on CUDA, early stopping, resume, DDP.
 
 Crash safety: everything an epoch produces is written at its end, in this order — epoch metrics
-line, best checkpoint + out-of-fold predictions (when improved), then `last.pt`, which records the
-size of `metrics.jsonl` at that moment. Resuming truncates `metrics.jsonl` back to that size, so a
-SIGKILL at any moment loses at most the current epoch and never duplicates a metrics line.
+line, then `last.pt` (which records the size of `metrics.jsonl` at that moment), then the best
+checkpoint + out-of-fold predictions (when improved), then the status. Resuming truncates
+`metrics.jsonl` back to the size last.pt recorded, so a SIGKILL at any moment loses at most the
+current epoch and never duplicates a metrics line; when the kill landed between last.pt and
+best.pt / the OOF table, the epoch last.pt holds is the best one and resume rebuilds them from it.
 SIGTERM sets a flag checked between steps: the run stops cleanly with state `stopped`.
+
+`_train` reads as its steps: `_setup` (data, folds, loaders, model, optimiser, loss) → `_restore`
+(resume) → per epoch `_train_epoch` (`_train_step` per batch) and `_close_epoch` (`_validate`, best
+/ patience, `_write_epoch`) → `_finish`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from birdcore.data.dataset import load_dataset
+from birdcore.config.run import RunConfig
+from birdcore.data.dataset import BirdDataset, load_dataset
 from birdcore.evaluation.metrics import compute_all
 from birdcore.models import build_model, clip_probability, resolve_device
 from birdcore.training.audio_check import (
@@ -37,7 +44,7 @@ from birdcore.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from birdcore.training.clips import make_clip_loaders
+from birdcore.training.clips import BatchAugment, make_clip_loaders
 from birdcore.training.data import (
     ClipDataset,
     EpochSampler,
@@ -151,12 +158,87 @@ def _init_dist() -> _Dist:
     return _Dist(rank=tdist.get_rank(), world=tdist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0)))
 
 
+@dataclass
+class _Setup:
+    """Everything `_train` builds before the first epoch (see `_setup`)."""
+
+    cfg: RunConfig
+    data: RunData
+    device: torch.device
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    train_ds: ClipDataset
+    sampler: EpochSampler
+    loader: DataLoader
+    val_loader: DataLoader | None
+    batch_aug: BatchAugment
+    model: torch.nn.Module          # what the step calls: DDP-wrapped when distributed
+    raw_model: torch.nn.Module      # the bare model: features, state dicts, evaluation
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss_fn: ClipLoss
+    use_amp: bool
+    steps_per_epoch: int
+    total_steps: int
+    warmup: int
+
+
 def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dist, stop: _StopFlag) -> dict:
+    """Set up, restore, then epochs until done, stopped (SIGTERM) or stopped early (patience)."""
     cfg, extra = run.read_config()
+    s = _setup(run, cfg, extra, resume, dist)
+    st, repair_best = _restore(run, s, resume, dist)
+    if dist.main:
+        _announce_start(run, s, st, dist)
+    if repair_best:
+        _repair_best(run, s, st)
+    t_process = time.time()
+    final_state = "finished"
+    while st.epoch < cfg.train.epochs:
+        epoch = st.epoch
+        record = _train_epoch(run, s, st, epoch, progress, dist, stop)
+        if record is None:
+            final_state = "stopped"
+            break
+        st.epoch = epoch + 1
+        stop_early = _close_epoch(run, s, st, epoch, record, t_process, progress) if dist.main else False
+        if _agree_stop_early(stop_early, dist):
+            break
+    return _finish(run, final_state, dist)
+
+
+# ---- set-up ------------------------------------------------------------------------------------
+
+def _setup(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool, dist: _Dist) -> _Setup:
+    """Seeds, device, rows, loaders, model, optimiser, loss and the step schedule."""
     tc = cfg.train
     torch.manual_seed(tc.seed + dist.rank)
     np.random.seed(tc.seed + dist.rank)
     device = resolve_device(tc.device, dist.local_rank if dist.enabled else None)
+    ds, data, train_rows, val_rows = _select_rows(run, cfg, extra, resume, dist)
+    train_ds, sampler, loader, val_loader, batch_aug = _make_loaders(run, cfg, ds, data, train_rows, val_rows,
+                                                                     device, dist)
+    model = build_model(cfg, len(data.classes)).to(device)
+    raw_model = model
+    if dist.enabled:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(raw_model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    use_amp = tc.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    loss_fn = ClipLoss(cfg.loss, class_weights(data.counts, cfg.loss.class_weights)).to(device)
+    steps_per_epoch = len(loader) if tc.max_train_batches == 0 else min(len(loader), tc.max_train_batches)
+    return _Setup(cfg=cfg, data=data, device=device, train_rows=train_rows, val_rows=val_rows,
+                  train_ds=train_ds, sampler=sampler, loader=loader, val_loader=val_loader, batch_aug=batch_aug,
+                  model=model, raw_model=raw_model, opt=opt, scaler=scaler, loss_fn=loss_fn, use_amp=use_amp,
+                  steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * tc.epochs,
+                  warmup=int(round(tc.warmup_epochs * steps_per_epoch)))
+
+
+def _select_rows(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool,
+                 dist: _Dist) -> tuple[BirdDataset, RunData, np.ndarray, np.ndarray]:
+    """The dataset, the run's rows, and its training / validation rows without undecodable files."""
+    tc = cfg.train
     ds = load_dataset(extra["data_dir"])
     ds.require_audio()
     data = select_run_data(ds, cfg)
@@ -179,7 +261,13 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
                 record_skipped(run.path, f, err, "scan")
         keep = np.array([f not in bad_names for f in data.filenames])
         train_rows, val_rows = train_rows[keep[train_rows]], val_rows[keep[val_rows]]
+    return ds, data, train_rows, val_rows
 
+
+def _make_loaders(run: RunFolder, cfg: RunConfig, ds: BirdDataset, data: RunData, train_rows: np.ndarray,
+                  val_rows: np.ndarray, device: torch.device, dist: _Dist):
+    """(train dataset, sampler, train loader, validation loader or None, batch augmentation)."""
+    tc = cfg.train
     train_clip, val_clip, batch_aug = make_clip_loaders(cfg, data, ds)
     train_ds = ClipDataset(data, train_rows, train_clip, tc.seed, skip_log=run.path)
     weights = balanced_weights(data.primary[train_rows], data.counts) if tc.sampler == "class_balanced" else None
@@ -191,32 +279,28 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
     val_loader = None
     if len(val_rows) and dist.main:
         val_ds = ClipDataset(data, val_rows, val_clip, tc.seed, skip_log=run.path, substitute=False,
-                             clip_samples=int(round(cfg.data.clip_seconds * cfg.data.sample_rate)))
+                             clip_samples=int(round(cfg.data.clip_seconds * cfg.sample_rate)))
         val_loader = DataLoader(val_ds, batch_size=tc.eval_batch_size, shuffle=False, num_workers=workers)
+    return train_ds, sampler, loader, val_loader, batch_aug
 
-    model = build_model(cfg, len(data.classes)).to(device)
-    raw_model = model
-    if dist.enabled:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(raw_model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    use_amp = tc.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = ClipLoss(cfg.loss, class_weights(data.counts, cfg.loss.class_weights)).to(device)
 
-    steps_per_epoch = len(loader) if tc.max_train_batches == 0 else min(len(loader), tc.max_train_batches)
-    total_steps = steps_per_epoch * tc.epochs
-    warmup = int(round(tc.warmup_epochs * steps_per_epoch))
+# ---- resume ------------------------------------------------------------------------------------
 
+def _restore(run: RunFolder, s: _Setup, resume: bool, dist: _Dist) -> tuple[_LoopState, bool]:
+    """(loop state, whether best.pt / the OOF table must be rebuilt from last.pt).
+
+    Resuming loads last.pt (weights, optimiser, scaler, RNG) and truncates `metrics.jsonl` back to
+    the size last.pt recorded; a fresh start empties it. Stray temp files go first either way.
+    """
     st = _LoopState()
     if dist.main:
         run.remove_stray_temps()  # temp files of writes a kill interrupted; never read as data
     repair_best = False
     if resume and run.last_checkpoint.exists():
-        ck = load_checkpoint(run.last_checkpoint, map_location=device)
-        raw_model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        scaler.load_state_dict(ck["scaler"])
+        ck = load_checkpoint(run.last_checkpoint, map_location=s.device)
+        s.raw_model.load_state_dict(ck["model"])
+        s.opt.load_state_dict(ck["optimizer"])
+        s.scaler.load_state_dict(ck["scaler"])
         st = _LoopState(epoch=ck["epoch"], step=ck["step"], best_score=ck["best_score"],
                         best_epoch=ck["best_epoch"], bad_epochs=ck["bad_epochs"], elapsed=ck["elapsed"])
         set_rng_state(ck["rng"])
@@ -227,118 +311,162 @@ def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dis
             repair_best = st.best_epoch == st.epoch - 1 and _best_epoch_on_disk(run) != st.best_epoch
     elif dist.main:
         run.truncate_metrics(0)
-    if dist.main:
-        run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), device=str(device),
-                          epoch=st.epoch, epochs=tc.epochs, monitor=tc.monitor, error=None, traceback=None,
-                          train_size=int(len(train_rows)), val_size=int(len(val_rows)), world_size=dist.world,
-                          finished_at=None, skipped=len(read_skipped(run.path)))
-        if st.epoch == 0:
-            run.log({"kind": "start", "train_size": int(len(train_rows)), "val_size": int(len(val_rows)),
-                     "classes": len(data.classes), "steps_per_epoch": steps_per_epoch, "device": str(device)})
+    return st, repair_best
 
-    if repair_best:
-        probs, targets, ok = None, None, None
-        if val_loader is not None:
-            probs, targets, _, ok = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
-        _save_best(run, raw_model, data, val_rows, probs, targets, ok, st.best_epoch, st.best_score)
-    t_process = time.time()
-    final_state = "finished"
-    while st.epoch < tc.epochs:
-        epoch = st.epoch
-        sampler.set_epoch(epoch)
-        train_ds.epoch = epoch
-        model.train()
-        t0 = time.time()
-        seen, loss_sum, n_batches = 0, 0.0, 0
-        window_t, window_n = time.time(), 0
-        for b, (wave, target, sw) in enumerate(loader):
-            if tc.max_train_batches and b >= tc.max_train_batches:
-                break
-            if _should_stop(stop, dist):
-                final_state = "stopped"
-                break
-            lr = lr_at(st.step, total_steps, warmup, tc.lr, tc.min_lr_ratio)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            wave, target, sw = wave.to(device, non_blocking=True), target.to(device), sw.to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                wave, target, sw = batch_aug.before_frontend(wave, target, sw, st.step)
-                mel = raw_model.features(wave)
-                mel, target, sw = batch_aug.after_frontend(mel, target, sw, st.step)
-                # Through the (DDP-)wrapped module so gradient sync hooks run.
-                clip, _ = model(mel, from_mel=True)
-                loss = loss_fn(clip, target, sw)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tc.grad_clip > 0:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), tc.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            st.step += 1
-            n_batches += 1
-            seen += len(wave)
-            window_n += len(wave)
-            loss_sum += float(loss.detach())
-            if dist.main and (st.step % tc.log_every_steps == 0 or b == steps_per_epoch - 1):
-                now = time.time()
-                rec = {"kind": "step", "epoch": epoch, "step": st.step, "loss": round(float(loss.detach()), 5),
-                       "lr": lr, "samples_per_s": round(window_n * dist.world / max(now - window_t, 1e-6), 2)}
-                run.log(rec)
-                window_t, window_n = now, 0
-                if progress:
-                    progress(rec)
-        if final_state == "stopped":
+
+def _announce_start(run: RunFolder, s: _Setup, st: _LoopState, dist: _Dist) -> None:
+    """Status `running`, and the `start` metrics line on a fresh run (main process only)."""
+    tc = s.cfg.train
+    n_train, n_val = int(len(s.train_rows)), int(len(s.val_rows))
+    run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), device=str(s.device),
+                      epoch=st.epoch, epochs=tc.epochs, monitor=tc.monitor, error=None, traceback=None,
+                      train_size=n_train, val_size=n_val, world_size=dist.world,
+                      finished_at=None, skipped=len(read_skipped(run.path)))
+    if st.epoch == 0:
+        run.log({"kind": "start", "train_size": n_train, "val_size": n_val, "classes": len(s.data.classes),
+                 "steps_per_epoch": s.steps_per_epoch, "device": str(s.device)})
+
+
+def _repair_best(run: RunFolder, s: _Setup, st: _LoopState) -> None:
+    """Rewrite best.pt and the OOF table from the restored (best) epoch's weights."""
+    probs, targets, ok = None, None, None
+    if s.val_loader is not None:
+        probs, targets, _, ok = _evaluate(s.raw_model, s.val_loader, s.loss_fn, s.device, s.use_amp)
+    _save_best(run, s.raw_model, s.data, s.val_rows, probs, targets, ok, st.best_epoch, st.best_score)
+
+
+# ---- one epoch of training ---------------------------------------------------------------------
+
+def _train_epoch(run: RunFolder, s: _Setup, st: _LoopState, epoch: int, progress: ProgressFn | None,
+                 dist: _Dist, stop: _StopFlag) -> dict | None:
+    """One pass over the training loader: the epoch's record (training part), None when stopped."""
+    tc = s.cfg.train
+    s.sampler.set_epoch(epoch)
+    s.train_ds.epoch = epoch
+    s.model.train()
+    t0 = time.time()
+    seen, loss_sum, n_batches = 0, 0.0, 0
+    window_t, window_n = time.time(), 0
+    for b, batch in enumerate(s.loader):
+        if tc.max_train_batches and b >= tc.max_train_batches:
             break
-        train_time = time.time() - t0
-        st.epoch = epoch + 1
-        record = {"kind": "epoch", "epoch": epoch, "train_loss": round(loss_sum / max(n_batches, 1), 5),
-                  "train_samples_per_s": round(seen * dist.world / max(train_time, 1e-6), 2),
-                  "epoch_time_s": round(train_time, 2)}
-        improved = False
-        stop_early = False
-        if dist.main:
-            probs = targets = None
-            if val_loader is not None:
-                probs, targets, val_loss, ok = _evaluate(raw_model, val_loader, loss_fn, device, use_amp)
-                metrics = compute_all(targets[ok], probs[ok], data.classes, threshold=tc.monitor_threshold)
-                record.update({"val_loss": round(val_loss, 5), **{k: _r(v) for k, v in metrics.items()}})
-                score = metrics[tc.monitor]
-                score = -math.inf if score is None or not np.isfinite(score) else float(score)
-            else:
-                score = float(st.epoch)  # no validation: the latest epoch is the best
-            if score > st.best_score:
-                st.best_score, st.best_epoch, st.bad_epochs, improved = score, epoch, 0, True
-            else:
-                st.bad_epochs += 1
-            stop_early = val_loader is not None and st.bad_epochs >= tc.patience
-            elapsed = st.elapsed + (time.time() - t_process)
-            per_epoch = elapsed / max(st.epoch, 1)
-            record.update({"best_epoch": st.best_epoch, "best_score": _r(st.best_score), "improved": improved,
-                           "elapsed_s": round(elapsed, 1),
-                           "eta_s": 0.0 if stop_early else round(per_epoch * (tc.epochs - st.epoch), 1)})
-            run.log(record)
-            # last.pt first: it holds this epoch's weights, so resume can rebuild best.pt and the
-            # OOF table if a crash lands between these writes (see `repair_best`)
-            save_checkpoint(run.last_checkpoint, {
-                "model": raw_model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": st.epoch, "step": st.step, "best_score": st.best_score, "best_epoch": st.best_epoch,
-                "bad_epochs": st.bad_epochs, "elapsed": elapsed, "rng": rng_state(),
-                "metrics_size": run.metrics_size(), "classes": data.classes})
-            if improved:
-                _save_best(run, raw_model, data, val_rows, probs, targets, ok if probs is not None else None,
-                           epoch, st.best_score)
-            run.update_status(epoch=st.epoch, best_score=_r(st.best_score), best_epoch=st.best_epoch,
-                              eta_s=record["eta_s"], last_epoch_time_s=record["epoch_time_s"],
-                              skipped=len(read_skipped(run.path)))
+        if _should_stop(stop, dist):
+            return None
+        loss, lr, n = _train_step(s, st, batch)
+        n_batches += 1
+        seen += n
+        window_n += n
+        loss_sum += float(loss.detach())
+        if dist.main and (st.step % tc.log_every_steps == 0 or b == s.steps_per_epoch - 1):
+            now = time.time()
+            rec = {"kind": "step", "epoch": epoch, "step": st.step, "loss": round(float(loss.detach()), 5),
+                   "lr": lr, "samples_per_s": round(window_n * dist.world / max(now - window_t, 1e-6), 2)}
+            run.log(rec)
+            window_t, window_n = now, 0
             if progress:
-                progress(record)
-        if dist.enabled:
-            flag = torch.tensor([1 if stop_early else 0])
-            torch.distributed.broadcast(flag, 0)
-            stop_early = bool(flag.item())
-        if stop_early:
-            break
+                progress(rec)
+    train_time = time.time() - t0
+    return {"kind": "epoch", "epoch": epoch, "train_loss": round(loss_sum / max(n_batches, 1), 5),
+            "train_samples_per_s": round(seen * dist.world / max(train_time, 1e-6), 2),
+            "epoch_time_s": round(train_time, 2)}
+
+
+def _train_step(s: _Setup, st: _LoopState, batch) -> tuple[torch.Tensor, float, int]:
+    """One optimiser step on `batch`: (loss, learning rate, batch size after augmentation)."""
+    tc = s.cfg.train
+    wave, target, sw = batch
+    lr = lr_at(st.step, s.total_steps, s.warmup, tc.lr, tc.min_lr_ratio)
+    for g in s.opt.param_groups:
+        g["lr"] = lr
+    wave, target, sw = wave.to(s.device, non_blocking=True), target.to(s.device), sw.to(s.device)
+    with torch.autocast(device_type=s.device.type, dtype=torch.float16, enabled=s.use_amp):
+        wave, target, sw = s.batch_aug.before_frontend(wave, target, sw, st.step)
+        mel = s.raw_model.features(wave)
+        mel, target, sw = s.batch_aug.after_frontend(mel, target, sw, st.step)
+        # Through the (DDP-)wrapped module so gradient sync hooks run.
+        clip, _ = s.model(mel, from_mel=True)
+        loss = s.loss_fn(clip, target, sw)
+    s.opt.zero_grad(set_to_none=True)
+    s.scaler.scale(loss).backward()
+    if tc.grad_clip > 0:
+        s.scaler.unscale_(s.opt)
+        torch.nn.utils.clip_grad_norm_(s.raw_model.parameters(), tc.grad_clip)
+    s.scaler.step(s.opt)
+    s.scaler.update()
+    st.step += 1
+    return loss, lr, len(wave)
+
+
+# ---- validation, early stopping, end-of-epoch writes -------------------------------------------
+
+def _close_epoch(run: RunFolder, s: _Setup, st: _LoopState, epoch: int, record: dict, t_process: float,
+                 progress: ProgressFn | None) -> bool:
+    """Validate, update best / patience, write the epoch's files (main process); True = stop early."""
+    tc = s.cfg.train
+    score, probs, targets, ok = _validate(s, st, record)
+    improved = score > st.best_score
+    if improved:
+        st.best_score, st.best_epoch, st.bad_epochs = score, epoch, 0
+    else:
+        st.bad_epochs += 1
+    stop_early = s.val_loader is not None and st.bad_epochs >= tc.patience
+    elapsed = st.elapsed + (time.time() - t_process)
+    per_epoch = elapsed / max(st.epoch, 1)
+    record.update({"best_epoch": st.best_epoch, "best_score": _r(st.best_score), "improved": improved,
+                   "elapsed_s": round(elapsed, 1),
+                   "eta_s": 0.0 if stop_early else round(per_epoch * (tc.epochs - st.epoch), 1)})
+    _write_epoch(run, s, st, epoch, record, elapsed, improved, probs, targets, ok)
+    if progress:
+        progress(record)
+    return stop_early
+
+
+def _validate(s: _Setup, st: _LoopState, record: dict) -> tuple[float, np.ndarray | None, np.ndarray | None,
+                                                                 np.ndarray | None]:
+    """(monitored score, probabilities, targets, decoded-rows mask); adds the metrics to `record`.
+
+    Without validation rows the latest epoch counts as the best (score = epochs completed).
+    """
+    if s.val_loader is None:
+        return float(st.epoch), None, None, None
+    tc = s.cfg.train
+    probs, targets, val_loss, ok = _evaluate(s.raw_model, s.val_loader, s.loss_fn, s.device, s.use_amp)
+    metrics = compute_all(targets[ok], probs[ok], s.data.classes, threshold=tc.monitor_threshold)
+    record.update({"val_loss": round(val_loss, 5), **{k: _r(v) for k, v in metrics.items()}})
+    score = metrics[tc.monitor]
+    score = -math.inf if score is None or not np.isfinite(score) else float(score)
+    return score, probs, targets, ok
+
+
+def _write_epoch(run: RunFolder, s: _Setup, st: _LoopState, epoch: int, record: dict, elapsed: float,
+                 improved: bool, probs, targets, ok) -> None:
+    """The epoch's files, in crash-safe order: metrics line, last.pt, best.pt + OOF, status."""
+    run.log(record)
+    # last.pt first: it holds this epoch's weights, so resume can rebuild best.pt and the
+    # OOF table if a crash lands between these writes (see `_restore`)
+    save_checkpoint(run.last_checkpoint, {
+        "model": s.raw_model.state_dict(), "optimizer": s.opt.state_dict(), "scaler": s.scaler.state_dict(),
+        "epoch": st.epoch, "step": st.step, "best_score": st.best_score, "best_epoch": st.best_epoch,
+        "bad_epochs": st.bad_epochs, "elapsed": elapsed, "rng": rng_state(),
+        "metrics_size": run.metrics_size(), "classes": s.data.classes})
+    if improved:
+        _save_best(run, s.raw_model, s.data, s.val_rows, probs, targets, ok, epoch, st.best_score)
+    run.update_status(epoch=st.epoch, best_score=_r(st.best_score), best_epoch=st.best_epoch,
+                      eta_s=record["eta_s"], last_epoch_time_s=record["epoch_time_s"],
+                      skipped=len(read_skipped(run.path)))
+
+
+def _agree_stop_early(stop_early: bool, dist: _Dist) -> bool:
+    """The main process's early-stop decision, shared with every rank."""
+    if dist.enabled:
+        flag = torch.tensor([1 if stop_early else 0])
+        torch.distributed.broadcast(flag, 0)
+        stop_early = bool(flag.item())
+    return stop_early
+
+
+def _finish(run: RunFolder, final_state: str, dist: _Dist) -> dict:
+    """The final status: `finished` or `stopped` (main process writes it)."""
     if dist.main:
         fields = {"state": final_state, "finished_at": now_iso(), "pid": None}
         if final_state == "finished":
