@@ -37,6 +37,20 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from birdcore.ingest.importer import import_recordings, parse_label_map
+
+    if not (args.window > 0):
+        raise BirdcoreError(f"--window {args.window}: must be a positive number of seconds")
+    with _progress_bar("import") as bar:
+        result = import_recordings(args.sources, args.out, taxonomy=args.taxonomy, label_map=parse_label_map(args.map),
+                                   mode=args.mode, label_column=args.label_column, audio_dirs=args.audio,
+                                   window_s=args.window, progress=bar)
+    for line in result.lines():
+        print(line)
+    return 0
+
+
 def _progress_bar(desc: str):
     """A tqdm bar on stderr driven by `progress(done, total)` callbacks (a context manager)."""
     import contextlib
@@ -67,8 +81,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     if args.data.is_dir() and not (args.data / "train_metadata.csv").exists():
         return _info_folder(args)
+    from birdcore.pretrained.embedding_cache import cache_size, default_cache_dir
+
     ds = load_dataset(args.data)
     summary = ds.summary()
+    entries, size = cache_size()
+    summary["embedding_cache"] = {"path": str(default_cache_dir()), "entries": entries, "bytes": size}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -76,9 +94,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"recordings   {summary['recordings']}")
     print(f"species      {summary['species']} ({summary['scored_species']} scored)")
     print(f"secondary    {summary['with_secondary_labels']} recordings with secondary labels")
+    if summary["negatives"]:
+        print(f"negatives    {summary['negatives']} rows with no bird (nocall)")
     print("ratings      " + "  ".join(f"{k}:{v}" for k, v in summary["rating_histogram"].items()))
     print(f"train audio  {'present' if summary['train_audio'] else 'absent'}")
     print(f"soundscapes  {summary['soundscapes']}   test rows {summary['test_rows']}")
+    print(f"emb. cache   {entries} recordings, {size / 2**20:.1f} MB in {default_cache_dir()} (shared by every dataset)")
     for note in summary["notes"]:
         print(f"note         {note}")
     if args.check_audio:
@@ -156,7 +177,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                   + f"  eta {rec.get('eta_s', 0):.0f}s", flush=True)
 
     status = run_in_process(run, resume=resume, progress=show)
-    if status.get("state") == "finished":
+    if status.get("validation"):
+        print(f"validation: {status['validation']}")
+    if status.get("state") == "finished" and status.get("best_score") is None:
+        print(f"finished: no validation score (train.fold=-1); the model of the last epoch is kept — {run.path}")
+    elif status.get("state") == "finished":
         print(f"finished: best {status.get('best_score')} at epoch {status.get('best_epoch')} — {run.path}")
     else:
         print(f"run {status.get('state')}: {run.path}")
@@ -244,7 +269,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     run = open_run(args.run)
     thr, summary = tune_run_thresholds(run, metric=args.metric, method=args.method, quantile=args.quantile,
-                                       min_positives=args.min_positives)
+                                       min_positives=args.min_positives, oof_from=args.oof_from)
     print(f"metric {thr.metric} ({thr.method}) on {summary.get('recordings', '?')} out-of-fold recordings")
     for key in ("at_0.5", "global", "per_class"):
         if key in thr.scores:
@@ -369,6 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-missing", action="store_true", help="do nothing when a complete demo dataset is there")
     p.set_defaults(func=_cmd_demo_data)
 
+    p = sub.add_parser("import", help="labelled recordings (label folders, CSV, Raven/Audacity tables, app annotations)"
+                                      " → a training dataset")
+    p.add_argument("sources", nargs="+", type=Path,
+                   help="ROOT/<label>/ folders, CSV tables of files and labels, Raven/Audacity .txt tables (or"
+                        " folders of them beside their recordings), the app's annotations/labels.csv")
+    p.add_argument("--out", required=True, type=Path, help="dataset folder to create (must not exist or be empty)")
+    p.add_argument("--taxonomy", type=Path, default=None,
+                   help="eBird_Taxonomy_v2021.csv: labels may then be codes, scientific or common names"
+                        " (default: $BIRDCORE_EBIRD_TAXONOMY)")
+    p.add_argument("--map", action="append", default=[], metavar="NAME=CODE",
+                   help="map a label to a code or to 'nocall' (repeatable), e.g. --map SP=nocall")
+    p.add_argument("--label-column", default=None, help="the label column of CSV / Raven tables (default: guessed)")
+    p.add_argument("--audio", action="append", type=Path, default=None,
+                   help="folder holding the recordings of app annotations (repeatable)")
+    p.add_argument("--window", type=float, default=5.0, help="window length in seconds for selection tables")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--copy", dest="mode", action="store_const", const="copy",
+                      help="copy the audio into the dataset (default: link to it)")
+    mode.add_argument("--cut", dest="mode", action="store_const", const="cut",
+                      help="write each window of a long recording as its own WAV file")
+    p.set_defaults(func=_cmd_import, mode="link")
+
     p = sub.add_parser("info", help="summarise a dataset folder, or any folder of recordings")
     p.add_argument("data", type=Path, help="dataset folder (holding train_metadata.csv), or a folder of recordings"
                                            " (sub-folders included: counts, durations, rates, formats, unreadable files)")
@@ -412,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="grid", choices=["grid", "quantile"])
     p.add_argument("--quantile", type=float, default=0.25, help="quantile method: predict True for the top q")
     p.add_argument("--min-positives", type=int, default=3, help="fewer positives → the class keeps the global threshold")
+    p.add_argument("--from", dest="oof_from", action="append", default=[], metavar="RUN",
+                   help="tune on these runs' pooled out-of-fold predictions (the folds of a cross-validation with"
+                        " the same config; for a train.fold=-1 run, which has none) — repeatable")
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("submit", help="predict test_soundscapes/ and write submission.csv (test.csv's rows)")

@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One BirdNET embedding cache per test session (never the user's ~/.birdcore/cache): tests that
+# count cache hits start from an empty cache, and a test never reads another run's entries.
+os.environ["BIRDCORE_EMBEDDING_CACHE"] = __import__("tempfile").mkdtemp(prefix="birdcore-emb-cache-")
 
 from pathlib import Path
 

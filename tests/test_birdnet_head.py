@@ -45,11 +45,10 @@ def test_head_learns_and_beats_shuffled_labels(tones, tmp_path):
     assert cli(["tune-thresholds", str(run.path)]) == 0
     sub, _ = make_submission([run.path], tones, tmp_path / "submission.csv")
     validate_submission(sub, load_dataset(tones).test)
-    # embeddings are cached per dataset: the second run computes none
+    # embeddings are cached once for every dataset and run: asking again computes none
     from birdcore.pretrained import EmbeddingCache
-    from birdcore.training.embedding_head import embedding_cache_dir
 
-    cache = EmbeddingCache(embedding_cache_dir(tones))
+    cache = EmbeddingCache()
     cache.get_or_compute([str(p) for p in load_dataset(tones).audio_paths()])
     assert cache.computed == 0 and cache.hits == 48
 

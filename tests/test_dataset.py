@@ -141,12 +141,16 @@ def test_wrong_delimiter_hint(tmp_path):
         load_dataset(root)
 
 
-def test_unknown_secondary_species_names_line(tmp_path):
+def test_secondary_only_species_gets_a_class_and_an_unknown_code_names_its_line(tmp_path):
     root = _write_tiny(tmp_path / "d", rows=[
         "aaa1,[],['call'],10.0,20.0,A,A,Ann,CC,4.0,08:00,u,aaa1/XC1.ogg",
         "aaa1,['zzz9'],['call'],10.0,20.0,A,A,Ann,CC,4.0,08:00,u,aaa1/XC2.ogg",
+        "bbb1,[],['call'],10.0,20.0,B,B,Ann,CC,4.0,08:00,u,bbb1/XC3.ogg",
     ])
-    with pytest.raises(DatasetError, match=r"line 3, column secondary_labels: unknown species zzz9"):
+    ds = load_dataset(root)  # heard only in the background of a recording: still a class
+    assert ds.species == ["aaa1", "bbb1", "zzz9"] and ds.targets()[1].tolist() == [1.0, 0.0, 1.0]
+    (root / "eBird_Taxonomy_v2021.csv").write_text("SPECIES_CODE,PRIMARY_COM_NAME,SCI_NAME\naaa1,A,A a\nbbb1,B,B b\n")
+    with pytest.raises(DatasetError, match=r"line 3, column secondary_labels: unknown species code zzz9"):
         load_dataset(root)
 
 

@@ -159,11 +159,16 @@ def monitor(run_id: str, seen: tuple) -> None:
     best = status.get("best_score")
     best_epoch = status.get("best_epoch")
     m2.metric(f"Best {rui.metric_label(monitor_metric)}", "—" if best is None else f"{best:.4f}",
-              help=None if best_epoch is None else f"at epoch {best_epoch + 1}")
+              help=None if best_epoch is None else
+              "BirdNET's own scores (no epoch beat them)" if best_epoch < 0 else f"at epoch {best_epoch + 1}")
     m3.metric("Time left", run_compare.format_duration(run_compare.eta_seconds(status)) if active else "—")
     m4.metric("Samples/s", f"{steps['samples_per_s'].iloc[-1]:.1f}" if not steps.empty else "—")
     if total:
         st.progress(min(done / total, 1.0), text=f"{done} of {ui.count(total, 'epoch')}")
+    if status.get("validation"):
+        st.caption(f"Validation: {status['validation']}")
+    if active and status.get("phase"):
+        st.caption(f"Now: {status['phase']}")
 
     if state == "failed":
         st.error(f"Run failed: {status.get('error') or 'no error recorded'}", icon=":material/error:")

@@ -45,6 +45,7 @@ __all__ = [
     "COLUMNS", "RAVEN_COLUMNS", "default_labels_path", "empty_annotations", "read_annotations",
     "save_window", "save_windows", "window_species", "annotated_windows", "raven_table", "raven_text",
     "read_audacity_labels", "audacity_to_annotations", "annotations_to_labels", "write_labels_table",
+    "overlaps_enough", "covered_seconds",
 ]
 
 COLUMNS = ["file_id", "start", "end", "species", "annotator", "updated_at"]
@@ -323,6 +324,17 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+def overlaps_enough(a: float, b: float, lo: float, hi: float) -> bool:
+    """Whether a labelled range [a, b] counts as present in the window [lo, hi]: it overlaps it by
+    ≥ 0.5 s, or by half the range when the range is shorter (the presence rule everywhere)."""
+    return _overlap(a, b, lo, hi) >= min(MIN_OVERLAP_S, MIN_OVERLAP_FRACTION * (b - a))
+
+
+def covered_seconds(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """Seconds of [lo, hi] covered by the union of `intervals`."""
+    return _covered(intervals, lo, hi)
+
+
 def _covered(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
     """Seconds of [lo, hi] covered by the union of `intervals`."""
     total, cur = 0.0, lo
@@ -356,8 +368,7 @@ def annotations_to_labels(ann_df: pd.DataFrame, test_df: pd.DataFrame, *, window
         ranges = by_file.get(str(f), [])
         lo, hi = float(end) - window_s, float(end)
         checked = bool(ranges) and _covered([(a, b) for a, b, _ in ranges], lo, hi) >= window_s / 2
-        hit = checked and any(s == bird and _overlap(a, b, lo, hi) >= min(MIN_OVERLAP_S, MIN_OVERLAP_FRACTION * (b - a))
-                              for a, b, s in ranges)
+        hit = checked and any(s == bird and overlaps_enough(a, b, lo, hi) for a, b, s in ranges)
         keep.append(checked or unannotated == "false")
         target.append(hit)
     keep_arr = np.asarray(keep, dtype=bool)

@@ -55,6 +55,31 @@ class FileSource:
         return load_audio(self.path, sr=self.sample_rate, offset=offset_s, duration=duration_s)
 
 
+def span_name(name: str, start_s: float, end_s: float) -> str:
+    """How a span of a recording is named (as a time-extension filler, in logs)."""
+    return f"{name}@{float(start_s):g}-{float(end_s):g}"
+
+
+class SpanSource:
+    """The [start_s, end_s) part of another source, read as if it were the whole recording.
+
+    A window of a long recording (imported from a selection table) trains like a short clip:
+    crops, time extension and validation reads never leave the span.
+    """
+
+    def __init__(self, inner: AudioSource, start_s: float, end_s: float) -> None:
+        self.inner, self.start_s, self.end_s = inner, float(start_s), float(end_s)
+        self.name, self.sample_rate = span_name(inner.name, start_s, end_s), inner.sample_rate
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, min(self.end_s, self.inner.duration) - self.start_s)
+
+    def read(self, offset_s: float, duration_s: float) -> np.ndarray:
+        take = max(0.0, min(float(duration_s), self.duration - float(offset_s)))
+        return self.inner.read(self.start_s + float(offset_s), take)
+
+
 SourceLike = Union[str, os.PathLike, AudioSource]
 # Where extension audio comes from: a list of sources/paths (one picked uniformly) or a callable
 # `rng -> source` (e.g. the dataset picking a recording of the same species).

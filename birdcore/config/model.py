@@ -21,6 +21,9 @@ class ModelConfig:
     - `freq_pool`: how the feature map's frequency axis is collapsed for the SED head.
     - `inference_prob`: "clip" = sigmoid(clip logit); "clip_max" = 0.75·clip + 0.25·max over time
       of the frame-wise probabilities (helped in BirdCLEF 2023).
+    - `birdnet_prior` (`birdnet_head` family only): start each class BirdNET knows from BirdNET's own
+      window score (`models.heads.BirdnetPriorHead`), so a few labels move it only where they
+      disagree with BirdNET; false = a plain head on the embedding.
     """
 
     backbone: str = "tf_efficientnet_b0.ns_jft_in1k"
@@ -33,6 +36,7 @@ class ModelConfig:
     dropout: float = 0.25
     drop_path_rate: float = 0.1
     inference_prob: Literal["clip", "clip_max"] = "clip"
+    birdnet_prior: bool = True
 
     def __post_init__(self) -> None:
         if not self.backbone.strip():

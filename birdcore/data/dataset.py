@@ -9,8 +9,10 @@ Reads the Kaggle layout:
     DATA/test.csv, sample_submission.csv, test_soundscapes/*.ogg   optional
     DATA/test_labels.csv               optional ground truth (the demo dataset ships one)
 
-Class ids are the positions in the sorted list of primary labels, so the same folder always gives
-the same ids. Operations that need audio call `require_audio()`, which lists every missing file.
+Class ids are the positions in the sorted list of species named as a primary or a secondary label
+(a species heard only in the background still gets a class), so the same folder always gives the
+same ids. Rows labelled `nocall` (`NEGATIVE_LABEL`) are negatives: all-zero targets, never a class.
+Rows may stand for a span of their file (`start_s`, `end_s`; see `metadata.SPAN_COLUMNS`). Operations that need audio call `require_audio()`, which lists every missing file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pandas as pd
 
 from birdcore.audio.io import AUDIO_EXTENSIONS
 from birdcore.errors import DatasetError
-from birdcore.data.metadata import TEST_COLUMNS, read_csv_checked, read_taxonomy, read_test_table, read_train_metadata  # noqa: F401
+from birdcore.data.metadata import NEGATIVE_LABEL, TEST_COLUMNS, read_csv_checked, read_taxonomy, read_test_table, read_train_metadata  # noqa: F401
 
 
 
@@ -47,7 +49,7 @@ class BirdDataset:
     # ---- classes ---------------------------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        """Number of classes (species with at least one primary recording)."""
+        """Number of classes (species named as a primary or secondary label; not `nocall`)."""
         return len(self.species)
 
     @property
@@ -85,8 +87,14 @@ class BirdDataset:
         for r, (prim, secs) in enumerate(zip(meta["primary_label"], meta["secondary_labels"])):
             for s in secs:
                 y[r, idx[s]] = max(y[r, idx[s]], secondary_weight)
-            y[r, idx[prim]] = 1.0
+            if prim != NEGATIVE_LABEL:  # a negative keeps an all-zero row
+                y[r, idx[prim]] = 1.0
         return y
+
+    def spans(self, rows: np.ndarray | None = None) -> list[tuple[float, float] | None]:
+        """Per row, the (start_s, end_s) span of its file it stands for, or None for the whole file."""
+        meta = self.metadata if rows is None else self.metadata.iloc[rows]
+        return [None if np.isnan(a) else (float(a), float(b)) for a, b in zip(meta["start_s"], meta["end_s"])]
 
     # ---- audio -----------------------------------------------------------------------------
     @property
@@ -139,6 +147,7 @@ class BirdDataset:
             "species": self.num_classes,
             "scored_species": len(self.scored),
             "with_secondary_labels": int((m["secondary_labels"].map(len) > 0).sum()),
+            "negatives": int((m["primary_label"] == NEGATIVE_LABEL).sum()),
             "rating_histogram": {f"{k:.1f}": int(v) for k, v in m["rating"].value_counts().sort_index().items()},
             "train_audio": self.has_train_audio,
             "soundscapes": len(self.soundscapes),
@@ -165,16 +174,13 @@ def load_dataset(root: str | os.PathLike) -> BirdDataset:
     metadata = read_train_metadata(meta_path)
     notes: list[str] = []
 
-    species = sorted(metadata["primary_label"].unique())
+    named = set(metadata["primary_label"]) | {s for secs in metadata["secondary_labels"] for s in secs}
+    if NEGATIVE_LABEL in {s for secs in metadata["secondary_labels"] for s in secs}:
+        row = next(i for i, secs in enumerate(metadata["secondary_labels"]) if NEGATIVE_LABEL in secs)
+        raise DatasetError(f"{meta_path}: line {row + 2}, column secondary_labels: {NEGATIVE_LABEL!r} is not a species"
+                           " (it marks a row with no bird: use it as the primary_label of such a row)")
+    species = sorted(named - {NEGATIVE_LABEL})
     known = set(species)
-    unknown_sec = sorted({s for secs in metadata["secondary_labels"] for s in secs} - known)
-    if unknown_sec:
-        row = next(i for i, secs in enumerate(metadata["secondary_labels"]) if set(secs) - known)
-        raise DatasetError(
-            f"{meta_path}: line {row + 2}, column secondary_labels: unknown species"
-            f" {', '.join(unknown_sec[:5])} (not a primary_label of any recording); fix the code or add"
-            " recordings of it"
-        )
 
     taxonomy = None
     tax_path = root / "eBird_Taxonomy_v2021.csv"
@@ -182,9 +188,15 @@ def load_dataset(root: str | os.PathLike) -> BirdDataset:
         taxonomy = read_taxonomy(tax_path)
         not_in_tax = [s for s in species if s not in taxonomy.index]
         if not_in_tax:
-            row = int(np.flatnonzero(metadata["primary_label"].isin(not_in_tax).to_numpy())[0])
+            bad = set(not_in_tax)
+            prim = np.flatnonzero(metadata["primary_label"].isin(bad).to_numpy())
+            if len(prim):
+                where = f"line {int(prim[0]) + 2}, column primary_label"
+            else:
+                row = next(i for i, secs in enumerate(metadata["secondary_labels"]) if set(secs) & bad)
+                where = f"line {row + 2}, column secondary_labels"
             raise DatasetError(
-                f"{meta_path}: line {row + 2}, column primary_label: unknown species code"
+                f"{meta_path}: {where}: unknown species code"
                 f" {', '.join(not_in_tax[:5])} (not in {tax_path.name}); check the spelling"
             )
     else:

@@ -22,6 +22,12 @@ TRAIN_COLUMNS = [
 REQUIRED_TRAIN_COLUMNS = ["primary_label", "secondary_labels", "rating", "filename"]
 TAXONOMY_COLUMNS = ["SPECIES_CODE", "PRIMARY_COM_NAME", "SCI_NAME"]
 TEST_COLUMNS = ["row_id", "file_id", "bird", "end_time"]
+# A recording or window with no target species (a negative): trains as an all-zero target, is never
+# a class, and is not a taxonomy code. BirdCLEF 2021's soundscape labels use the same word.
+NEGATIVE_LABEL = "nocall"
+# Optional: the part of the file a row stands for, in seconds (windows of long recordings imported
+# from selection tables). Without them a row is the whole file. One file may then have many rows.
+SPAN_COLUMNS = ("start_s", "end_s")
 
 _TIME_24H = re.compile(r"^\s*(\d{1,2})[:.h](\d{2})\s*$")
 _TIME_12H = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\.?\s*$", re.IGNORECASE)
@@ -157,12 +163,20 @@ def read_train_metadata(path: Path) -> pd.DataFrame:
         if empty.any():
             i = int(np.flatnonzero(empty.to_numpy())[0])
             raise DatasetError(f"{path}: line {i + 2}, column {col}: value is empty")
-    dup = df["filename"].duplicated(keep="first")
+    has_spans = all(c in df.columns for c in SPAN_COLUMNS)
+    if has_spans:
+        _parse_spans(df, path)
+    else:
+        for c in SPAN_COLUMNS:
+            df[c] = np.nan
+    dup = df.duplicated(["filename", *SPAN_COLUMNS], keep="first") if has_spans else df["filename"].duplicated()
     if dup.any():
         names = df.loc[dup, "filename"].unique()[:5]
+        what = ("rows with the same file and span (start_s, end_s)" if has_spans else
+                "each recording must be listed once")
         raise DatasetError(
-            f"{path}: column filename: {int(dup.sum())} duplicated filename(s), e.g. {', '.join(names)};"
-            " each recording must be listed once"
+            f"{path}: column filename: {int(dup.sum())} duplicated filename(s), e.g. {', '.join(names)}"
+            f" (line {int(np.flatnonzero(dup.to_numpy())[0]) + 2}); {what}"
         )
     df["secondary_labels"] = parse_list_column(df["secondary_labels"], path, "secondary_labels")
     df["type"] = parse_list_column(df["type"], path, "type")
@@ -170,7 +184,24 @@ def read_train_metadata(path: Path) -> pd.DataFrame:
     df["latitude"] = parse_numeric(df, "latitude", path, -90.0, 90.0, allow_missing=True)
     df["longitude"] = parse_numeric(df, "longitude", path, -180.0, 180.0, allow_missing=True)
     df["time_minutes"] = parse_time_minutes(df["time"])
+    neg = (df["primary_label"] == NEGATIVE_LABEL) & (df["secondary_labels"].map(len) > 0)
+    if neg.any():
+        i = int(np.flatnonzero(neg.to_numpy())[0])
+        raise DatasetError(f"{path}: line {i + 2}: primary_label {NEGATIVE_LABEL!r} marks a window with no bird, but"
+                           f" secondary_labels lists {df['secondary_labels'].iloc[i]}; make one of them the primary label")
     return df.reset_index(drop=True)
+
+
+def _parse_spans(df: pd.DataFrame, path: Path) -> None:
+    """start_s / end_s in place: both empty (the whole file) or 0 ≤ start_s < end_s."""
+    for c in SPAN_COLUMNS:
+        df[c] = parse_numeric(df, c, path, 0.0, float("inf"), allow_missing=True)
+    one = df["start_s"].isna() != df["end_s"].isna()
+    bad = one | (df["start_s"] >= df["end_s"])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DatasetError(f"{path}: line {i + 2}, columns start_s/end_s: {df['start_s'].iloc[i]!r}..{df['end_s'].iloc[i]!r}"
+                           " is not a span (give both, start_s < end_s, or leave both empty for the whole file)")
 
 
 def read_taxonomy(path: Path) -> pd.DataFrame:

@@ -21,6 +21,7 @@ all" call: tune on the OOF table, save `thresholds.json` into the run (atomicall
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
@@ -243,13 +244,49 @@ def save_run_thresholds(run: Any, thr: Thresholds) -> Path:
     return save_thresholds(_run_path(run) / THRESHOLDS_FILE, thr)
 
 
+def _comparable_config(folder: Path) -> tuple[dict, list]:
+    """(config without the fields a cross-validation varies, classes) of a run folder."""
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{folder / 'config.json'}: cannot read the run's config ({exc})") from None
+    classes = cfg.pop("classes", [])
+    for key in ("name", "data_dir", "created_at", "run_id"):
+        cfg.pop(key, None)
+    cfg.get("train", {}).pop("fold", None)
+    return cfg, classes
+
+
+def _pooled_oof(target: Path, sources: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """The OOF tables of `sources` (e.g. the folds of a cross-validation) pooled, for a run of the
+    same config trained on all data (`train.fold=-1`), which has no OOF of its own."""
+    want_cfg, want_classes = _comparable_config(target)
+    trues, scores = [], []
+    for src in sources:
+        cfg, classes = _comparable_config(src)
+        if classes != want_classes:
+            raise ConfigError(f"{src}: its classes differ from {target.name}'s; thresholds come from a run of the same data")
+        if cfg != want_cfg:
+            diff = sorted(k for k in set(cfg) | set(want_cfg) if cfg.get(k) != want_cfg.get(k))
+            raise ConfigError(f"{src}: its config differs from {target.name}'s in {', '.join(diff)} (only train.fold"
+                              " may differ)")
+        y_true, y_score, oof_classes = read_oof(src)
+        order = [oof_classes.index(c) for c in want_classes] if oof_classes != want_classes else slice(None)
+        trues.append(y_true[:, order])
+        scores.append(y_score[:, order])
+    source = "pooled OOF of " + ", ".join(s.name for s in sources)
+    return np.concatenate(trues), np.concatenate(scores), list(want_classes), source
+
+
 def tune_run_thresholds(run: Any, metric: str = "birdclef2022", *, method: str = "grid", min_positives: int = 3,
                         quantile: float = 0.25, grid: Any = None,
-                        save: bool = True) -> tuple[Thresholds, dict[str, Any]]:
+                        save: bool = True, oof_from: Sequence[Any] = ()) -> tuple[Thresholds, dict[str, Any]]:
     """Tune thresholds on a run's OOF predictions, save them as its `thresholds.json`.
 
     `run`: a RunFolder or a run folder path. `metric`, `method`, `min_positives`, `quantile`,
     `grid`: as in `birdcore.evaluation.thresholds.tune_thresholds`. With `save=False` nothing is written.
+    `oof_from`: other runs (the folds of a cross-validation with the same config) whose pooled
+    out-of-fold predictions tune the thresholds of `run` (a `train.fold=-1` run has none of its own).
 
     Returns (thresholds, summary); summary = {"run", "metric", "method", "global_threshold",
     "at_0.5", "global", "per_class" (the metric three ways, on the OOF data — optimistic),
@@ -259,10 +296,14 @@ def tune_run_thresholds(run: Any, metric: str = "birdclef2022", *, method: str =
     if metric not in TUNE_METRICS:
         raise ConfigError(f"metric: {metric!r} is not one of {', '.join(TUNE_METRICS)}")
     folder = _run_path(run)
-    oof_path = folder / "oof_predictions.parquet"
-    y_true, y_score, classes = read_oof(oof_path)
-    epoch = oof_epoch(oof_path)
-    source = f"{folder.name}/oof_predictions.parquet" + (f" (epoch {epoch})" if epoch is not None else "")
+    if oof_from:
+        y_true, y_score, classes, source = _pooled_oof(folder, [_run_path(r) for r in oof_from])
+        epoch = None
+    else:
+        oof_path = folder / "oof_predictions.parquet"
+        y_true, y_score, classes = read_oof(oof_path)
+        epoch = oof_epoch(oof_path)
+        source = f"{folder.name}/oof_predictions.parquet" + (f" (epoch {epoch})" if epoch is not None else "")
     thr = tune_thresholds(y_true, y_score, classes, metric=metric, grid=grid, min_positives=min_positives,
                           method=method, quantile=quantile, source=source)
     path = save_run_thresholds(folder, thr) if save else None

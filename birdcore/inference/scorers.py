@@ -107,10 +107,13 @@ class OnnxScorer:
 
 
 class BirdnetHeadScorer:
-    """Scorer for a `birdnet_head` run: 5-s waveforms → BirdNET embeddings → head → probabilities."""
+    """Scorer for a `birdnet_head` run: 5-s waveforms → BirdNET chunk embeddings → head → probabilities.
+
+    A head that starts from BirdNET (`BirdnetPriorHead`) also reads BirdNET's window logits,
+    recomputed from the same chunks; its checkpoint records which BirdNET labels feed each class.
+    """
 
     def __init__(self, run_path, threads: int | None = None) -> None:
-
         from birdcore.pretrained import load_birdnet
         from birdcore.training.checkpoint import load_checkpoint
         from birdcore.training.embedding_head import EMBED_WINDOW_S, build_head
@@ -120,7 +123,8 @@ class BirdnetHeadScorer:
         cfg, extra = run.read_config()
         ck = load_checkpoint(run.best_checkpoint)
         classes = list(extra.get("classes") or ck["classes"])
-        self.head = build_head(cfg, int(ck["in_dim"]), len(classes)).eval()
+        self.class_index = ck.get("birdnet_index")
+        self.head = build_head(cfg, int(ck["in_dim"]), len(classes), self.class_index).eval()
         self.head.load_state_dict(ck["model"])
         self.birdnet = load_birdnet(threads or 2)
         self.sr = cfg.sample_rate
@@ -129,11 +133,16 @@ class BirdnetHeadScorer:
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        from birdcore.pretrained import embed_windows
+        from birdcore.pretrained import embed_chunks
+        from birdcore.pretrained.head_features import window_features
+        from birdcore.training.embedding_head import head_inputs
 
-        _, emb = embed_windows(list(waves), sr=self.sr, window_s=waves.shape[1] / self.sr, model=self.birdnet)
+        window_s = waves.shape[1] / self.sr
+        chunks = embed_chunks(list(waves), sr=self.sr, window_s=window_s, model=self.birdnet)
+        index = self.class_index or [[] for _ in self.info.classes]
+        _, emb, prior = window_features(chunks, index, self.birdnet, window_s)
         with torch.no_grad():
-            p = torch.sigmoid(self.head(torch.from_numpy(np.asarray(emb, np.float32)))[0]).numpy().astype(np.float32)
+            p = torch.sigmoid(self.head(head_inputs(emb, prior, self.class_index))[0]).numpy().astype(np.float32)
         return p, p[..., None]
 
 

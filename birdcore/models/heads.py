@@ -75,3 +75,43 @@ class LinearHead(nn.Module):
         clip = self.mlp(x)
         frame = clip.unsqueeze(-1)
         return clip, frame, torch.ones_like(frame)
+
+
+class BirdnetPriorHead(nn.Module):
+    """A head that starts as BirdNET and learns only what the labels add.
+
+    Input: `[embedding (D) | BirdNET window logits (K)]` per window (`prior` columns of classes
+    BirdNET lacks are 0). For class k:
+
+        logit_k = known_k · (scale_k · z_k + offset_k) + residual_k(embedding)
+
+    with `scale = 1`, `offset = 0` and the residual's output weights of known classes at 0 at the
+    start, so before training the head *is* BirdNET on the classes it knows. Training then moves a
+    class away from BirdNET only as far as its labels push it (the residual is weight-decayed
+    towards 0 by the optimiser; `scale` and `offset` calibrate BirdNET to the data). Classes
+    BirdNET lacks are an ordinary head on the embedding. Frame logits repeat the clip logits, as
+    in `LinearHead`.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, known: torch.Tensor, hidden_dim: int | None = None,
+                 dropout: float = 0.25) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.residual = LinearHead(in_features, num_classes, hidden_dim, dropout)
+        self.register_buffer("known", torch.as_tensor(known, dtype=torch.bool).reshape(num_classes))
+        self.scale = nn.Parameter(torch.ones(num_classes))
+        self.offset = nn.Parameter(torch.zeros(num_classes))
+        last = self.residual.mlp[-1]
+        with torch.no_grad():
+            last.weight[self.known] = 0.0
+            last.bias[self.known] = 0.0
+
+    def prior_parameters(self) -> list[nn.Parameter]:
+        """The calibration of BirdNET's logits (kept out of weight decay: it must not decay to 0)."""
+        return [self.scale, self.offset]
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        emb, prior = feat[:, : self.in_features], feat[:, self.in_features:]
+        clip = self.residual(emb)[0] + torch.where(self.known, self.scale * prior + self.offset, torch.zeros_like(prior))
+        frame = clip.unsqueeze(-1)
+        return clip, frame, torch.ones_like(frame)

@@ -12,6 +12,7 @@ from birdcore.pretrained.birdnet import (
     CHUNK_SAMPLES,
     SAMPLE_RATE,
     BirdNET,
+    embed_chunks,
     embed_windows,
     is_available,
     load_birdnet,
@@ -25,6 +26,6 @@ from birdcore.pretrained.teacher import pseudo_labels, write_pseudo_labels
 
 __all__ = [
     "BirdNET", "CHUNK_SAMPLES", "EmbeddingCache", "SAMPLE_RATE", "birdnet_to_ebird", "codes_to_indices",
-    "coverage", "embed_windows", "is_available", "load_birdnet", "predict_files", "pseudo_labels",
+    "coverage", "embed_chunks", "embed_windows", "is_available", "load_birdnet", "predict_files", "pseudo_labels",
     "score_windows", "window_plan", "write_pseudo_labels",
 ]

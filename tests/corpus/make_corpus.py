@@ -347,8 +347,8 @@ def _metadata_cases(root: Path) -> list[Case]:
         r"1 duplicated filename\(s\), e\.g\. aaa1/XC1\.ogg")
     add("unknown_primary", mutated(3, "primary_label", "zzz9"), "primary_label not in the taxonomy",
         r"line 5, column primary_label: unknown species code zzz9")
-    add("unknown_secondary", mutated(1, "secondary_labels", "['zzz9']"), "secondary label with no recordings",
-        r"line 3, column secondary_labels: unknown species zzz9")
+    add("unknown_secondary", mutated(1, "secondary_labels", "['zzz9']"), "secondary label not in the taxonomy",
+        r"line 3, column secondary_labels: unknown species code zzz9")
     add("malformed_list", mutated(1, "secondary_labels", "['bbb1'"), "unclosed list string",
         r"line 3, column secondary_labels: .*is not a list of strings")
     add("list_not_strings", mutated(1, "secondary_labels", "[1, 2]"), "list of numbers",
