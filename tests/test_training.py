@@ -39,7 +39,9 @@ def _best(run, key="micro_f1") -> float:
 
 
 def test_demo_cpu_preset_learns_and_beats_shuffled_control(tone_data, tmp_path):
-    overrides = FAST + ["train.epochs=5", "train.patience=5", "train.lr=0.002"]
+    # 8 epochs: with 5 the best epoch reached 0.77 on this machine's CPU kernels (0.8+ elsewhere) —
+    # too close to the bar for a test that must hold on every machine
+    overrides = FAST + ["train.epochs=8", "train.patience=8", "train.lr=0.002"]
     cfg = load_run_config("demo-cpu", overrides)
     run = prepare_run(tone_data, cfg, tmp_path / "runs")
     status = run_in_process(run)
@@ -58,7 +60,7 @@ def test_demo_cpu_preset_learns_and_beats_shuffled_control(tone_data, tmp_path):
     assert len(oof) == run.status()["val_size"]
     assert {f"p:{c}" for c in run.classes} <= set(oof.columns) and {f"t:{c}" for c in run.classes} <= set(oof.columns)
     saved = json.loads(run.config_path.read_text())
-    assert saved["train"]["epochs"] == 5 and saved["model"]["backbone"] == "tf_efficientnet_lite0"
+    assert saved["train"]["epochs"] == 8 and saved["model"]["backbone"] == "tf_efficientnet_lite0"
     steps = [r for r in run.metrics()[0] if r["kind"] == "step"]
     assert steps and all({"loss", "lr", "samples_per_s"} <= set(r) for r in steps)
     ck = load_checkpoint(run.best_checkpoint)  # weights_only load
