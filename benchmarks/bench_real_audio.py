@@ -41,6 +41,9 @@ def main() -> int:
     ap.add_argument("--skip-cnn", action="store_true")
     ap.add_argument("--shots", type=int, default=2, help="labelled clips per species in the few-label case (0: skip)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--field-snr", type=float, default=0.0,
+                    help="the few-label case again with validation clips mixed into a real field recording at this"
+                         " SNR in dB (train clean, validate in field noise: the soundscape shift); nan to skip")
     ap.add_argument("--monitor", default="micro_f1", help="early-stopping metric of both heads (train.monitor; the preset uses micro_f1)")
     args = ap.parse_args()
     if not (WNA10 / "recordings.csv").is_file():
@@ -94,11 +97,30 @@ def main() -> int:
     print(f"BirdNET-started head − today's head: {started.summary()['macro_auc'] - plain.summary()['macro_auc']:+.4f}")
     if args.shots > 0:
         few_labels(res.out, work, args, common[1:])
+        if args.field_snr == args.field_snr:  # not nan
+            few_labels(res.out, work, args, common[1:], field_snr=args.field_snr)
     return 0
 
 
-def few_labels(data_dir: Path, work: Path, args, common: list[str]) -> None:
-    """K clips per species train, the rest validate; mean over draws."""
+FIELD = REPO.parent / "shared" / "data" / "real-audio" / "opensoundscape_1min.wav"
+
+
+def _field_copy(src: Path, out: Path, noise, snr_db: float, rng) -> None:
+    """`src` mixed into a random stretch of the real field recording at `snr_db` (mono, 32 kHz WAV)."""
+    import numpy as np
+
+    from birdcore.audio.io import load_audio, write_audio
+
+    y = load_audio(src, sr=32000)
+    start = int(rng.integers(0, max(1, len(noise) - len(y))))
+    n = np.resize(noise[start:start + len(y)], len(y))
+    rms = lambda a: float(np.sqrt(np.mean(a ** 2)) + 1e-9)  # noqa: E731
+    write_audio(out, (y + n * rms(y) / rms(n) * 10 ** (-snr_db / 20)).astype(np.float32), 32000)
+
+
+def few_labels(data_dir: Path, work: Path, args, common: list[str], field_snr: float | None = None) -> None:
+    """K clips per species train, the rest validate; mean over draws. With `field_snr`, the validation
+    clips are mixed into a real field recording first (trained clean, judged in the field)."""
     import numpy as np
     import pandas as pd
 
@@ -114,7 +136,18 @@ def few_labels(data_dir: Path, work: Path, args, common: list[str]) -> None:
         split = np.array(["val"] * len(meta), dtype=object)
         for _, idx in meta.groupby("primary_label").indices.items():
             split[rng.choice(idx, args.shots, replace=False)] = "train"
-        meta.assign(split=split).to_csv(meta_path, index=False)
+        filenames = meta["filename"].to_numpy(dtype=object).copy()
+        if field_snr is not None:
+            from birdcore.audio.io import load_audio
+
+            noise = load_audio(FIELD, sr=32000)
+            (data_dir / "train_audio" / "field").mkdir(exist_ok=True)
+            for i in np.flatnonzero(split == "val"):
+                name = f"field/{rep}-{Path(filenames[i]).stem}.wav"
+                _field_copy(data_dir / "train_audio" / filenames[i], data_dir / "train_audio" / name, noise,
+                            field_snr, rng)
+                filenames[i] = name
+        meta.assign(split=split, filename=filenames).to_csv(meta_path, index=False)
         folds = assign_folds(meta["primary_label"].to_numpy(), 2, 0, split)
         val_fold = int(folds[split == "val"][0])
         cfg = common + ["data.group_by=split", "train.n_folds=2", f"train.fold={val_fold}"]
@@ -124,7 +157,9 @@ def few_labels(data_dir: Path, work: Path, args, common: list[str]) -> None:
             rows[name].append(res.summary())
             order, classes = res.filenames, res.classes
         rows["BirdNET raw"].append(birdnet_scores(data_dir, order, classes).summary())
-    print(f"\nfew labels: {args.shots} clips per species train, {len(meta) - 10 * args.shots} validate;"
+    meta.to_csv(meta_path, index=False)  # the dataset as imported
+    where = "" if field_snr is None else f" mixed into a real field recording at {field_snr:g} dB SNR"
+    print(f"\nfew labels: {args.shots} clips per species train, {len(meta) - 10 * args.shots} validate{where};"
           f" mean over {args.repeats} draws")
     print(f"{'model':<30} {'macro AUC':>10} {'top-1':>7}")
     for name, got in rows.items():
