@@ -1,0 +1,8 @@
+"""What the app's pages and reports compute from datasets and runs (no Streamlit here).
+
+Public API, by module: `eda` (species / rating / map / duration tables, `EdaFilter`), `run_compare`
+(`runs_table`, `metric_curves`, `MetricsTail`, `log_tail`), `inspection` (`window_grid`,
+`top_species`, `detections`, `truth_matrix`, `spectrogram`, `window_audio`) and
+`cross_validation` (`cross_validate`, `birdnet_scores`, `CvResult`). Top layer of the engine:
+it may import every other package except `cli`.
+"""

@@ -1,0 +1,6 @@
+"""Human labels of recording windows.
+
+Public API: `store` (`read_annotations`, `save_window(s)`, `raven_table` / `raven_text`,
+`read_audacity_labels`, `annotations_to_labels`, `overlaps_enough` — the presence rule) and `queue`
+(`uncertain_windows`: which windows to label next).
+"""
