@@ -239,9 +239,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
         scorers = [load_scorer(m, backend=args.backend, threads=args.threads) for m in args.model]
         result = predict_files(files, scorers, _predict_options(args), show_bar=True)
-    written = write_predictions(result, args.out)
     for path, err in result.skipped:
         sys.stderr.write(f"birdcore: skipped {err}\n")
+    if len(result.table) == 0:  # never replace earlier results with an empty table
+        raise BirdcoreError(f"predict: none of the {len(files)} input file(s) could be scored; nothing written"
+                            f" ({args.out} left as it was)")
+    written = write_predictions(result, args.out)
     print(f"{len(result.table)} windows from {len(files) - len(result.skipped)} file(s) → " + ", ".join(map(str, written)))
     return 0
 
