@@ -26,7 +26,8 @@ from birdcore.audio.windows import WINDOW_S
 from birdcore.data.dataset import load_dataset
 from birdcore.data.metadata import NEGATIVE_LABEL, TRAIN_COLUMNS, read_taxonomy
 from birdcore.errors import ConfigError, DatasetError
-from birdcore.ingest.labels import LabelResolver, find_taxonomy
+from birdcore.ingest.labels import LabelResolver
+from birdcore.pretrained.label_map import find_taxonomy
 from birdcore.ingest.sources import Entry, collect
 
 MODES = ("link", "copy", "cut")

@@ -9,7 +9,6 @@ and names every unknown label at once with the closest taxonomy names.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,7 +17,6 @@ from typing import Iterable
 
 from birdcore.data.metadata import NEGATIVE_LABEL, read_taxonomy
 from birdcore.errors import DatasetError
-from birdcore.pretrained.label_map import TAXONOMY_ENV
 
 # Written by people for "this window has no target bird".
 NEGATIVE_NAMES = frozenset({"nocall", "no call", "no bird", "nobird", "noise", "negative", "none", "background",
@@ -28,17 +26,6 @@ NEGATIVE_NAMES = frozenset({"nocall", "no call", "no bird", "nobird", "noise", "
 def normalise(name: str) -> str:
     """Case-, underscore-, hyphen- and space-insensitive form of a label."""
     return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", str(name))).strip().lower()
-
-
-def find_taxonomy(path: str | os.PathLike | None) -> Path | None:
-    """The taxonomy CSV: `path`, else `$BIRDCORE_EBIRD_TAXONOMY`, else None."""
-    chosen = path or os.environ.get(TAXONOMY_ENV)
-    if not chosen:
-        return None
-    p = Path(chosen).expanduser()
-    if not p.is_file():
-        raise DatasetError(f"{p}: taxonomy file not found (--taxonomy or ${TAXONOMY_ENV})")
-    return p
 
 
 @lru_cache(maxsize=4)

@@ -120,6 +120,7 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
     """Train a `birdnet_head` run (resume restarts from the last epoch checkpoint)."""
     from birdcore.pretrained import EmbeddingCache, load_birdnet
     from birdcore.pretrained.head_features import birdnet_class_index, window_features
+    from birdcore.pretrained.label_map import find_taxonomy
 
     cfg, extra = run.read_config()
     tc = cfg.train
@@ -146,9 +147,10 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
     paths = list(dict.fromkeys(p for p, g in zip(data.paths, good) if g))
     chunks = EmbeddingCache().get_chunks(paths, window_s=EMBED_WINDOW_S, model=model,
                                          progress=_embedding_progress(run))
-    taxonomy = ds.root / "eBird_Taxonomy_v2021.csv"
+    own = ds.root / "eBird_Taxonomy_v2021.csv"  # the dataset's own copy, else $BIRDCORE_EBIRD_TAXONOMY
+    taxonomy = own if own.is_file() else find_taxonomy(None)
     class_index = None
-    if cfg.model.birdnet_prior and taxonomy.is_file():
+    if cfg.model.birdnet_prior and taxonomy is not None:
         class_index = birdnet_class_index(model, data.classes, taxonomy)
         if not any(class_index):
             class_index = None  # BirdNET knows none of these species: nothing to start from
