@@ -135,3 +135,13 @@ def test_fold_minus_one_reports_no_score_and_reuses_cross_validated_thresholds(t
     other = prepare_run(data, load_run_config("demo-cpu", fast + ["train.lr=0.5", "train.fold=-1"]), tmp_path / "r2")
     with pytest.raises(ConfigError, match=r"config differs .* in train"):
         tune_run_thresholds(other.path, oof_from=[folds[0].path])
+
+
+def test_scan_checks_a_long_recording_once_for_all_its_windows(tmp_path):
+    from birdcore.training.audio_check import scan_audio
+
+    bad = tmp_path / "long.wav"
+    bad.write_bytes(b"not audio")
+    paths = [str(bad)] * 5 + [str(tmp_path / "missing.wav")]
+    got = scan_audio(paths, ["long.wav"] * 5 + ["missing.wav"])
+    assert [f for f, _ in got] == ["long.wav", "missing.wav"]  # one report per file, in row order

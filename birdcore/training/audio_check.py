@@ -21,7 +21,15 @@ SKIPPED_FILE = "skipped.csv"
 
 
 def scan_audio(paths: list[str], filenames: list[str], workers: int = 8) -> list[tuple[str, str]]:
-    """(filename, error) for every file that is unreadable, empty or cut off (no decoding needed)."""
+    """(filename, error) for every file that is unreadable, empty or cut off (no decoding needed).
+
+    Each distinct file is checked and reported once, however many rows (windows of one long
+    recording) stand for it.
+    """
+    first: dict[str, int] = {}
+    for i, p in enumerate(paths):
+        first.setdefault(p, i)
+
     def check(i: int):
         try:
             check_audio(paths[i])
@@ -30,7 +38,7 @@ def scan_audio(paths: list[str], filenames: list[str], workers: int = 8) -> list
         return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [r for r in pool.map(check, range(len(paths))) if r is not None]
+        return [r for r in pool.map(check, first.values()) if r is not None]
 
 
 def check_bad_fraction(bad: list[tuple[str, str]], total: int, where: Path) -> None:

@@ -130,7 +130,7 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
     data = select_run_data(ds, cfg)
     train_rows, val_rows = validation_split(data.primary_labels, data.groups, tc.n_folds, tc.fold, tc.seed)
     bad = scan_audio(data.paths, data.filenames)
-    check_bad_fraction(bad, len(data.paths), ds.train_audio_dir)
+    check_bad_fraction(bad, len(set(data.paths)), ds.train_audio_dir)
     bad_names = {f for f, _ in bad}
     for f, err in bad if not resume else []:
         record_skipped(run.path, f, err, "scan")

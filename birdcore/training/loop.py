@@ -249,7 +249,7 @@ def _select_rows(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool,
 
     train_rows, val_rows = validation_split(data.primary_labels, data.groups, tc.n_folds, tc.fold, tc.seed)
     bad = scan_audio(data.paths, data.filenames)
-    check_bad_fraction(bad, len(data.filenames), ds.train_audio_dir)
+    check_bad_fraction(bad, len(set(data.paths)), ds.train_audio_dir)
     if bad:
         bad_names = {f for f, _ in bad}
         if dist.main and not resume:
