@@ -8,7 +8,7 @@ tests/corpus/crash_harness.py).
 
 Usage:
     python benchmarks/reliability_summary.py              # corpus + file-level faults (~1 min)
-    python benchmarks/reliability_summary.py --training   # + SIGKILLed training runs (+2–4 min)
+    python benchmarks/reliability_summary.py --training   # + SIGKILLed and raced training runs (+3–5 min)
     python benchmarks/reliability_summary.py --markdown   # a Markdown table for notes
 
 Exit code 1 when any row is not handled or lost data (the no-lock control row excepted).
@@ -29,8 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from corpus import cli_cases as cc  # noqa: E402
 from corpus import crash_harness as ch  # noqa: E402
 from corpus import make_corpus as mc  # noqa: E402
+from corpus import run_lock_faults as rl  # noqa: E402
 
 
 def corpus_rows(root: Path) -> list[tuple[str, bool, int, str]]:
@@ -107,6 +109,57 @@ def training_rows(root: Path) -> list[tuple[str, bool, int, str]]:
     return rows
 
 
+def cli_rows(root: Path) -> tuple[list[tuple[str, bool, int, str]], int, int]:
+    """One row per class of generated command lines (tests/corpus/cli_cases.py); also returns the
+    number of cases and of tracebacks."""
+    outcomes = [cc.run_case(c) for c in cc.make_cli_cases(root / "cli")]
+    rows = []
+    for group in dict.fromkeys(o.case.group for o in outcomes):
+        mine = [o for o in outcomes if o.case.group == group]
+        bad = [o for o in mine if not o.handled]
+        detail = ("; ".join(f"{o.case.name}: {o.detail}" for o in bad[:2]) if bad else
+                  f"e.g. {mine[0].detail}")
+        rows.append((f"cli: {group} ({len(mine)} generated command lines)", not bad, sum(o.lost for o in mine), detail))
+    tracebacks = sum(1 for o in outcomes if "traceback" in o.detail)
+    return rows, len(outcomes), tracebacks
+
+
+def demo_rows(root: Path) -> list[tuple[str, bool, int, str]]:
+    """`demo-data --if-missing` (every `make app` start) repairing a demo folder that holds user files."""
+    from birdcore.demo import ensure_demo_dataset, generate_demo_dataset
+    from birdcore.errors import BirdcoreError
+
+    small = {"recordings_scale": 0.1, "n_soundscapes": 1}
+    rows = []
+    for what in ("a demo recording deleted", "another seed asked for",
+                 "a demo recording deleted and train_metadata.csv edited by the user"):
+        demo = generate_demo_dataset(root / f"demo-{len(rows)}" / "demo", seed=1, **small)
+        user = {"annotations/labels.csv": b"file_id,start,end,label\nsoundscape_1,0,5,zzasc1\n",
+                "runs/r1/config.json": b"{}\n", "notes.txt": b"mine\n"}
+        for rel, data in user.items():
+            (demo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (demo / rel).write_bytes(data)
+        seed, refused = 1, False
+        if what.startswith("a demo recording"):
+            next((demo / "train_audio").glob("*/*.ogg")).unlink()
+        if what.startswith("another seed"):
+            seed = 2
+        if what.endswith("by the user"):  # the repair must not overwrite it: refused, nothing changed
+            user["train_metadata.csv"] = (demo / "train_metadata.csv").read_bytes() + b"my,own,row\n"
+            (demo / "train_metadata.csv").write_bytes(user["train_metadata.csv"])
+        try:
+            ensure_demo_dataset(demo, seed=seed, **small)
+        except BirdcoreError as exc:
+            refused, detail = True, str(exc)
+        lost = sum(1 for rel, data in user.items() if not (demo / rel).is_file() or (demo / rel).read_bytes() != data)
+        expect_refusal = what.endswith("by the user")
+        if not refused:
+            detail = "repaired; user files untouched" if not lost else f"{lost} user file(s) lost"
+        rows.append((f"demo-data --if-missing: {what}, user files in the folder", refused == expect_refusal and not lost,
+                     lost, detail))
+    return rows
+
+
 def print_table(rows, markdown: bool) -> None:
     if markdown:
         print("| case | handled with a clear error | lost data | detail |")
@@ -133,14 +186,21 @@ def main() -> int:
         rows = corpus_rows(root)
         faults, controls = fault_rows(root)
         rows += faults
+        rows += demo_rows(root)
+        cli, n_cli, tracebacks = cli_rows(root)
+        rows += cli
         if args.training:
             rows += training_rows(root)
+            handled, lost, detail = rl.concurrent_resumes(root / "race")
+            rows.append(("training: two `train --resume` of one run at once", handled, lost, detail))
     print_table(rows + controls, args.markdown)
     bad = [r for r in rows if not r[1] or r[2]]
     valid = sum(1 for r in rows if "(valid:" in r[0])
-    print(f"\n{len(rows)} cases: {len(rows) - valid} bad inputs / faults, {valid} odd-but-valid inputs;"
-          f" not handled: {sum(1 for r in rows if not r[1])}; lost data: {sum(r[2] for r in rows)}"
-          f" ({time.perf_counter() - t0:.0f} s)")
+    cases = len(rows) - len(cli) + n_cli
+    print(f"\n{cases} cases ({len(rows) - len(cli)} rows above + {n_cli} generated command lines in {len(cli)} rows):"
+          f" {cases - valid} bad inputs / faults, {valid} odd-but-valid inputs;"
+          f" not handled: {sum(1 for r in rows if not r[1])} row(s); command-line tracebacks: {tracebacks};"
+          f" lost data: {sum(r[2] for r in rows)} ({time.perf_counter() - t0:.0f} s)")
     return 1 if bad else 0
 
 

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -204,20 +205,99 @@ def read_jsonl(path: str | os.PathLike, start: int = 0) -> tuple[list[dict], int
     return records, start + consumed
 
 
+class LockHeld(BirdcoreError):
+    """Another process holds a lock that `file_lock(..., timeout=...)` gave up waiting for.
+
+    `lock_path` is the lock file; `holder` the text its owner wrote into it ("" when none).
+    """
+
+    def __init__(self, lock_path: Path, holder: str) -> None:
+        super().__init__(f"{lock_path}: locked by another process" + (f" ({holder})" if holder else ""))
+        self.lock_path = lock_path
+        self.holder = holder
+
+
 @contextmanager
-def file_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Exclusive advisory lock on `path + '.lock'` (for read-modify-write of shared files)."""
+def file_lock(path: str | os.PathLike, *, timeout: float | None = None, owner: str | None = None) -> Iterator[None]:
+    """Exclusive advisory lock on `path + '.lock'` (for read-modify-write of shared files).
+
+    `timeout`: None waits as long as it takes; a number of seconds gives up after that long (0: one
+    try) with `LockHeld`. `owner`: text written into the lock file while held (a pid, say), so a
+    refused process can tell who holds it; emptied again on release. The kernel drops an `flock`
+    when its holder exits, however it dies (even SIGKILL): a lock file left behind is never stale.
+    The lock file itself is never deleted nor replaced — a new inode would be a second lock.
+    """
     lock_path = Path(str(path) + ".lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock_path, "a")
+        fh = open(lock_path, "a+")  # "+": a refused locker reads the owner text through it
     except OSError as exc:
         if _is_write_failure(exc, own_step=True):
             raise storage_error(exc, path) from exc
         raise
     with fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        _acquire(fh.fileno(), lock_path, timeout)
         try:
+            if owner is not None:
+                _write_owner(fh.fileno(), owner)
             yield
         finally:
+            if owner is not None:
+                _write_owner(fh.fileno(), "")
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """The owner text of `path`'s lock (see `file_lock`) while it is held — by another process or
+    by another `file_lock` of this one — "" when its holder wrote none; None when it is free or
+    its lock file does not exist.
+
+    The probe takes a shared lock for an instant: a `file_lock` with `timeout=0` that lands in that
+    instant is refused, so lockers racing with probes give themselves a short timeout.
+    """
+    try:
+        fd = os.open(str(path) + ".lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_owner(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockHeld(lock_path, _read_owner(fd)) from None
+            time.sleep(min(0.02, left))
+
+
+def _write_owner(fd: int, text: str) -> None:
+    # One write after the truncate: a reader sees the old text, nothing, or the whole new text.
+    try:
+        os.ftruncate(fd, 0)
+        if text:
+            os.write(fd, text.encode("utf-8"))  # the file is opened for append: lands at offset 0
+    except OSError:
+        pass  # disk full: the lock holds all the same, only a refused process cannot name the owner
+
+
+def _read_owner(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""

@@ -13,7 +13,20 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from birdcore.errors import BirdcoreError
+from birdcore.archive.commands import register as register_archive_commands
+from birdcore.cli_options import (
+    SAMPLE_RATE,
+    SEED,
+    THREADS,
+    WORKERS,
+    check_output_dir,
+    check_output_file,
+    device_name,
+    number,
+    number_list,
+    progress_bar,
+)
+from birdcore.errors import BirdcoreError, ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,6 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from birdcore.demo import ensure_demo_dataset, generate_demo_dataset
 
+    check_output_dir(args.out, "--out")
     if args.if_missing:
         path = ensure_demo_dataset(args.out, seed=args.seed)
     else:
@@ -40,40 +54,14 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from birdcore.ingest.importer import import_recordings, parse_label_map
 
-    if not (args.window > 0):
-        raise BirdcoreError(f"--window {args.window}: must be a positive number of seconds")
-    with _progress_bar("import") as bar:
+    check_output_dir(args.out, "--out")
+    with progress_bar("import") as bar:
         result = import_recordings(args.sources, args.out, taxonomy=args.taxonomy, label_map=parse_label_map(args.map),
                                    mode=args.mode, label_column=args.label_column, audio_dirs=args.audio,
                                    window_s=args.window, progress=bar)
     for line in result.lines():
         print(line)
     return 0
-
-
-def _progress_bar(desc: str):
-    """A tqdm bar on stderr driven by `progress(done, total)` callbacks (a context manager)."""
-    import contextlib
-
-    from tqdm import tqdm
-
-    @contextlib.contextmanager
-    def bar():
-        holder: dict = {}
-
-        def update(done: int, total: int) -> None:
-            b = holder.get("bar")
-            if b is None:
-                b = holder["bar"] = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
-            b.update(done - b.n)  # tqdm throttles redraws (mininterval), also when stderr is a file
-
-        try:
-            yield update
-        finally:
-            if "bar" in holder:
-                holder["bar"].close()
-
-    return bar()
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -113,7 +101,7 @@ def _info_folder(args: argparse.Namespace) -> int:
     from birdcore.audio.inventory import summarise_folder, summary_lines
     from birdcore.audio.io import AUDIO_EXTENSIONS
 
-    with _progress_bar("info") as bar:
+    with progress_bar("info") as bar:
         summary = summarise_folder(args.data, progress=bar)
     if not summary["files"]:
         raise BirdcoreError(f"{args.data}: no train_metadata.csv and no audio files ({' '.join(AUDIO_EXTENSIONS)}) in"
@@ -130,8 +118,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from birdcore.audio.cache import build_cache
     from birdcore.data.dataset import load_dataset
 
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     ds = load_dataset(args.data)
-    with _progress_bar("cache") as bar:
+    with progress_bar("cache") as bar:
         out = build_cache(ds, out_dir=args.out, sr=args.sr, dtype=args.dtype, workers=args.workers,
                           progress=lambda done, total, _name: bar(done, total))
     print(f"cache ready at {out}")
@@ -150,6 +140,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from birdcore.training.runs import open_run
 
     resume = args.resume is not None
+    created = False
     if resume or args.run:
         run = open_run(args.resume or args.run)
         if resume:
@@ -159,10 +150,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise BirdcoreError("train: --data DIR is required (or --resume RUN)")
         from birdcore.config.run import load_run_config
 
+        check_output_dir(args.runs, "--runs")
         cfg = load_run_config(args.config, args.set)
         if args.device:
-            cfg.train.device = args.device
+            cfg.train.device = args.device  # spelling checked by argparse (device_name)
+        from birdcore.models.device import resolve_device
+
+        try:  # a device this machine lacks is refused before a run folder exists
+            resolve_device(cfg.train.device)
+        except ConfigError as exc:
+            flag = "--device" if args.device else "train.device"
+            raise ConfigError(f"{flag} {cfg.train.device}: {str(exc).split(': ', 1)[-1]}") from None
         run = _prepare_run_distributed(args.data, cfg, args.runs, prepare_run)
+        created = True
     if args.detach:
         pid = launch_run(run, resume=resume)
         print(f"run {run.run_id} started in the background (pid {pid}); folder {run.path}")
@@ -176,7 +176,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"epoch {rec['epoch']}: " + "  ".join(f"{k} {v}" for k, v in metrics.items())
                   + f"  eta {rec.get('eta_s', 0):.0f}s", flush=True)
 
-    status = run_in_process(run, resume=resume, progress=show)
+    try:
+        status = run_in_process(run, resume=resume, progress=show)
+    except BirdcoreError as exc:
+        if created and _discard_unstarted(run):
+            raise type(exc)(f"{exc} (the new run folder {run.path} was removed: nothing had been trained)") from None
+        raise
     if status.get("validation"):
         print(f"validation: {status['validation']}")
     if status.get("state") == "finished" and status.get("best_score") is None:
@@ -188,20 +193,48 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _discard_unstarted(run) -> bool:
+    """Remove a run folder this command created when training failed before any epoch ran (a
+    config or dataset problem): it holds nothing but the config, and a failed stub would clutter
+    the run list and the app's model pickers. True when removed."""
+    import shutil
+
+    if run.last_checkpoint.exists() or run.best_checkpoint.exists() or run.epoch_records():
+        return False
+    shutil.rmtree(run.path, ignore_errors=True)
+    return not run.path.exists()
+
+
+_WINDOW_FLAGS = {"window_s": "--window", "hop_s": "--hop", "context_s": "--context", "smoothing": "--smoothing"}
+
+
 def _predict_options(args: argparse.Namespace):
+    """PredictOptions from the window flags; their cross-checks (hop <= window <= context) name the flags."""
     from birdcore.inference.predict import PredictOptions
 
-    smoothing = [float(x) for x in args.smoothing.split(",")] if args.smoothing else None
-    return PredictOptions(window_s=args.window, hop_s=args.hop, context_s=args.context, smoothing=smoothing)
+    try:
+        return PredictOptions(window_s=args.window, hop_s=args.hop, context_s=args.context, smoothing=args.smoothing)
+    except ConfigError as exc:
+        text = str(exc)
+        for field, flag in _WINDOW_FLAGS.items():
+            text = text.replace(field, flag)
+        raise ConfigError(text) from None
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from birdcore.audio.inventory import duplicate_names, find_audio_files
-    from birdcore.inference.predict import predict_files, write_predictions
+    from birdcore.inference.predict import (
+        predict_files,
+        prediction_paths,
+        write_predictions,
+    )
 
     birdnet = args.model == ["birdnet"]
     if not birdnet and (args.species is not None or args.taxonomy is not None):
         raise BirdcoreError("predict: --species and --taxonomy apply to --model birdnet only")
+    options = _predict_options(args)
+    for target in prediction_paths(args.out):
+        check_output_file(target, "--out")
     files: list[Path] = []
     for item in args.inputs:
         p = Path(item)
@@ -230,7 +263,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
         taxonomy, choice = _birdnet_species(args)
         _warn(choice.missing_message("NaN"))
-        with _progress_bar("birdnet") as bar:
+        with progress_bar("birdnet") as bar:
             result = predict_birdnet(files, choice.codes, taxonomy, window_s=args.window, threads=args.threads,
                                      progress=bar, outside_threshold=OUTSIDE_THRESHOLD if choice.restricted else None)
         _warn(outside_message(result, choice))
@@ -238,7 +271,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from birdcore.inference.scorers import load_scorer
 
         scorers = [load_scorer(m, backend=args.backend, threads=args.threads) for m in args.model]
-        result = predict_files(files, scorers, _predict_options(args), show_bar=True)
+        result = predict_files(files, scorers, options, show_bar=True)
     for path, err in result.skipped:
         sys.stderr.write(f"birdcore: skipped {err}\n")
     if len(result.table) == 0:  # never replace earlier results with an empty table
@@ -285,9 +318,11 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from birdcore.submission.submit import make_submission
 
-    with _progress_bar("submit") as bar:
+    check_output_file(args.out, "--out", example="submission.csv")
+    options = _predict_options(args)
+    with progress_bar("submit") as bar:
         sub, result = make_submission(args.model, args.data, args.out, args.thresholds, backend=args.backend,
-                                      options=_predict_options(args), threads=args.threads, progress=bar,
+                                      options=options, threads=args.threads, progress=bar,
                                       species=args.species, taxonomy=args.taxonomy)
     print(f"wrote {args.out}: {len(sub)} rows, {int(sub['target'].sum())} True"
           f" ({result.audio_seconds:.0f} s of audio)")
@@ -295,21 +330,15 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from birdcore.data.dataset import load_dataset
+    from birdcore.data.metadata import read_csv_checked
     from birdcore.submission.table import evaluate_submission
 
     ds = load_dataset(args.data)
-    try:
-        sub = pd.read_csv(args.submission, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise BirdcoreError(f"{args.submission}: submission file not found") from None
+    sub = read_csv_checked(args.submission, "submission", ["row_id", "target"])
     if args.labels is not None:
         # e.g. the app's annotation labels: they cover only the windows someone checked, so the
         # submission is scored on those rows alone
-        from birdcore.data.metadata import read_csv_checked
-
         labels = read_csv_checked(args.labels, "labels table", ["row_id", "target"])
         unknown = set(labels["row_id"]) - set(sub["row_id"])
         if unknown:
@@ -332,6 +361,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from birdcore.inference.export import export_onnx_model
 
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     out = export_onnx_model(args.model, args.out)
     print(f"exported ONNX model to {out}")
     if args.kaggle:
@@ -356,11 +387,14 @@ def _add_birdnet_args(p: argparse.ArgumentParser, default: str) -> None:
 
 def _add_window_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
-    p.add_argument("--window", type=float, default=5.0, help="scored window length in seconds")
-    p.add_argument("--hop", type=float, default=None, help="overlapping inputs every HOP seconds")
-    p.add_argument("--context", type=float, default=None, help="centred context length (keep the centre frames)")
-    p.add_argument("--smoothing", default=None, help="temporal kernel over windows, e.g. 0.1,0.8,0.1")
+    p.add_argument("--threads", type=THREADS, default=None, help="CPU threads for the model")
+    p.add_argument("--window", type=number(float, 0, 60, lo_open=True, unit=" s"), default=5.0,
+                   help="scored window length in seconds")
+    p.add_argument("--hop", type=number(float, 0.25, 60, unit=" s"), default=None,
+                   help="overlapping inputs every HOP seconds (at most --window)")
+    p.add_argument("--context", type=number(float, 0, 60, lo_open=True, unit=" s"), default=None,
+                   help="centred context length, at least --window (keep the centre frames)")
+    p.add_argument("--smoothing", type=number_list, default=None, help="temporal kernel over windows, e.g. 0.1,0.8,0.1")
 
 
 def _prepare_run_distributed(data, cfg, runs_dir, prepare_run):
@@ -392,9 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-data", help="write the embedded demo dataset (BirdCLEF 2022 layout)")
     p.add_argument("--out", required=True, type=Path, help="folder to create")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    p.add_argument("--if-missing", action="store_true", help="do nothing when a complete demo dataset is there")
+    p.add_argument("--seed", type=SEED, default=0)
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--overwrite", action="store_true",
+                     help="replace an existing folder — deletes everything in it, your own files included")
+    how.add_argument("--if-missing", action="store_true",
+                     help="do nothing when a complete demo dataset is there; else complete or rebuild its own files,"
+                          " keeping any file you added (annotations, runs, recordings)")
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("import", help="labelled recordings (label folders, CSV, Raven/Audacity tables, app annotations)"
@@ -411,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default=None, help="the label column of CSV / Raven tables (default: guessed)")
     p.add_argument("--audio", action="append", type=Path, default=None,
                    help="folder holding the recordings of app annotations (repeatable)")
-    p.add_argument("--window", type=float, default=5.0, help="window length in seconds for selection tables")
+    p.add_argument("--window", type=number(float, 0, 600, lo_open=True, unit=" s"), default=5.0,
+                   help="window length in seconds for selection tables")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--copy", dest="mode", action="store_const", const="copy",
                       help="copy the audio into the dataset (default: link to it)")
@@ -429,9 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="decode all training audio once into memory-mappable arrays")
     p.add_argument("data", type=Path)
     p.add_argument("--out", type=Path, default=None, help="cache folder (default DATA/.birdcore_cache/...)")
-    p.add_argument("--sr", type=int, default=DEFAULT_SR)
+    p.add_argument("--sr", type=SAMPLE_RATE, default=DEFAULT_SR)
     p.add_argument("--dtype", choices=["int16", "float16"], default="int16")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=WORKERS, default=2)
     p.set_defaults(func=_cmd_cache)
 
     p = sub.add_parser("train", help="train a model (a run folder under --runs)")
@@ -439,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="demo-cpu", help="preset (demo-cpu, birdclef2022, birdnet-head) or JSON file")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where run folders go (default runs/)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field, e.g. train.epochs=3")
-    p.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--device", type=device_name, default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue the run folder RUN from its last checkpoint")
     p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # train an already-created run folder (launcher)
     p.add_argument("--detach", action="store_true", help="start in the background and return")
@@ -460,8 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder")
     p.add_argument("--metric", default="birdclef2022", choices=["birdclef2022", "micro_f1", "macro_f1"])
     p.add_argument("--method", default="grid", choices=["grid", "quantile"])
-    p.add_argument("--quantile", type=float, default=0.25, help="quantile method: predict True for the top q")
-    p.add_argument("--min-positives", type=int, default=3, help="fewer positives → the class keeps the global threshold")
+    p.add_argument("--quantile", type=number(float, 0, 1, lo_open=True), default=0.25,
+                   help="quantile method: predict True for the top q")
+    p.add_argument("--min-positives", type=number(int, 0), default=3, help="fewer positives → the class keeps the global threshold")
     p.add_argument("--from", dest="oof_from", action="append", default=[], metavar="RUN",
                    help="tune on these runs' pooled out-of-fold predictions (the folds of a cross-validation with"
                         " the same config; for a train.fold=-1 run, which has none) — repeatable")
@@ -497,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later modules register their subcommands here (train, predict, ...), keeping this file small.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_archive_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

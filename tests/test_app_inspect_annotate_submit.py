@@ -276,6 +276,24 @@ def test_submission_is_valid_equals_make_submission_and_is_scored(env, tmp_path)
         f"{evaluate_submission(low, ds.test_labels, scored=ds.scored)['birdclef2022']:.4f}"
 
 
+def test_submission_refuses_or_warns_about_a_thresholds_file_for_other_classes(env, tmp_path):
+    ds, runs, ref, model = env
+    from birdcore.evaluation.thresholds import Thresholds, save_thresholds
+
+    foreign = save_thresholds(tmp_path / "foreign.json", Thresholds(["zzzzz1", "yyyyy1"], 0.3, {"zzzzz1": 0.2}))
+    partial = save_thresholds(tmp_path / "partial.json", Thresholds(model.classes[:1], 0.3, {model.classes[0]: 0.2}))
+    at = start(SUBMIT)
+    at.button(key="sub_predict").click().run()
+    at.radio(key="sub_thr_mode").set_value("A thresholds file").run()
+    at.text_input(key="sub_thr_path").set_value(str(foreign)).run()
+    assert not at.exception and "foreign.json" in texts(at.error)
+    assert not [s for s in at.success if "Valid:" in s.value]  # no submission from a file for other classes
+    at.text_input(key="sub_thr_path").set_value(str(partial)).run()
+    assert not at.exception and not at.error
+    assert f"has no threshold for {len(model.classes) - 1} of {len(model.classes)} classes" in texts(at.warning)
+    assert "Valid: 48 rows" in texts(at.success)
+
+
 def test_submission_errors_are_messages(env, other_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("BIRDCORE_DATA", str(other_dataset))
     at = start(SUBMIT)

@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),                        # typed errors: every layer raises them
     ("atomic_io",),                     # crash-safe writes and file locks
     ("settings", "config"),             # the user's settings file; typed dataclass configs and presets
+    ("cli_options",),                   # command-line option types, output-path checks, progress bar
     ("audio",),                         # decode/encode, the window rule, the decoded-audio cache
     ("data", "demo"),                   # the BirdCLEF layout, uploads; the embedded demo dataset
     ("evaluation",),                    # metrics, thresholds, threshold curves
@@ -25,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("augment",),                       # waveform / spectrogram / batch augmentations
     ("models",),                        # timm backbones, heads, device choice
     ("pretrained",),                    # BirdNET
+    ("archive",),                       # embedding archive: window table, vector shards + index, search
     ("training",),                      # folds, run folders, the loop, the BirdNET head
     ("inference",),                     # windows → scorers → probability tables, ONNX export
     ("submission", "annotation"),       # competition CSV and Kaggle bundle; labels and the queue

@@ -305,5 +305,5 @@ def test_plain_run_id_opens_and_paths_still_work_without_runs_dir(tone_data, tmp
     run = ch.tiny_run(tone_data, tmp_path / "runs")
     assert open_run(run.run_id, runs_dir=tmp_path / "runs").path == run.path
     assert open_run(run.path).path == run.path  # CLI: a path, no runs_dir
-    with pytest.raises(RunError, match="not a run folder"):
+    with pytest.raises(RunError, match="no-such-run: run folder not found"):
         open_run("no-such-run", runs_dir=tmp_path / "runs")

@@ -6,7 +6,11 @@ import ui  # before birdcore: puts the repo root on sys.path when birdcore is no
 from ui import charts
 
 from birdcore.errors import BirdcoreError
-from birdcore.evaluation.thresholds import Thresholds, load_thresholds
+from birdcore.evaluation.thresholds import (
+    Thresholds,
+    check_thresholds_cover,
+    load_thresholds,
+)
 from birdcore.inference import catalog
 from birdcore.submission import report
 from birdcore.submission.submit import soundscapes_for_test
@@ -107,6 +111,12 @@ else:
         thr = st.slider("Threshold", 0.0, 1.0, step=0.005, key="sub_thr_value",
                         help="Low values pay off in the BirdCLEF 2022 score (winners used 0.05–0.3).")
         state["_sub_thr_keep"] = thr
+    if isinstance(thr, Thresholds):  # a file made for other classes must not fall back to the global silently
+        where = res["thresholds_path"] if how == "The model's thresholds.json" else (up.name if up else typed)
+        with ui.error_box(stop=True):  # no class in common: the error, and no submission
+            note = check_thresholds_cover(thr, res["classes"], where)
+        if note:
+            st.warning(note, icon=":material/warning:")
     if thr is None:
         st.stop()
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from birdcore.atomic_io import atomic_path, atomic_write_text, file_lock
-from birdcore.errors import DatasetError
+from birdcore.errors import DatasetError, not_found_message
 
 __all__ = [
     "COLUMNS", "RAVEN_COLUMNS", "default_labels_path", "empty_annotations", "read_annotations",
@@ -279,7 +279,7 @@ def read_audacity_labels(path: str | os.PathLike) -> pd.DataFrame:
     try:
         lines = p.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        raise DatasetError(f"{p}: label file not found") from None
+        raise DatasetError(not_found_message(p, "label file")) from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     rows: list[list] = []

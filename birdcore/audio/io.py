@@ -21,7 +21,7 @@ import soundfile as sf
 import soxr
 
 from birdcore.config.features import DEFAULT_SR
-from birdcore.errors import AudioError
+from birdcore.errors import AudioError, brief, not_found_message
 
 # DEFAULT_SR (32 kHz, the default decode rate) is defined once, as MelConfig.sample_rate's default in
 # birdcore.config.features; it is imported from here too.
@@ -267,7 +267,7 @@ def _ogg_ends_cleanly(p: Path) -> bool:
 
 def _check_file(p: Path) -> None:
     if not p.exists():
-        raise AudioError(f"{p}: audio file not found")
+        raise AudioError(not_found_message(p, "audio file"))
     if not p.is_file():
         raise AudioError(f"{p}: not a regular file")
     if p.stat().st_size == 0:
@@ -275,5 +275,6 @@ def _check_file(p: Path) -> None:
 
 
 def _short(exc: BaseException) -> str:
+    # libsndfile's useful words are on its last line ("Error : ... format not recognised")
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    return brief(Exception(text))

@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from birdcore.errors import ConfigError
+from birdcore.errors import ConfigError, not_found_message
 
 T = TypeVar("T")
 
@@ -182,10 +182,12 @@ def apply_overrides(cfg: T, overrides: list[str]) -> T:
 def load_json_config(cls: type[T], path: str | Path) -> T:
     """Load a dataclass config from a JSON file with errors naming the file."""
     p = Path(path)
+    if not p.exists():  # also a link loop or a dangling link, which read_text reports less clearly
+        raise ConfigError(not_found_message(p, "config file"))
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found") from None
+        raise ConfigError(not_found_message(p, "config file")) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text") from None
     except OSError as exc:  # a folder, no permission, I/O error

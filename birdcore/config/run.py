@@ -154,7 +154,7 @@ def load_run_config(preset_or_file: str | Path, overrides: list[str] | None = No
     text = str(preset_or_file)
     if text in PRESETS:
         cfg = preset(text)
-    elif Path(text).exists() or text.endswith(".json"):
+    elif Path(text).exists() or Path(text).is_symlink() or text.endswith(".json"):
         cfg = load_json_config(RunConfig, text)
     else:
         raise ConfigError(f"config {text!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")

@@ -84,7 +84,18 @@ class TrainConfig:
         check_range("num_workers", self.num_workers, -1, 64)
         check_range("max_train_batches", self.max_train_batches, 0)
         check_range("log_every_steps", self.log_every_steps, 1)
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            from birdcore.errors import ConfigError
+        check_device_name(self.device)
 
-            raise ConfigError(f"device: {self.device!r} is not auto, cpu, cuda or cuda:N")
+
+def check_device_name(name: str) -> str:
+    """`name` when it is auto, cpu, cuda or cuda:N; ConfigError naming the field `device` otherwise.
+
+    Only the spelling is checked here; whether this machine has that device is decided when a run
+    starts (`birdcore.models.device.resolve_device`)."""
+    import re
+
+    from birdcore.errors import ConfigError
+
+    if not (isinstance(name, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", name)):
+        raise ConfigError(f"device: {name!r} is not auto, cpu, cuda or cuda:N")
+    return name

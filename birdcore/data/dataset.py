@@ -26,9 +26,15 @@ import numpy as np
 import pandas as pd
 
 from birdcore.audio.io import AUDIO_EXTENSIONS
-from birdcore.errors import DatasetError
-from birdcore.data.metadata import NEGATIVE_LABEL, TEST_COLUMNS, read_csv_checked, read_taxonomy, read_test_table, read_train_metadata  # noqa: F401
-
+from birdcore.data.metadata import (  # noqa: F401
+    NEGATIVE_LABEL,
+    TEST_COLUMNS,
+    read_csv_checked,
+    read_taxonomy,
+    read_test_table,
+    read_train_metadata,
+)
+from birdcore.errors import DatasetError, not_found_message
 
 
 @dataclass
@@ -161,7 +167,7 @@ def load_dataset(root: str | os.PathLike) -> BirdDataset:
     """Load and validate a BirdCLEF-layout folder; raises DatasetError naming file, row and fix."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise DatasetError(f"{root}: dataset folder not found")
+        raise DatasetError(not_found_message(root, "dataset folder"))
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder (point at the folder holding train_metadata.csv)")
     root = root.resolve()
@@ -211,7 +217,9 @@ def load_dataset(root: str | os.PathLike) -> BirdDataset:
         labels["target"] = _parse_bool_column(labels["target"], labels_path)
 
     sc_dir = root / "test_soundscapes"
-    soundscapes = sorted(p for p in sc_dir.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS) if sc_dir.is_dir() else []
+    # is_file: a folder named `x.ogg` is no soundscape (pages would open on it by default)
+    soundscapes = sorted(p for p in sc_dir.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()) \
+        if sc_dir.is_dir() else []
     if not (root / "train_audio").is_dir():
         notes.append("train_audio/ not found: metadata only (EDA and info work; training needs the audio)")
     return BirdDataset(root=root, metadata=metadata, species=species, scored=scored, taxonomy=taxonomy,

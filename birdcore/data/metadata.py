@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from birdcore.errors import DatasetError
+from birdcore.errors import DatasetError, brief, not_found_message
 
 TRAIN_COLUMNS = [
     "primary_label", "secondary_labels", "type", "latitude", "longitude", "scientific_name",
@@ -36,17 +36,21 @@ _TIME_12H = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\.?\s*$", re.
 def read_csv_checked(path: Path, what: str, required: list[str]) -> pd.DataFrame:
     """Read a CSV (UTF-8, optional BOM) and check it has rows and the `required` columns."""
     if not path.exists():
-        raise DatasetError(f"{path}: {what} not found (expected in the dataset folder as downloaded from Kaggle)")
+        raise DatasetError(not_found_message(path, what))
+    if path.is_dir():
+        raise DatasetError(f"{path}: {what} is a folder, not a CSV file")
     if path.stat().st_size == 0:
         raise DatasetError(f"{path}: {what} is empty (0 bytes); re-download or re-extract it")
     try:
         df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except OSError as exc:  # no permission, I/O error, a FIFO that went away
+        raise DatasetError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: {what} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{path}: {what} has no header or rows") from None
     except pd.errors.ParserError as exc:
-        raise DatasetError(f"{path}: {what} is not a valid CSV ({str(exc).strip()[:160]}){_delimiter_hint(path)}") from None
+        raise DatasetError(f"{path}: {what} is not a valid CSV ({brief(exc)}){_delimiter_hint(path)}") from None
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:

@@ -9,12 +9,17 @@
       test.csv, sample_submission.csv           as on Kaggle
       test_labels.csv             ground truth (row_id,target) for test.csv
       test_events.csv             every placed call: file_id,species,start,end (seconds)
-      .birdcore-demo.json         marker, written last: {"version", "seed", ...}
+      .birdcore-demo.json         marker, written last: {"version", "seed", ..., "files": {path: sha256}}
 
 Everything is synthesised from `seed` (same seed -> same CSV bytes and same decoded audio; the Ogg
-container bytes differ because libsndfile picks a random stream serial number). The dataset is
-built in a hidden temp folder beside `out_dir` and renamed into place, so `out_dir` never holds a
-half-written dataset.
+container bytes differ only in the stream serial number libsndfile picks at random, which the
+marker's checksums leave out, so the marker is the same too). The dataset is built in a hidden
+temp folder beside `out_dir`, then `birdcore.demo.install` brings it in: a new folder is renamed
+into place whole; an existing demo folder (a repair: a file missing, another seed or version) only
+gets the demo's own files, one rename each, the marker last, and every other file in it (the app's
+annotations/, runs, notes, extra recordings) is left alone; a user's file where a demo file goes
+stops the repair before it changes anything. Only `overwrite=True` (`--overwrite`) replaces the
+folder, and says so. See `birdcore.demo.install` for what it guarantees.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -34,11 +38,19 @@ import soundfile as sf
 
 from birdcore.atomic_io import file_lock
 from birdcore.demo import scenes
+from birdcore.demo.install import (
+    MARKER_NAME,
+    OWN_NAME,
+    check_ensure_target,
+    check_target,
+    merge_into,
+    read_marker,
+    replace_folder,
+    written_files,
+)
 from birdcore.demo.voices import SAMPLE_RATE, SPECIES, SPECIES_BY_CODE, Species
-from birdcore.errors import BirdcoreError
 
 DEMO_VERSION = 1  # bump whenever the generated files change, so ensure_demo_dataset rebuilds old copies
-MARKER_NAME = ".birdcore-demo.json"
 DEFAULT_N_SOUNDSCAPES = 8
 _MAX_WORKERS = 2
 T = TypeVar("T")
@@ -221,101 +233,106 @@ def _write_soundscapes(root: Path, seed: int, n_soundscapes: int) -> None:
         root / "test_events.csv", index=False)
 
 
+# ------------------------------------------------------------------- marker and build
 def _marker(seed: int, scale: float, n_soundscapes: int) -> dict:
     return {"version": DEMO_VERSION, "seed": seed, "recordings_scale": scale, "n_soundscapes": n_soundscapes}
 
 
-def _build(out: Path, seed: int, scale: float, n_soundscapes: int) -> None:
-    """Write a full dataset into a fresh temp folder beside `out`, then swap it into place."""
+
+
+def _build(out: Path, seed: int, scale: float, n_soundscapes: int, replace: bool = False) -> None:
+    """Write a full dataset into a fresh temp folder beside `out`, then bring it into `out`: a new
+    folder is renamed into place; an existing one gets the demo's own files (`merge_into`), unless
+    `replace` swaps the whole folder."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset should be readable like any folder
         n_train = _write_training(tmp, seed, scale)
         _write_taxonomy(tmp)
         _write_soundscapes(tmp, seed, n_soundscapes)
-        marker = _marker(seed, scale, n_soundscapes) | {"n_train_audio": n_train}
-        (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        marker = _marker(seed, scale, n_soundscapes) | {"n_train_audio": n_train, "files": written_files(tmp)}
+        if out.exists() and not replace:
+            merge_into(tmp, out, marker)
+        else:
+            (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+            replace_folder(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when it was renamed into place
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.rename(old, out)  # put the previous dataset back
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
-
-def _check_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise BirdcoreError(f"demo dataset target {out} exists and is not a folder; choose another path")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise BirdcoreError(f"demo dataset folder {out} exists and is not empty; pass overwrite=True "
-                            "to replace it, or choose an empty folder")
-
-
+# ----------------------------------------------------------------------- public API
 def generate_demo_dataset(out_dir: str | os.PathLike, seed: int = 0, overwrite: bool = False, *,
                           recordings_scale: float = 1.0,
                           n_soundscapes: int = DEFAULT_N_SOUNDSCAPES) -> Path:
     """Synthesise the demo dataset into `out_dir` (created if needed) and return its path.
 
-    Raises BirdcoreError if `out_dir` is a non-empty folder and `overwrite` is False. The result is
-    fully determined by `seed`. `recordings_scale` multiplies the per-species recording counts (at
-    least 2 each) and `n_soundscapes` sets the number of 60-s soundscapes; both exist so tests can
-    build a small dataset quickly; the defaults give the documented 10-25 recordings per species.
+    Raises BirdcoreError if `out_dir` is a non-empty folder and `overwrite` is False. With
+    `overwrite` the whole folder is replaced: every file in it is deleted, the user's own ones too
+    (a warning on the `birdcore.demo.generator` logger says how many). The result is fully
+    determined by `seed`. `recordings_scale` multiplies the per-species recording counts (at least
+    2 each) and `n_soundscapes` sets the number of 60-s soundscapes; both exist so tests can build
+    a small dataset quickly; the defaults give the documented 10-25 recordings per species.
     """
     out = Path(out_dir).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(out.with_name(f".{out.name}")):
-        _check_target(out, overwrite)
-        _build(out, int(seed), float(recordings_scale), int(n_soundscapes))
+        check_target(out, overwrite)
+        _build(out, int(seed), float(recordings_scale), int(n_soundscapes), bool(overwrite))
     return out
 
 
-def is_complete_demo(out_dir: str | os.PathLike, seed: int = 0) -> bool:
-    """True when `out_dir` holds a complete default-size demo dataset of this version and seed."""
-    out = Path(out_dir)
-    try:
-        marker = json.loads((out / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(marker, dict) or {k: marker.get(k) for k in ("version", "seed", "recordings_scale",
-                                                                   "n_soundscapes")} != _marker(
-            int(seed), 1.0, DEFAULT_N_SOUNDSCAPES):
-        return False
+def _legacy_complete(out: Path, marker: dict, n_soundscapes: int) -> bool:
+    """Completeness of a folder marked before the marker listed its files: by file counts."""
     names = ("train_metadata.csv", "eBird_Taxonomy_v2021.csv", "scored_birds.json", "test.csv",
              "sample_submission.csv", "test_labels.csv", "test_events.csv")
     if not all((out / n).is_file() for n in names):
         return False
     n_audio = sum(1 for _ in (out / "train_audio").glob("*/*.ogg"))
     n_scapes = sum(1 for _ in (out / "test_soundscapes").glob("soundscape_*.ogg"))
-    return n_audio == marker.get("n_train_audio") and n_scapes == DEFAULT_N_SOUNDSCAPES
+    return n_audio == marker.get("n_train_audio") and n_scapes == n_soundscapes
 
 
-def ensure_demo_dataset(out_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
+def is_complete_demo(out_dir: str | os.PathLike, seed: int = 0, *, recordings_scale: float = 1.0,
+                     n_soundscapes: int = DEFAULT_N_SOUNDSCAPES) -> bool:
+    """True when `out_dir` holds a complete demo dataset of this version, seed and size (default size
+    unless given): its marker says so and every file it lists is there. Files are not re-hashed: a
+    demo file the user edited still counts (it is theirs now, and a repair will not overwrite it);
+    files the user added count for nothing."""
+    out = Path(out_dir)
+    marker = read_marker(out)
+    if marker is None or marker.get("complete", True) is not True:
+        return False
+    params = {k: marker.get(k) for k in ("version", "seed", "recordings_scale", "n_soundscapes")}
+    if params != _marker(int(seed), float(recordings_scale), int(n_soundscapes)):
+        return False
+    files = marker.get("files")
+    if files is None:
+        return _legacy_complete(out, marker, int(n_soundscapes))
+    return isinstance(files, dict) and bool(files) and all(
+        isinstance(rel, str) and OWN_NAME.fullmatch(rel) and (out / rel).is_file() for rel in files)
+
+
+def ensure_demo_dataset(out_dir: str | os.PathLike | None = None, seed: int = 0, *, recordings_scale: float = 1.0,
+                        n_soundscapes: int = DEFAULT_N_SOUNDSCAPES) -> Path:
     """Return `out_dir` (default: `default_demo_dir()`), generating the demo dataset if needed.
 
-    A complete dataset of the current DEMO_VERSION and `seed` is left untouched (a marker read and
-    a few file checks, milliseconds). One with another version or seed, or an incomplete one, is
-    regenerated in place. A non-empty folder without the demo marker is not ours: BirdcoreError.
+    A complete dataset of the current DEMO_VERSION, `seed` and size is left untouched (a marker
+    read and a file check each, milliseconds). Otherwise a new one is built in a temp folder and
+    only the demo's own files are moved in, one rename each, the marker last: files the user added
+    (annotations, runs, notes, extra recordings) stay as they are, and a crash midway leaves a
+    folder the next call completes. BirdcoreError, with nothing changed, when a non-empty folder
+    has no demo marker (not ours) or a user's file sits where a demo file goes (an edited demo
+    CSV, a folder). Safe to call from several processes at once (a file lock).
     """
     out = Path(out_dir if out_dir is not None else default_demo_dir()).absolute()
-    if is_complete_demo(out, seed):
+    size = {"recordings_scale": float(recordings_scale), "n_soundscapes": int(n_soundscapes)}
+    if is_complete_demo(out, seed, **size):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(out.with_name(f".{out.name}")):
-        if is_complete_demo(out, seed):  # another process finished it while we waited for the lock
+        if is_complete_demo(out, seed, **size):  # another process finished it while we waited for the lock
             return out
-        _check_target(out, overwrite=(out / MARKER_NAME).exists())
-        _build(out, int(seed), 1.0, DEFAULT_N_SOUNDSCAPES)
+        check_ensure_target(out)
+        _build(out, int(seed), size["recordings_scale"], size["n_soundscapes"])
     return out

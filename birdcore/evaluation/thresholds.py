@@ -22,11 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from birdcore.atomic_io import atomic_write_json
-from birdcore.errors import ConfigError
+from birdcore.errors import ConfigError, not_found_message
 from birdcore.evaluation.metrics import METRICS, score_pair
 
-__all__ = ["THRESHOLDS_FILE", "Thresholds", "apply_thresholds", "class_thresholds", "default_grid", "load_thresholds", "save_thresholds",
-           "threshold_vector", "tune_thresholds"]
+__all__ = ["THRESHOLDS_FILE", "Thresholds", "apply_thresholds", "check_thresholds_cover", "class_thresholds",
+           "default_grid", "load_thresholds", "save_thresholds", "threshold_vector", "tune_thresholds",
+           "uncovered_classes"]
 
 THRESHOLDS_FILE = "thresholds.json"  # in a run folder and an exported model folder
 SCHEMA_VERSION = 1
@@ -178,6 +179,49 @@ def threshold_vector(thresholds: Thresholds | float, classes: Sequence[str]) -> 
     if isinstance(thresholds, Thresholds):
         return thresholds.for_classes(list(classes))
     return np.full(len(classes), float(thresholds))
+
+
+# ------------------------------------------------------------------------ class coverage
+def uncovered_classes(thr: Thresholds, classes: Sequence[str]) -> list[str]:
+    """The classes of `classes` (in their order) that `thr` was not made for.
+
+    A file is made for the classes it lists in `classes`, not only those in `per_class`: tuning
+    leaves a class with too few positives (`min_positives`) at the global threshold on purpose, and
+    such a class is covered. A file listing no class at all is a global-only file, meant for every
+    class: it covers all of them.
+    """
+    if not thr.classes:
+        return []
+    known = set(thr.classes)
+    return [c for c in classes if c not in known]
+
+
+def _few(names: Sequence[str], k: int = 5) -> str:
+    """'a, b, c' or 'a, b, c, d, e…' (the first `k`, an ellipsis when there are more)."""
+    return ", ".join(names[:k]) + ("…" if len(names) > k else "")
+
+
+def check_thresholds_cover(thr: Thresholds, classes: Sequence[str], where: str) -> str | None:
+    """Check that thresholds `thr` (read from `where`) were made for the model's `classes`.
+
+    Raises ConfigError when they share no class with `classes` (every class would silently fall
+    back to the global threshold), naming `where`, a few of the model's classes missing from it and
+    a few of its classes unknown to the model. Returns a warning (for the caller to show) when only
+    some classes are covered, else None.
+    """
+    classes = list(classes)
+    missing = uncovered_classes(thr, classes)
+    if not classes or not missing:
+        return None
+    if len(missing) == len(classes):
+        unknown = [c for c in thr.classes if c not in set(classes)]
+        raise ConfigError(
+            f"{where}: these thresholds were made for other classes: none of the model's {len(classes)} classes"
+            f" is in it (the model's, missing from it: {_few(missing)}; its own, unknown to the model:"
+            f" {_few(unknown)}); use the thresholds tuned for this model, or tune new ones"
+            " (birdcore tune-thresholds RUN)")
+    return (f"{where} has no threshold for {len(missing)} of {len(classes)} classes ({_few(missing, 3)});"
+            f" they use the global threshold {thr.global_threshold:g}")
 
 
 # ------------------------------------------------------------------------------- tuning
@@ -343,7 +387,7 @@ def load_thresholds(path: str | Path) -> Thresholds:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{p}: thresholds file not found") from None
+        raise ConfigError(not_found_message(p, "thresholds file")) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read thresholds file ({e})") from None
     try:

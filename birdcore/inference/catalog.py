@@ -18,7 +18,7 @@ import pandas as pd
 
 from birdcore.audio.windows import MIN_LAST_S, WINDOW_S
 from birdcore.config.features import MelConfig
-from birdcore.errors import AudioError, BirdcoreError, ModelError
+from birdcore.errors import AudioError, BirdcoreError, ModelError, brief
 from birdcore.evaluation.thresholds import THRESHOLDS_FILE, Thresholds, load_thresholds
 from birdcore.inference.base import BUNDLE_FILE, ONNX_FILE
 from birdcore.inference.birdnet_baseline import predict_birdnet
@@ -135,7 +135,7 @@ def load_model(ref: ModelRef, backend: str = "torch", *, species: Sequence[str] 
     except BirdcoreError:
         raise
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # weights that do not fit the config
-        raise ModelError(f"{folder}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
+        raise ModelError(f"{folder}: cannot load the model ({brief(exc)})") from None
     thr_path = folder / THRESHOLDS_FILE
     thresholds = load_thresholds(thr_path) if thr_path.is_file() else None
     return LoadedModel(ref, list(scorer.info.classes), [scorer], mel=mel, thresholds=thresholds,

@@ -25,7 +25,8 @@ from birdcore.audio.windows import (
     smooth,
     window_count,
 )
-from birdcore.errors import AudioError, ModelError
+from birdcore.config.base import check_range
+from birdcore.errors import AudioError, ConfigError, ModelError
 from birdcore.features.denoise import maybe_denoise
 
 
@@ -47,6 +48,46 @@ class PredictOptions:
     smoothing: list[float] | None = None
     batch_windows: int = 48
     min_last_s: float = 1.5
+
+    def __post_init__(self) -> None:
+        check_window_options(self.window_s, self.hop_s, self.context_s, self.smoothing)
+        check_range("batch_windows", self.batch_windows, 1, 4096)
+        check_range("min_last_s", self.min_last_s, 0.0, self.window_s)
+
+
+# Upper bounds keep one input and one file's inputs allocatable: a 1e12-s context once asked numpy
+# for 227 PiB. A minute of context or window is already far beyond any BirdCLEF model's input.
+MAX_WINDOW_S = 60.0
+MIN_HOP_S = 0.25  # 20 overlapping inputs per 5-s window; every input is decoded audio held in memory
+MAX_KERNEL = 31
+
+
+def check_window_options(window_s: float, hop_s: float | None = None, context_s: float | None = None,
+                         smoothing: list[float] | None = None) -> None:
+    """ConfigError naming the field (`window_s`, `hop_s`, `context_s`, `smoothing`) when the
+    windowing options cannot work: non-finite, out of range, or inconsistent with each other."""
+    check_range("window_s", _finite("window_s", window_s), 0.0, MAX_WINDOW_S, lo_open=True)
+    if hop_s is not None and not MIN_HOP_S <= _finite("hop_s", hop_s) <= window_s:
+        raise ConfigError(f"hop_s: {hop_s} must be between {MIN_HOP_S} and window_s ({window_s})")
+    if context_s is not None and not window_s <= _finite("context_s", context_s) <= MAX_WINDOW_S:
+        raise ConfigError(f"context_s: {context_s} must be between window_s ({window_s}) and {MAX_WINDOW_S}")
+    if smoothing is not None:
+        k = [_finite("smoothing", float(w)) for w in smoothing]
+        if not k or len(k) % 2 == 0 or len(k) > MAX_KERNEL:
+            raise ConfigError(f"smoothing: {len(k)} weights; the kernel needs an odd number of weights, 1 to {MAX_KERNEL}"
+                              " (e.g. 0.25,0.5,0.25)")
+        if min(k) < 0 or sum(k) <= 0:
+            raise ConfigError(f"smoothing: {k} must be non-negative weights with a positive sum")
+
+
+def _finite(name: str, value: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a number") from None
+    if not np.isfinite(v):
+        raise ConfigError(f"{name}: {value!r} must be a finite number")
+    return v
 
 
 @dataclass
@@ -139,19 +180,28 @@ def score_recording(y: np.ndarray, sr: int, scorers: list, opts: PredictOptions)
     return smooth(total / len(scorers), opts.smoothing)
 
 
+def prediction_paths(out: str | Path) -> tuple[Path, Path]:
+    """(Parquet, CSV) paths for the output base name `out`: `<out>.parquet` and `<out>.csv`
+    (`out`'s own .csv/.parquet suffix is dropped); an existing folder gets `predictions.*` inside."""
+    out = Path(out)
+    if out.is_dir():
+        out = out / "predictions"
+    base = out.with_suffix("") if out.suffix in (".csv", ".parquet") else out
+    return base.with_name(base.name + ".parquet"), base.with_name(base.name + ".csv")
+
+
 def write_predictions(result: PredictResult, out: str | Path) -> list[Path]:
     """Write the table as `<out>.parquet` and `<out>.csv` (atomic), plus `skipped.csv` beside them."""
-    out = Path(out)
-    base = out.with_suffix("") if out.suffix in (".csv", ".parquet") else out
+    parquet, csv = prediction_paths(out)
     written = []
-    with atomic_path(base.with_suffix(".parquet"), suffix=".parquet") as tmp:
+    with atomic_path(parquet, suffix=".parquet") as tmp:
         result.table.to_parquet(tmp, index=False)
-    written.append(base.with_suffix(".parquet"))
-    with atomic_path(base.with_suffix(".csv"), suffix=".csv") as tmp:
+    written.append(parquet)
+    with atomic_path(csv, suffix=".csv") as tmp:
         result.table.to_csv(tmp, index=False, float_format="%.6f")
-    written.append(base.with_suffix(".csv"))
+    written.append(csv)
     if result.skipped:
-        skipped = base.parent / "skipped.csv"
+        skipped = csv.parent / "skipped.csv"
         with atomic_path(skipped, suffix=".csv") as tmp:
             pd.DataFrame(result.skipped, columns=["path", "error"]).to_csv(tmp, index=False)
         written.append(skipped)

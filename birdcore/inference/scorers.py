@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdcore.errors import ModelError
+from birdcore.errors import ModelError, brief, not_found_message
 from birdcore.inference.base import (
     BIRDNET_SOURCE,
     BUNDLE_FILE,
@@ -86,7 +86,7 @@ class OnnxScorer:
         try:
             self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ModelError(f"{onnx_path}: cannot load ONNX model ({str(exc).splitlines()[0][:160]})") from None
+            raise ModelError(f"{onnx_path}: cannot load ONNX model ({brief(exc)})") from None
         self.input_name = self.session.get_inputs()[0].name
         from birdcore.config.base import from_dict
         from birdcore.config.features import DenoiseConfig
@@ -157,6 +157,8 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
         raise ModelError("BirdNET's own scores are not a window scorer: use"
                          " birdcore.inference.birdnet_baseline.predict_birdnet (`--model birdnet` alone)")
     p = Path(source)
+    if not p.exists():
+        raise ModelError(not_found_message(p, "model folder"))
     if (p / ONNX_FILE).exists() and (p / BUNDLE_FILE).exists():
         if backend == "torch":
             raise ModelError(f"{p}: an exported ONNX folder can only run with --backend onnx")

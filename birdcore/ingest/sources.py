@@ -21,10 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from birdcore.annotation.store import covered_seconds, overlaps_enough, read_annotations, read_audacity_labels
+from birdcore.annotation.store import (
+    covered_seconds,
+    overlaps_enough,
+    read_annotations,
+    read_audacity_labels,
+)
 from birdcore.audio.io import AUDIO_EXTENSIONS, audio_info
 from birdcore.audio.windows import MIN_LAST_S, WINDOW_S, window_count
-from birdcore.errors import AudioError, DatasetError
+from birdcore.errors import AudioError, DatasetError, brief
 
 FILE_COLUMNS = ("filename", "file", "path", "file_path", "filepath", "audio", "recording")
 LABEL_COLUMNS = ("ebird_code", "primary_label", "species_code", "label", "species", "scientific_name", "common_name")
@@ -91,7 +96,7 @@ def file_table(path: Path, label_column: str | None = None) -> list[Entry]:
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read as a CSV table ({str(exc).strip()[:160]})") from None
+        raise DatasetError(f"{path}: cannot read as a CSV table ({brief(exc)})") from None
     if df.empty:
         raise DatasetError(f"{path}: the table has no rows")
     cols = list(df.columns)
@@ -122,7 +127,7 @@ def _raven(path: Path, label_column: str | None) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read as a Raven selection table ({str(exc).strip()[:160]})") from None
+        raise DatasetError(f"{path}: cannot read as a Raven selection table ({brief(exc)})") from None
     lcol = _pick(list(df.columns), RAVEN_LABEL_COLUMNS, label_column, path, "label")
     out = []
     for i, row in enumerate(df.to_dict("records")):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from birdcore.errors import SubmissionError
+from birdcore.errors import SubmissionError, brief
 from birdcore.inference.predict import PredictResult
 from birdcore.submission.table import write_submission
 
@@ -42,7 +42,7 @@ def read_submission_bytes(data: bytes, where: str = "submission.csv") -> pd.Data
     try:
         df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SubmissionError(f"{where}: cannot parse as CSV ({str(exc).strip()[:160]})") from None
+        raise SubmissionError(f"{where}: cannot parse as CSV ({brief(exc)})") from None
     if "target" in df.columns:
         mapped = df["target"].map({"True": True, "False": False})
         df["target"] = mapped.where(mapped.notna(), df["target"]) if mapped.isna().any() else mapped.astype(bool)

@@ -11,7 +11,12 @@ import pandas as pd
 from birdcore.audio.windows import WINDOW_S
 from birdcore.data.dataset import load_dataset
 from birdcore.errors import ConfigError, DatasetError, ModelError
-from birdcore.evaluation.thresholds import THRESHOLDS_FILE, Thresholds, load_thresholds
+from birdcore.evaluation.thresholds import (
+    THRESHOLDS_FILE,
+    Thresholds,
+    check_thresholds_cover,
+    load_thresholds,
+)
 from birdcore.inference.base import BIRDNET_SOURCE
 from birdcore.inference.birdnet_baseline import (
     OUTSIDE_THRESHOLD,
@@ -39,18 +44,28 @@ def soundscapes_for_test(ds) -> list[Path]:
 
 
 def resolve_thresholds(thresholds_file: str | Path | None, sources: list[str | Path], classes: list[str]) -> Thresholds:
-    """--thresholds FILE, else the first model's thresholds.json, else a fixed 0.5 (with a warning)."""
+    """--thresholds FILE, else the first model's thresholds.json, else a fixed 0.5 (with a warning).
+
+    The file must have been made for `classes` (the model's): ConfigError when it shares none of
+    them, a warning on stderr when it covers only some (the others use its global threshold).
+    """
     if thresholds_file:
-        return load_thresholds(thresholds_file)
+        return _checked(load_thresholds(thresholds_file), classes, thresholds_file)
     for src in sources:
         if str(src) == BIRDNET_SOURCE:
             continue
         cand = Path(src) / THRESHOLDS_FILE
         if cand.exists():
-            return load_thresholds(cand)
+            return _checked(load_thresholds(cand), classes, cand)
     sys.stderr.write("birdcore: warning: no thresholds.json found; using 0.5 for every class"
                      " (run `birdcore tune-thresholds RUN` first: low thresholds score much better)\n")
     return Thresholds(classes=list(classes), global_threshold=0.5, method="fixed")
+
+
+def _checked(thr: Thresholds, classes: list[str], path: str | Path) -> Thresholds:
+    """`thr` once it is known to cover `classes`; a partial cover is warned about, not refused."""
+    _warn(check_thresholds_cover(thr, classes, str(path)))
+    return thr
 
 
 def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | Path | None = None,

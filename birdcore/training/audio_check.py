@@ -48,6 +48,30 @@ def check_bad_fraction(bad: list[tuple[str, str]], total: int, where: Path) -> N
                            " check that the folder is the complete, unzipped dataset")
 
 
+def check_lost_classes(bad: list[tuple[str, str]], filenames: list[str], primary, classes: list[str],
+                       where: Path) -> None:
+    """DatasetError when every recording of a class (as primary label) is unreadable.
+
+    Skipping those files would leave the class with no audio at all: it would still be trained (as
+    an always-absent label) and submitted, silently. Classes that only ever occur as secondary
+    labels have no primary recordings to lose and are not affected.
+    """
+    if not bad:
+        return
+    errors = dict(bad)
+    lost = []
+    for k, cls in enumerate(classes):
+        rows = [i for i, c in enumerate(primary) if c == k]
+        if rows and all(filenames[i] in errors for i in rows):
+            lost.append((cls, [filenames[i] for i in rows]))
+    if lost:
+        shown = "; ".join(f"{cls} ({len(files)} file(s), e.g. {errors[files[0]]})" for cls, files in lost[:5])
+        more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+        raise DatasetError(f"{where}: every recording of {len(lost)} class(es) cannot be read: {shown}{more}; the model"
+                           " would learn these classes from no audio — fix those files or remove their rows from"
+                           " train_metadata.csv")
+
+
 def record_skipped(run_path: Path, filename: str, error: str, phase: str) -> None:
     """Append one row to the run's skipped.csv (safe from DataLoader worker processes)."""
     path = Path(run_path) / SKIPPED_FILE

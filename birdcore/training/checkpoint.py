@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,42 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if p.stat().st_size == 0:
         raise RunError(f"{p}: cannot load checkpoint (file is empty, 0 bytes)")
     try:
-        return torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, ...
-        # some torch errors have an empty message: fall back to the exception's type
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise RunError(f"{p}: cannot load checkpoint ({why})") from None
+        raise RunError(f"{p}: cannot load checkpoint: {checkpoint_problem(exc)}") from None
+
+
+def checkpoint_problem(exc: BaseException) -> str:
+    """A whole-sentence reason for a failed `torch.load`.
+
+    Torch's own texts run to several paragraphs (the weights_only one explains pickling); cutting
+    them at a fixed length left half a sentence. Known failures get plain words; anything else
+    keeps torch's first sentence, cut at a word boundary.
+    """
+    text = str(exc).strip()
+    low = text.lower()
+    if "unsupported global" in low:
+        import re
+
+        name = re.search(r"GLOBAL ([\w.]+)", text)
+        return (f"it holds a Python object{' (' + name.group(1) + ')' if name else ''} that a safe load"
+                " (weights_only=True) refuses to run — it was not written by birdcore, or comes from an untrusted source")
+    if "weights only load failed" in low:  # "Unsupported operand N": bytes that are no torch pickle
+        return "the file is not a PyTorch checkpoint (a safe load found no tensors and state in it)"
+    if "central directory" in low or "zip archive" in low or "invalid header" in low or "truncated" in low:
+        return "the file is cut off or not a PyTorch checkpoint (its zip structure is broken)"
+    if "invalid load key" in low or "unpickling" in low:
+        return "the file is not a PyTorch checkpoint"
+    if isinstance(exc, (KeyError, EOFError, UnicodeDecodeError)) or " " not in text:
+        # a text file or random bytes: the unpickler trips on its first byte with a bare key/EOF
+        return f"the file is not a PyTorch checkpoint ({type(exc).__name__}: {text[:40] or 'no detail'})"
+    first = (text.splitlines() or [type(exc).__name__])[0]
+    first = first.split(". ")[0].rstrip(".") or type(exc).__name__
+    if len(first) > 200:
+        first = first[:200].rsplit(" ", 1)[0] + " …"
+    return first
 
 
 def rng_state() -> dict[str, Any]:

@@ -21,7 +21,12 @@ from birdcore.config.run import RunConfig
 from birdcore.data.dataset import load_dataset
 from birdcore.evaluation.metrics import compute_all
 from birdcore.models.heads import BirdnetPriorHead, LinearHead
-from birdcore.training.audio_check import check_bad_fraction, record_skipped, scan_audio
+from birdcore.training.audio_check import (
+    check_bad_fraction,
+    check_lost_classes,
+    record_skipped,
+    scan_audio,
+)
 from birdcore.training.checkpoint import load_checkpoint, save_checkpoint
 from birdcore.training.data import select_run_data
 from birdcore.training.folds import describe_split, validation_split
@@ -131,6 +136,7 @@ def train_embedding_head(run: RunFolder, resume: bool = False, progress=None, st
     train_rows, val_rows = validation_split(data.primary_labels, data.groups, tc.n_folds, tc.fold, tc.seed)
     bad = scan_audio(data.paths, data.filenames)
     check_bad_fraction(bad, len(set(data.paths)), ds.train_audio_dir)
+    check_lost_classes(bad, data.filenames, data.primary, data.classes, ds.train_audio_dir)
     bad_names = {f for f, _ in bad}
     for f, err in bad if not resume else []:
         record_skipped(run.path, f, err, "scan")

@@ -22,6 +22,7 @@ from birdcore.config.base import to_dict
 from birdcore.config.run import RunConfig, load_run_config, preset
 from birdcore.data.dataset import load_dataset
 from birdcore.errors import RunError
+from birdcore.training.run_lock import current_owner, require_free
 from birdcore.training.runs import RunFolder, create_run, now_iso
 
 
@@ -89,7 +90,13 @@ def run_in_process(run: RunFolder, resume: bool = False, progress=None) -> dict:
 
 
 def launch_run(run: RunFolder, resume: bool = False, extra_env: dict[str, str] | None = None) -> int:
-    """Start `python -m birdcore train --run DIR [--resume]` in the background; returns its pid."""
+    """Start `python -m birdcore train --run DIR [--resume]` in the background; returns its pid.
+
+    RunError, and no process started, while another process trains `run` (its lock is held): the
+    app shows the message. The child takes the lock itself; should another writer win the race in
+    between, the child is refused and says so in train.log.
+    """
+    require_free(run.path)
     args = [sys.executable, "-m", "birdcore", "train", "--run", str(run.path)]
     if resume:
         args.append("--resume")
@@ -104,10 +111,10 @@ def launch_run(run: RunFolder, resume: bool = False, extra_env: dict[str, str] |
 
 
 def stop_run(run: RunFolder, timeout: float = 0.0) -> bool:
-    """Ask a running run to stop (SIGTERM). Returns False when it is not running."""
-    st = run.status()
-    pid = st.get("pid")
-    if st.get("state") not in ("running", "queued") or not isinstance(pid, int):
+    """Ask a running run to stop (SIGTERM); with `timeout`, wait up to that long for it to end.
+    Returns False when it is not running."""
+    pid = _trainer_pid(run)
+    if pid is None:
         return False
     try:
         os.kill(pid, signal.SIGTERM)
@@ -122,10 +129,24 @@ def stop_run(run: RunFolder, timeout: float = 0.0) -> bool:
     return True
 
 
-def check_resumable(run: RunFolder) -> None:
-    """RunError unless `run` can be resumed (not running, has a last checkpoint or nothing yet)."""
+def _trainer_pid(run: RunFolder) -> int | None:
+    """The pid training `run`: the lock owner's while the lock is held (status.json may name an
+    earlier process), else that of a launched run still starting up (it takes the lock only then)."""
+    owner = current_owner(run.path)
+    if owner is not None and owner.pid is not None:
+        return owner.pid if owner.here else None  # another machine's pid means nothing here
     st = run.status()
-    if st.get("state") == "running":
+    pid = st.get("pid")
+    return pid if st.get("state") in ("running", "queued") and isinstance(pid, int) else None
+
+
+def check_resumable(run: RunFolder) -> None:
+    """RunError unless `run` can be resumed: nobody trains it now — its lock is free, whatever
+    status.json says (a "running" status whose lock is free is a trainer that died) — and it has
+    not finished."""
+    require_free(run.path)
+    st = run.status()
+    if st.get("state") == "running":  # no lock file: last trained before the lock existed, pid alive
         raise RunError(f"{run.path}: the run is still running (pid {st.get('pid')}); stop it first")
     if st.get("state") == "finished":
         raise RunError(f"{run.path}: the run already finished")

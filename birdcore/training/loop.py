@@ -34,6 +34,7 @@ from birdcore.evaluation.metrics import compute_all
 from birdcore.models import build_model, clip_probability, resolve_device
 from birdcore.training.audio_check import (
     check_bad_fraction,
+    check_lost_classes,
     read_skipped,
     record_skipped,
     scan_audio,
@@ -55,6 +56,7 @@ from birdcore.training.data import (
 from birdcore.training.folds import describe_split, validation_split
 from birdcore.training.losses import ClipLoss, class_weights
 from birdcore.training.oof import write_oof
+from birdcore.training.run_lock import hold_for_rank
 from birdcore.training.runs import RunFolder, now_iso
 
 ProgressFn = Callable[[dict], None]
@@ -117,34 +119,37 @@ def train(run: RunFolder, resume: bool = False, progress: ProgressFn | None = No
           install_signals: bool = True) -> dict:
     """Train (or resume) the run in `run`; returns the final status dict.
 
-    Status is kept truthful: `running` while training, then `finished`, `stopped` (SIGTERM) or
-    `failed` with the traceback. Exceptions are re-raised after being recorded.
+    One writer per run: the run's lock (`run_lock`) is taken first and held until the status is
+    final, so a second writer gets RunError ("already being trained by pid N") before anything in
+    the folder changes. Status is kept truthful: `running` while training, then `finished`,
+    `stopped` (SIGTERM) or `failed` with the traceback. Exceptions are re-raised after being recorded.
     """
-    dist = _init_dist()
-    stop = _StopFlag()
-    if install_signals:
-        stop.install()
-    try:
-        family = run.read_config()[0].family
-        if family == "birdnet_head":
-            from birdcore.training.embedding_head import train_embedding_head
+    with hold_for_rank(run.path):
+        dist = _init_dist()
+        stop = _StopFlag()
+        if install_signals:
+            stop.install()
+        try:
+            family = run.read_config()[0].family
+            if family == "birdnet_head":
+                from birdcore.training.embedding_head import train_embedding_head
 
-            result = train_embedding_head(run, resume=resume, progress=progress, stop=lambda: stop.requested)
-        else:
-            result = _train(run, resume, progress, dist, stop)
-    except BaseException as exc:
-        if dist.main:
-            state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
-            try:
-                run.update_status(state=state, finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
-                                  traceback=traceback.format_exc())
-            except OSError:
-                pass  # e.g. the disk is full: the original error matters more than the status line
-        raise
-    finally:
-        if dist.enabled and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    return result
+                result = train_embedding_head(run, resume=resume, progress=progress, stop=lambda: stop.requested)
+            else:
+                result = _train(run, resume, progress, dist, stop)
+        except BaseException as exc:
+            if dist.main:
+                state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+                try:
+                    run.update_status(state=state, finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
+                                      traceback=traceback.format_exc())
+                except OSError:
+                    pass  # e.g. the disk is full: the original error matters more than the status line
+            raise
+        finally:
+            if dist.enabled and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+        return result
 
 
 def _init_dist() -> _Dist:
@@ -250,6 +255,7 @@ def _select_rows(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool,
     train_rows, val_rows = validation_split(data.primary_labels, data.groups, tc.n_folds, tc.fold, tc.seed)
     bad = scan_audio(data.paths, data.filenames)
     check_bad_fraction(bad, len(set(data.paths)), ds.train_audio_dir)
+    check_lost_classes(bad, data.filenames, data.primary, data.classes, ds.train_audio_dir)
     if bad:
         bad_names = {f for f, _ in bad}
         if dist.main and not resume:

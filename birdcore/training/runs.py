@@ -11,6 +11,8 @@
                            probabilities `p:<code>` and targets `t:<code>`) for the threshold tuner
     thresholds.json        written by `tune-thresholds` / the app
     train.log              stdout/stderr of a launched run
+    train.lock             held (flock) by the one process training the run, which writes its pid
+                           there; the kernel drops it when that process dies (see `run_lock`)
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from birdcore.atomic_io import (
 )
 from birdcore.config.base import from_dict, to_dict
 from birdcore.config.run import RunConfig
-from birdcore.errors import ConfigError, RunError
+from birdcore.errors import ConfigError, RunError, not_found_message
 from birdcore.evaluation.thresholds import THRESHOLDS_FILE
+from birdcore.training.run_lock import current_owner, lock_file
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
 _RUN_ID = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -129,25 +132,52 @@ class RunFolder:
 
     # ---- status ---------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        """The status dict; `{"state": "unknown"}` when status.json is absent or unreadable."""
+        """The status dict; `{"state": "unknown"}` when status.json is absent or unreadable.
+
+        "running" / "queued" are checked against the truth: a run whose trainer is gone (SIGKILL,
+        OOM, reboot) reads `failed` with `stale: True` and an error that says to resume. While the
+        run's lock is held, `pid` is its owner's (see `run_lock`).
+        """
+        data = self._read_status()
+        if data is None:
+            return {"state": "unknown"}
+        if data.get("state") not in ("running", "queued"):
+            return data
+        alive, owner_pid = self._trainer_alive(data)
+        if alive:
+            if owner_pid is not None:
+                data["pid"] = owner_pid
+            return data
+        again = self._read_status()  # the trainer may have written its final state after our first read
+        if again is not None and again.get("state") != data.get("state"):
+            return again
+        return _stale(data)
+
+    def _read_status(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.status_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
-            return {"state": "unknown"}
-        state = data.get("state")
-        if state == "running" and not pid_alive(data.get("pid")):
-            # The process died without a word (SIGKILL, OOM, reboot): say so instead of "running".
-            data["state"] = "failed"
-            # (a running run's status holds "error": null, so setdefault would keep the null)
-            data["error"] = data.get("error") or "the training process is gone (killed?); resume with birdcore train --resume"
-            data["stale"] = True
-        elif state == "queued" and data.get("pid") is not None and not pid_alive(data.get("pid")):
-            # Launched, but the process died before it could say "running" (killed during start-up).
-            data["state"] = "failed"
-            data["error"] = data.get("error") or ("the training process exited during start-up (killed?); resume"
-                                                  " with birdcore train --resume")
-            data["stale"] = True
-        return data
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _trainer_alive(self, data: dict[str, Any]) -> tuple[bool, int | None]:
+        """(whether the process a running / queued status speaks of lives, the lock owner's pid).
+
+        The run lock is the truth: the kernel drops it when its holder dies, and pids get reused.
+        Without a lock file (a run last trained before the lock existed) the status pid decides; a
+        queued run's launched process takes the lock only once started, so its pid counts too.
+        """
+        try:
+            owner = current_owner(self.path)
+            has_lock_file = lock_file(self.path).exists()
+        except OSError:  # lock file unreadable here: fall back on the pid
+            owner, has_lock_file = None, False
+        if owner is not None:
+            return True, owner.pid if owner.here else None
+        pid = data.get("pid")
+        if data.get("state") == "running":
+            return (not has_lock_file and pid_alive(pid)), None
+        return (pid is None or pid_alive(pid)), None  # queued: prepared (no pid) or still starting
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
         """Merge `fields` into status.json (atomic rewrite) and return the new dict."""
@@ -246,6 +276,8 @@ def open_run(path: str | Path, runs_dir: str | Path | None = None) -> RunFolder:
         if not _RUN_ID.match(text) or text in (".", ".."):
             raise RunError(f"{text!r}: not a valid run id (letters, digits, '.', '_' and '-' only)")
         p = Path(runs_dir) / text
+    if not p.exists():
+        raise RunError(not_found_message(p, "run folder"))
     if not (p / "config.json").is_file():
         raise RunError(f"{p}: not a run folder (no config.json)")
     return RunFolder(p)
@@ -258,6 +290,16 @@ def list_runs(runs_dir: str | Path) -> list[RunFolder]:
         return []
     runs = [RunFolder(p) for p in d.iterdir() if (p / "config.json").is_file()]
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
+
+
+def _stale(data: dict[str, Any]) -> dict[str, Any]:
+    """A running / queued status whose process is gone, reported as `failed` (`stale: True`)."""
+    # (a running run's status holds "error": null, so setdefault would keep the null)
+    if data.get("state") == "running":  # died without a word (SIGKILL, OOM, reboot)
+        error = "the training process is gone (killed?); resume with birdcore train --resume"
+    else:  # launched, but the process died before it could say "running" (killed during start-up)
+        error = "the training process exited during start-up (killed?); resume with birdcore train --resume"
+    return {**data, "state": "failed", "error": data.get("error") or error, "stale": True}
 
 
 def pid_alive(pid: Any) -> bool:
