@@ -323,7 +323,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     with progress_bar("submit") as bar:
         sub, result = make_submission(args.model, args.data, args.out, args.thresholds, backend=args.backend,
                                       options=options, threads=args.threads, progress=bar,
-                                      species=args.species, taxonomy=args.taxonomy)
+                                      species=args.species, taxonomy=args.taxonomy, missing=args.missing)
     print(f"wrote {args.out}: {len(sub)} rows, {int(sub['target'].sum())} True"
           f" ({result.audio_seconds:.0f} s of audio)")
     return 0
@@ -513,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--thresholds", type=Path, default=None, help="thresholds.json (default: the run's)")
     p.add_argument("--out", type=Path, default=Path("submission.csv"))
+    p.add_argument("--missing", choices=["error", "false"], default="error",
+                   help="test rows with no prediction (a bird the model lacks): refuse (default) or mark False")
     _add_birdnet_args(p, "default: the dataset's species; test.csv's birds are always scored")
     _add_window_args(p)
     p.set_defaults(func=_cmd_submit)

@@ -138,3 +138,17 @@ def test_training_stops_before_a_class_with_no_readable_audio(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "every recording of 1 class(es) cannot be read: t2sp1 (4 file(s)" in err
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_submission_for_a_bird_the_model_lacks_names_the_cli_flag():
+    import pandas as pd
+
+    from birdcore.errors import SubmissionError
+    from birdcore.submission.table import build_submission
+
+    test = pd.DataFrame({"row_id": ["s_aaa_5", "s_zzz_5"], "file_id": "s", "bird": ["aaa", "zzz"], "end_time": 5})
+    probs = pd.DataFrame({"file_id": ["s"], "end_time": [5], "aaa": [0.9]})
+    with pytest.raises(SubmissionError, match=r"name a bird that is not a model class .*`birdcore submit --missing false`"):
+        build_submission(probs, test, 0.5, ["aaa"])
+    sub = build_submission(probs, test, 0.5, ["aaa"], missing="false")
+    assert sub["target"].tolist() == [True, False]

@@ -73,14 +73,15 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
                     options: PredictOptions | None = None, threads: int | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     show_bar: bool = False, species: str | None = None,
-                    taxonomy: str | Path | None = None) -> tuple[pd.DataFrame, PredictResult]:
+                    taxonomy: str | Path | None = None, missing: str = "error") -> tuple[pd.DataFrame, PredictResult]:
     """Predict the dataset's test soundscapes and build (and, with `out`, write) the submission.
 
     Refuses to write when a soundscape cannot be decoded, when a row is missing, or when the
     table fails `validate_submission` — an invalid submission is never written. BirdNET only:
     `species` ("all", codes "a,b", a file of codes; default the dataset's species; test.csv's birds
     are always scored, 0 where BirdNET lacks them) and `taxonomy` (else $BIRDCORE_EBIRD_TAXONOMY,
-    else the dataset's eBird_Taxonomy_v2021.csv); warnings go to stderr.
+    else the dataset's eBird_Taxonomy_v2021.csv); warnings go to stderr. `missing` ("error" or
+    "false"): what to do with test rows the model has no prediction for (`build_submission`).
     """
     ds = load_dataset(data_dir)
     files = soundscapes_for_test(ds)
@@ -103,7 +104,7 @@ def make_submission(sources: list[str | Path], data_dir: str | Path, out: str | 
         result = predict_files(files, scorers, options, progress=progress, show_bar=show_bar)
     check_predictions(result)
     thr = resolve_thresholds(thresholds_file, sources, result.classes)
-    sub = build_submission(result.table, ds.test, thr, result.classes)
+    sub = build_submission(result.table, ds.test, thr, result.classes, missing=missing)
     if out is not None:
         write_submission(out, sub, ds.test)
     return sub, result

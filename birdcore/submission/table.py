@@ -118,7 +118,8 @@ def build_submission(
             birds = sorted(set(test_df["bird"].astype(str)[unknown]))
             parts.append(f"{int(unknown.sum())} test row(s) name a bird that is not a model class "
                          f"({_first(birds)}), e.g. {_first(row_ids[unknown])}")
-        raise SubmissionError("; ".join(parts) + " (pass missing='false' to mark them False)")
+        raise SubmissionError("; ".join(parts) + " (`birdcore submit --missing false`, or missing='false' in Python,"
+                              " marks them False)")
     ok = ~no_window & ~unknown
     target = np.zeros(len(test_df), dtype=bool)
     target[ok] = detections[w[ok].astype(np.int64), c[ok]]

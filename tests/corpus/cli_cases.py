@@ -93,6 +93,7 @@ def make_setup(root: Path) -> Path:
     os.symlink("loop_b", root / "loop_a")
     os.symlink("loop_a", root / "loop_b")
     os.symlink("nowhere", root / "dangling")
+    (root / "meta_is_folder" / "train_metadata.csv").mkdir(parents=True)  # a dataset whose metadata is a folder
     return root
 
 
@@ -203,6 +204,11 @@ def _input_cases(root: Path) -> list[CliCase]:
             CliCase(f"input/predict_model_{kind}", "input files",
                     ["predict", "--model", path, data, "--out", str(root / "p-out")], rf"{named}: .*({problem})", root),
         ]
+    meta = root / "meta_is_folder"
+    for cmd in (["info", str(meta)], ["train", "--data", str(meta), "--runs", str(root / "runs")],
+                ["evaluate", str(root / "existing_submission.csv"), "--data", str(meta)]):
+        cases.append(CliCase(f"input/{cmd[0]}_metadata_is_a_folder", "input files", cmd,
+                             rf"{re.escape(str(meta / 'train_metadata.csv'))}: train_metadata\.csv is a folder", root))
     cases.append(CliCase("input/evaluate_no_columns", "input files", ["evaluate", str(root / "no_columns.csv"),
                                                                        "--data", data],
                          r"no_columns\.csv: submission lacks column\(s\) row_id, target", root))
