@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from corpus.cli_cases import make_cli_cases, run_case
+from corpus.cli_cases import NO_OUTPUT, OUTPUT_FLAGS, make_cli_cases, run_case
 
 from birdcore.cli import build_parser
 from birdcore.cli_options import device_name, number_list
@@ -64,3 +64,9 @@ def test_checked_types_accept_good_values():
     assert device_name("cuda:1") == "cuda:1" and device_name("auto") == "auto"
     with pytest.raises(argparse.ArgumentTypeError, match="must be > 0"):
         number(float, 0, 60, lo_open=True)("0")
+
+
+def test_every_command_is_classed_as_writing_or_not():
+    """A new command must say where it writes, so the output-path cases cover it."""
+    commands = set(_subcommands(build_parser()))
+    assert commands == set(OUTPUT_FLAGS) | NO_OUTPUT, (commands ^ (set(OUTPUT_FLAGS) | NO_OUTPUT))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from birdcore.cli_options import THREADS, number, progress_bar
+from birdcore.cli_options import THREADS, check_output_dir, number, progress_bar
 from birdcore.errors import ConfigError
 
 K = number(int, 1, hi=100_000)
@@ -22,6 +22,7 @@ SECONDS = number(float, 0, MAX_SECONDS, unit=" s")
 def _cmd_embed(args: argparse.Namespace) -> int:
     from birdcore.archive.embed import EmbedConfig, embed_archive
 
+    check_output_dir(args.archive, "--archive")
     cfg = EmbedConfig(num_threads=args.threads, files_per_batch=args.files_per_batch, build_index=not args.no_index)
     with progress_bar("embed") as bar:
         result = embed_archive(args.sources, args.archive, cfg, progress=bar)

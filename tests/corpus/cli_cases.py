@@ -143,29 +143,34 @@ def _combination_cases(root: Path, base: dict[str, list[str]]) -> list[CliCase]:
             for cmd in ("predict", "submit") for extra, expect in combos]
 
 
+# Every command that writes, with its output flag and whether that names a file, a folder or a base
+# name (`<out>.parquet` + `<out>.csv`, or inside `<out>` when it is a folder); the
+# commands that write nothing of their own. test_corpus_cli checks that these cover every command.
+OUTPUT_FLAGS = {"demo-data": ("--out", "folder"), "import": ("--out", "folder"), "cache": ("--out", "folder"),
+                "train": ("--runs", "folder"), "predict": ("--out", "base name"), "submit": ("--out", "file"),
+                "export": ("--out", "folder"), "embed": ("--archive", "folder")}
+NO_OUTPUT = {"info", "evaluate", "search", "tune-thresholds"}  # tune-thresholds writes inside the run folder
+
+
 def _output_cases(root: Path, base: dict[str, list[str]]) -> list[CliCase]:
-    folder, file_ = str(root / "a_folder"), str(root / "a_file")
-    through = str(root / "a_file" / "out")
-    rows = [
-        ("submit", "--out", folder, r"--out .*a_folder: is a folder"),
-        ("submit", "--out", through + ".csv", r"--out .*a_file is a file, not a folder"),
-        ("predict", "--out", through, r"--out .*a_file is a file, not a folder"),
-        ("export", "--out", file_, r"--out .*a_file: exists and is a file"),
-        ("export", "--out", through, r"--out .*a_file is a file, not a folder"),
-        ("train", "--runs", file_, r"--runs .*a_file: exists and is a file"),
-        ("demo-data", "--out", file_, r"--out .*a_file: exists and is a file"),
-        ("import", "--out", file_, r"--out .*a_file: exists and is a file"),
-        ("cache", "--out", file_, r"--out .*a_file: exists and is a file"),
-        ("cache", "--out", str(root / "dangling" / "x"), r"--out .*dangling is a broken symbolic link"),
-    ]
-    (root / "pred_dir_target").mkdir(exist_ok=True)
-    (root / "pred_dir_target" / "predictions.csv").mkdir(exist_ok=True)  # a folder where the CSV goes
-    rows.append(("predict", "--out", str(root / "pred_dir_target"), r"--out .*predictions\.csv: is a folder"))
+    folder, file_, through = root / "a_folder", root / "a_file", root / "a_file" / "out"
+    dangling = root / "dangling" / "x"
     cases = []
-    for cmd, flag, value, expect in rows:
-        argv = _replace(base[cmd], flag, value)
-        cases.append(CliCase(f"output/{cmd}{flag}={Path(value).relative_to(root)}", "output paths", [cmd, *argv],
-                             expect, root))
+    for cmd, (flag, kind) in OUTPUT_FLAGS.items():
+        rows = [(through, r"a_file is a file, not a folder"), (dangling, r"dangling is a broken symbolic link")]
+        if kind == "folder":
+            rows.append((file_, r"a_file: exists and is a file"))
+        elif kind == "file":
+            rows.append((folder, r"a_folder: is a folder"))
+        # a base name (predict) may be an existing folder: the outputs go inside it
+        for value, expect in rows:
+            argv = _replace(base[cmd], flag, str(value))
+            cases.append(CliCase(f"output/{cmd}{flag}={value.relative_to(root)}", "output paths", [cmd, *argv],
+                                 rf"{re.escape(flag)} .*{expect}", root))
+    (root / "pred_dir_target" / "predictions.csv").mkdir(parents=True, exist_ok=True)  # a folder where the CSV goes
+    cases.append(CliCase("output/predict--out=folder_holding_a_folder_named_predictions.csv", "output paths",
+                         ["predict", *_replace(base["predict"], "--out", str(root / "pred_dir_target"))],
+                         r"--out .*predictions\.csv: is a folder", root))
     return cases
 
 
