@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from birdcore.agile.commands import register as register_agile_commands
 from birdcore.archive.commands import register as register_archive_commands
 from birdcore.cli_options import (
     SAMPLE_RATE,
@@ -539,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later modules register their subcommands here (train, predict, ...), keeping this file small.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_archive_commands]
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_archive_commands,
+                                                                       register_agile_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -547,10 +549,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not in the interpreter's exit
+        return code
     except BirdcoreError as exc:
         sys.stderr.write(f"birdcore: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("birdcore: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # `birdcore info DATA | head`: the reader left. Point stdout at /dev/null so the interpreter's
+        # final flush does not raise again, and exit like a process killed by SIGPIPE (128 + 13).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("inference",),                     # windows → scorers → probability tables, ONNX export
     ("submission", "annotation"),       # competition CSV and Kaggle bundle; labels and the queue
     ("ingest",),                        # labelled recordings from anywhere → a dataset (`birdcore import`)
+    ("agile",),                         # the active-learning loop on an archive: labels, queue, retrain, exports
     ("analysis",),                      # what the app's pages show: EDA, run comparison, inspection
     ("cli",),                           # the command line
     ("__main__",),                      # `python -m birdcore`

@@ -152,3 +152,19 @@ def test_a_submission_for_a_bird_the_model_lacks_names_the_cli_flag():
         build_submission(probs, test, 0.5, ["aaa"])
     sub = build_submission(probs, test, 0.5, ["aaa"], missing="false")
     assert sub["target"].tolist() == [True, False]
+
+
+@pytest.mark.slow
+def test_output_piped_into_a_reader_that_leaves_early_is_no_traceback(tmp_path):
+    """`birdcore info DATA | head -1`: the reader closes the pipe after one line."""
+    import subprocess
+    import sys
+
+    from helpers.synth import make_tone_dataset
+
+    data = make_tone_dataset(tmp_path / "d", n_species=2, per_species=2, seconds=1.0)
+    proc = subprocess.Popen([sys.executable, "-m", "birdcore", "info", str(data)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc.stdout.close()  # the reader is gone before the command prints its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -74,6 +74,10 @@ def _base_argv(root: Path) -> dict[str, list[str]]:
         "export": ["--model", nomodel, "--out", str(root / "export-out")],
         "embed": [str(root / "data" / "train_audio"), "--archive", str(root / "archive")],
         "search": ["--archive", str(root / "archive"), "--query", str(root / "query.wav")],
+        "label": ["--archive", str(root / "archive"), "--species", "amerob", "--positive", "0"],
+        "queue": ["--archive", str(root / "archive"), "--species", "amerob"],
+        "retrain": ["--archive", str(root / "archive"), "--runs", str(root / "runs")],
+        "export-labels": ["--archive", str(root / "archive"), "--labels-table", str(root / "labels.csv")],
     }
 
 
@@ -148,8 +152,9 @@ def _combination_cases(root: Path, base: dict[str, list[str]]) -> list[CliCase]:
 # commands that write nothing of their own. test_corpus_cli checks that these cover every command.
 OUTPUT_FLAGS = {"demo-data": ("--out", "folder"), "import": ("--out", "folder"), "cache": ("--out", "folder"),
                 "train": ("--runs", "folder"), "predict": ("--out", "base name"), "submit": ("--out", "file"),
-                "export": ("--out", "folder"), "embed": ("--archive", "folder")}
-NO_OUTPUT = {"info", "evaluate", "search", "tune-thresholds"}  # tune-thresholds writes inside the run folder
+                "export": ("--out", "folder"), "embed": ("--archive", "folder"), "retrain": ("--runs", "folder"),
+                "export-labels": ("--labels-table", "file")}
+NO_OUTPUT = {"info", "evaluate", "search", "tune-thresholds", "label", "queue"}  # tune-thresholds writes inside the run folder
 
 
 def _output_cases(root: Path, base: dict[str, list[str]]) -> list[CliCase]:

@@ -1,0 +1,220 @@
+"""Widgets of the Search & label page (`app/pages/3_Search.py`): cached reads of an embedding archive
+and of the loop's labels, one row per archive window (spectrogram thumbnail, player, score, one-click
+Positive / Negative / Skip), progress callbacks for embedding and retraining, the rounds chart.
+
+Every number comes from the engine (`birdcore.archive`, `birdcore.agile`,
+`birdcore.analysis.inspection`); this module decides looks and caching only. Cached reads are keyed
+by `archive_stamp`, the sizes and mtimes of the archive's small files (the window table, the loop's
+labels and rounds), so a commit, a label or a round shows at once and nothing else re-reads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from birdcore import agile, pretrained
+from birdcore.analysis import inspection as ins
+from birdcore.archive.layout import ArchiveError, ArchiveLayout, read_manifest
+from birdcore.archive.window_table import read_table
+from birdcore.audio.display import wav_bytes
+
+from . import charts, figures
+from .errors import USER_ERRORS
+
+# label value → (button text, tooltip); the order of the buttons on a row
+LABELS = {"positive": ("Positive", "The species is heard in this window."),
+          "negative": ("Negative", "The species is not in this window (other species saved for it stay)."),
+          "skip": ("Skip", "Not sure: the review queue will not offer this window again for the species.")}
+THUMB_FRAMES = 96  # time columns of a thumbnail (max-pooled): light charts, calls stay visible
+_SKIP_DIRS = {"shards", "index", "exports", "datasets"}  # big, or not what the page shows
+_MSG = "_srch_flash"
+
+
+def birdnet_available() -> bool:
+    """Whether the BirdNET extra is installed (read through the package, so tests can patch it)."""
+    return bool(pretrained.is_available())
+
+
+def archive_stamp(root: str | os.PathLike) -> tuple:
+    """(path, size, mtime_ns) of every file of the archive outside its vector shards, index and
+    exports (two folder levels): it changes with each commit, label and retrain round."""
+    out: list[tuple] = []
+
+    def walk(folder: str, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if depth < 2 and e.name not in _SKIP_DIRS:
+                        walk(e.path, depth + 1)
+                else:
+                    s = e.stat()
+                    out.append((e.path, s.st_size, s.st_mtime_ns))
+            except OSError:
+                continue
+
+    walk(str(root), 0)
+    return tuple(out)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def archive_summary(root: str, stamp: tuple) -> dict | None:
+    """windows, recordings, audio hours and the manifest of the archive at `root`; None when the
+    folder holds no archive yet. ArchiveError when it holds a broken one."""
+    layout = ArchiveLayout(Path(root))
+    manifest = read_manifest(layout)
+    if manifest is None:
+        return None
+    table = read_table(layout)
+    hours = float(table.groupby("path", observed=True)["end_s"].max().sum()) / 3600 if len(table) else 0.0
+    return {"windows": len(table), "recordings": int(table["path"].nunique()), "hours": hours,
+            "model": manifest.model_tag, "dim": manifest.dim}
+
+
+def window_of(root: str | os.PathLike, window_id: int) -> tuple[str, float, float]:
+    """(path, start_s, end_s) of archive window `window_id`; ArchiveError when the table lacks it."""
+    table = read_table(ArchiveLayout(Path(root)))
+    col = table["window_id"].to_numpy()
+    pos = int(col.searchsorted(int(window_id))) if len(col) else 0
+    if pos >= len(col) or int(col[pos]) != int(window_id):
+        raise ArchiveError(f"{root}: no window {window_id} in this archive (ids run"
+                           f" {int(col[0]) if len(col) else 0}–{int(col[-1]) if len(col) else 0})")
+    row = table.iloc[pos]
+    return str(row["path"]), float(row["start_s"]), float(row["end_s"])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def loop_labels(root: str, stamp: tuple) -> pd.DataFrame:
+    """`agile.read_loop_labels(root)`, cached until a file of the archive changes."""
+    return agile.read_loop_labels(root)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def rounds(root: str, stamp: tuple) -> pd.DataFrame:
+    """`agile.read_rounds(root)`, cached until a file of the archive changes."""
+    return agile.read_rounds(root)
+
+
+def dataset_recordings(ds) -> list[Path]:
+    """The dataset's recordings a query window can come from: test soundscapes, then training audio."""
+    train = list(dict.fromkeys(ds.audio_paths())) if ds.has_train_audio else []
+    return list(ds.soundscapes) + train
+
+
+def short_path(path: str | os.PathLike, root: Path | None) -> str:
+    """`path` relative to the dataset `root` when inside it, else as is."""
+    try:
+        return str(Path(path).relative_to(root)) if root is not None else str(path)
+    except ValueError:
+        return str(path)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def clip(path: str, mtime: float, start: float, end: float) -> tuple[ins.Spectrogram, bytes]:
+    """The thumbnail spectrogram and the WAV bytes of [start, end) s of one recording."""
+    sp = ins.spectrogram(path, start, end, max_frames=THUMB_FRAMES)
+    y, sr = ins.window_audio(path, start, end)
+    return sp, wav_bytes(y, sr)
+
+
+def _save_label(archive: str, window_id: int, species: str, label: str, where: str) -> None:
+    """Button callback: one label, saved at once; the outcome is shown on the next run (`flash`)."""
+    try:
+        agile.label_windows(archive, [int(window_id)], species, label, annotator="app")
+    except USER_ERRORS as exc:
+        st.session_state[_MSG] = ("error", str(exc))
+        return
+    st.session_state[_MSG] = ("success", f"Saved: {where} is **{label}** for {species}.")
+
+
+def flash() -> None:
+    """Show (once) the message of the last label click."""
+    kind, text = st.session_state.pop(_MSG, (None, None))
+    if kind:
+        (st.error if kind == "error" else st.success)(text)
+
+
+def window_rows(rows: pd.DataFrame, archive: Path, species: str, labels: pd.DataFrame, prefix: str,
+                root: Path | None = None) -> None:
+    """One bordered row per window of `rows` (window_id, path, start_s, end_s, score[, rank, why]):
+    thumbnail, player, score and place, and the Positive / Negative / Skip buttons for `species`
+    (the window's saved label drawn as the primary button). Button keys: `{prefix}_{label}_{window_id}`."""
+    mine = labels[labels["species"] == species] if len(labels) else labels
+    saved = dict(zip(mine["window_id"].astype(int), mine["label"])) if len(mine) else {}
+    for i, r in enumerate(rows.itertuples(index=False)):
+        wid, path, a, b = int(r.window_id), str(r.path), float(r.start_s), float(r.end_s)
+        where = f"{short_path(path, root)} {a:g}–{b:g} s"
+        with st.container(border=True):
+            left, mid, right = st.columns([4, 4, 5], vertical_alignment="center")
+            try:
+                sp, wav = clip(path, Path(path).stat().st_mtime, a, b)
+                with left:
+                    charts.show(figures.spectrogram_figure(sp, height=150, left=10, db_decimals=0),
+                                key=f"{prefix}_spec_{wid}")
+                mid.audio(wav, format="audio/wav")
+            except USER_ERRORS as exc:
+                left.warning(f"{path}: cannot read the audio ({exc})")
+            rank = getattr(r, "rank", i + 1)
+            mid.markdown(f"**#{rank}** · score **{float(r.score):.3f}**")
+            why = getattr(r, "why", None)
+            mid.caption(f"{where} · window {wid}" + (f" · {why}" if isinstance(why, str) and why else ""))
+            now = saved.get(wid)
+            right.caption(f"{species}: " + (f"**{now}**" if now else "not labelled yet"))
+            for col, (label, (text, tip)) in zip(right.columns(len(LABELS)), LABELS.items()):
+                col.button(text, key=f"{prefix}_{label}_{wid}", width="stretch", help=tip,
+                           type="primary" if now == label else "secondary",
+                           on_click=_save_label, args=(str(archive), wid, species, label, where))
+
+
+def label_counts(labels: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """species, common name and one column per label value: the loop's labels so far."""
+    if labels is None or labels.empty:
+        return pd.DataFrame(columns=["species", "common_name", *LABELS])
+    counts = labels.pivot_table(index="species", columns="label", values="window_id", aggfunc="count", fill_value=0)
+    counts = counts.reindex(columns=list(LABELS), fill_value=0).reset_index()
+    counts.insert(1, "common_name", counts["species"].map(names).fillna(""))
+    return counts
+
+
+def progress_bar(text: str) -> Callable[..., None]:
+    """An st.progress bar and a callback for it that takes (done, total), a fraction, and/or a text."""
+    bar, t0 = st.progress(0.0, text=text), time.perf_counter()
+
+    def update(*args: Any, **kw: Any) -> None:
+        nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        words = [a for a in (*args, *kw.values()) if isinstance(a, str)]
+        frac = nums[0] / max(nums[1], 1) if len(nums) >= 2 else (nums[0] if nums else None)
+        said = words[0] if words else (f"{nums[0]:.0f} of {nums[1]:.0f}" if len(nums) >= 2 else text)
+        bar.progress(min(max(float(frac if frac is not None else 0.0), 0.0), 1.0),
+                     text=f"{said} · {time.perf_counter() - t0:.0f} s")
+
+    return update
+
+
+def rounds_figure(table: pd.DataFrame, names: dict[str, str]) -> go.Figure | None:
+    """Grouped-CV AUC after each round against the species' labels then (positives + negatives), one
+    line per species; None when there is no round (or the table lacks those columns)."""
+    need = {"round", "species", "auc_after", "positives", "negatives"}
+    if table is None or table.empty or not need <= set(table.columns):
+        return None
+    df = table.assign(n_labels=table["positives"] + table["negatives"]).sort_values("round")
+    fig = go.Figure()
+    for sp, g in df.groupby("species", sort=True):
+        fig.add_trace(go.Scatter(x=g["n_labels"].tolist(), y=g["auc_after"].tolist(), customdata=g["round"].tolist(),
+                                 mode="lines+markers",
+                                 name=f"{sp} {names.get(sp, '')}".strip(),
+                                 hovertemplate="round %{customdata}: %{x} labels, AUC %{y:.3f}<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(title_text="labels of the species (positives + negatives)")
+    fig.update_yaxes(title_text="AUC after the round", range=[0, 1.02])
+    return fig
