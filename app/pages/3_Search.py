@@ -27,7 +27,7 @@ state = st.session_state
 # Widget state is dropped on a page switch: the folder chosen per dataset lives on in a plain key.
 kept = state.setdefault("srch_archives", {})
 if "srch_archive" not in state:
-    state["srch_archive"] = kept.get(str(ds.root), str(ds.root / "archive"))
+    state["srch_archive"] = kept.get(str(ds.root), str(sw.default_archive(ds.root)))
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 archive = Path(c1.text_input("Archive folder", key="srch_archive",
                              help="An embedding archive (`birdcore embed`): window table, vectors, index,"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures
+from ui import charts, figures, search_widgets
 
 from birdcore.analysis import inspection as ins
 from birdcore.annotation import store as ann
@@ -162,6 +162,7 @@ left, right = st.columns([1, 2])
 with left, ui.error_box():
     y, sr = ins.window_audio(path, w0, min(w1, w0 + WINDOW_S))
     st.audio(y, sample_rate=sr)
+    search_widgets.similar_windows_link(ds, path, w0)
     known = truth.loc[w0]
     present = [c for c in truth.columns if known[c] == 1.0]
     st.markdown("**Labelled present:** " + (", ".join(f"{c} ({names.get(c, c)})" for c in present) if present else

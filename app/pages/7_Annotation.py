@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures
+from ui import charts, figures, search_widgets
 
 from birdcore.analysis import inspection as ins
 from birdcore.annotation import queue
@@ -194,6 +194,7 @@ with left:
         charts.show(figures.spectrogram_figure(sp, height=260, left=10, db_decimals=0), key="ann_spec")
         y, sr = ins.window_audio(path, w0, w1)
         st.audio(y, sample_rate=sr)
+        search_widgets.similar_windows_link(ds, path, w0)
     except BirdcoreError as exc:
         ui.show_error(exc)
 with right:

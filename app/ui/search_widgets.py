@@ -18,15 +18,18 @@ from typing import Any, Callable
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.source_util import page_icon_and_name
 
 from birdcore import agile, pretrained
 from birdcore.analysis import inspection as ins
 from birdcore.archive.layout import ArchiveError, ArchiveLayout, read_manifest
+from birdcore.archive.search import window_at
 from birdcore.archive.window_table import read_table
 from birdcore.audio.display import wav_bytes
 
 from . import charts, figures
 from .errors import USER_ERRORS
+from .nav import PAGES_DIR
 
 # label value → (button text, tooltip); the order of the buttons on a row
 LABELS = {"positive": ("Positive", "The species is heard in this window."),
@@ -35,6 +38,39 @@ LABELS = {"positive": ("Positive", "The species is heard in this window."),
 THUMB_FRAMES = 96  # time columns of a thumbnail (max-pooled): light charts, calls stay visible
 _SKIP_DIRS = {"shards", "index", "exports", "datasets"}  # big, or not what the page shows
 _MSG = "_srch_flash"
+SEARCH_PAGE = PAGES_DIR / "3_Search.py"
+ARCHIVE_DIR = "archive"  # a dataset's default archive folder, inside the dataset
+
+
+def default_archive(root: str | os.PathLike) -> Path:
+    """The archive the Search page opens for the dataset at `root` when none was chosen this session."""
+    return Path(root) / ARCHIVE_DIR
+
+
+def page_url(page: Path) -> str:
+    """A page's URL relative to the app's pages ("3_Search.py" → "Search", Streamlit's naming): as all pages
+    sit one level under the app's base URL, it resolves right from any page, under any `server.baseUrlPath`."""
+    return page_icon_and_name(page)[1]
+
+
+def similar_windows_link(dataset, path: str | os.PathLike, start_s: float) -> None:
+    """A "Find similar windows" link to the Search page (`?window=ID`, searched on arrival) when the
+    dataset's default archive holds the window of `path` at `start_s`; else a caption saying why not."""
+    archive = default_archive(dataset.root)
+    try:
+        wid = window_at(archive, path, start_s)
+    except USER_ERRORS as exc:
+        st.caption(f"No similar-window search: the archive `{archive}` is unreadable ({exc}).")
+        return
+    if wid is not None:
+        st.link_button("Find similar windows", f"{page_url(SEARCH_PAGE)}?window={wid}", icon=":material/search:",
+                       help=f"The Search & label page, searching from archive window {wid} (`{archive}`).")
+    elif read_manifest(ArchiveLayout(archive)) is None:
+        st.caption("Similar windows: this dataset has no embedding archive yet — press **Embed this dataset**"
+                   " on the Search & label page.")
+    else:
+        st.caption(f"Similar windows: this window is not in the archive `{archive}` — press **Embed this"
+                   " dataset** on the Search & label page to add it.")
 
 
 def birdnet_available() -> bool:

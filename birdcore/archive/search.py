@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from birdcore.archive.layout import ArchiveLayout, require_archive
+from birdcore.archive.layout import ArchiveLayout, read_manifest, require_archive
 from birdcore.archive.vector_index import FLAT_BELOW, NPROBE, load_or_rebuild
 from birdcore.archive.vector_store import iter_vectors
 from birdcore.archive.window_embeddings import embed_files
@@ -169,3 +169,28 @@ def search_archive(archive_dir: str | os.PathLike, query: Any, k: int = 10, exac
                          "window_id": ids, "source": rows["source"].to_numpy()})
     return SearchResult(hits=hits[HIT_COLUMNS], method=method, detail=detail, query=described,
                         seconds=time.perf_counter() - t0, notes=notes)
+
+
+def window_at(archive_dir: str | os.PathLike, path: str | os.PathLike, start_s: float) -> int | None:
+    """The id of the archive window of recording `path` (compared as resolved paths) that starts at
+    `start_s`, else the latest-starting one whose span contains it; None when `archive_dir` holds no
+    archive or no such window. Reads the cached window table (`read_table`): cheap on every rerun.
+    ArchiveError when the archive's window table is unreadable."""
+    layout = ArchiveLayout(Path(archive_dir))
+    if not layout.root.is_dir() or read_manifest(layout) is None:
+        return None
+    table = read_table(layout)
+    if not len(table):
+        return None
+    want = os.path.realpath(path)
+    paths = table["path"].cat.categories
+    same = [p for p in paths if p == want or p == str(path)] or [p for p in paths if os.path.realpath(p) == want]
+    if not same:
+        return None
+    rows = table[table["path"].isin(same)]
+    t, eps = float(start_s), 1e-6
+    rows = rows[(rows["start_s"] <= t + eps) & ((rows["end_s"] > t) | ((rows["start_s"] - t).abs() <= eps))]
+    if not len(rows):
+        return None
+    best = rows.sort_values(["start_s", "window_id"], ascending=[False, True], kind="stable").iloc[0]
+    return int(best["window_id"])
