@@ -271,6 +271,12 @@ def test_real_loop_on_audio(tmp_path):
     assert rnd.round == 1 and (rnd.run_dir / "checkpoints" / "best.pt").is_file()
     scorer = load_scorer(rnd.run_dir)  # an ordinary run: Inspection, Thresholds, Submission read it
     assert scorer.info.classes == ["tone0"]
+    from birdcore.errors import ModelError
+    from birdcore.inference.export import export_onnx_model
+
+    with pytest.raises(ModelError, match="birdnet-head run .* cannot be exported to ONNX or a Kaggle bundle"):
+        export_onnx_model(rnd.run_dir, tmp_path / "onnx")  # BirdNET is no torch graph: a clear refusal
+    assert not (tmp_path / "onnx").exists()
     from birdcore.evaluation.curves import tune_run_thresholds
 
     _thr, summary = tune_run_thresholds(rnd.run_dir, save=False)  # the Thresholds page's engine call

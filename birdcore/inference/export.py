@@ -24,7 +24,7 @@ from birdcore.audio.io import DEFAULT_SR
 from birdcore.config.base import to_dict
 from birdcore.errors import ModelError
 from birdcore.evaluation.thresholds import THRESHOLDS_FILE
-from birdcore.inference.base import BUNDLE_FILE, NETWORK_FILE, ONNX_FILE
+from birdcore.inference.base import BUNDLE_FILE, NETWORK_FILE, ONNX_FILE, run_family
 from birdcore.inference.run_model import load_run_model
 
 TOLERANCE = 1e-3  # max |logit difference| accepted between ONNX Runtime and PyTorch
@@ -65,6 +65,12 @@ def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, v
     import torch
     from torch import nn
 
+    if run_family(Path(run_path)) == "birdnet_head":
+        # the head's input is BirdNET's embedding: BirdNET (TFLite, CC BY-NC-SA) is not a torch
+        # module, so there is no waveform → logits graph to export
+        raise ModelError(f"{run_path}: a birdnet-head run (BirdNET embeddings + a head, e.g. from the labelling"
+                         " loop) cannot be exported to ONNX or a Kaggle bundle; use the run folder itself with"
+                         " `birdcore predict` / `submit` and the app's pages")
     model, cfg, info, _ = load_run_model(run_path, device="cpu")
     out = Path(out_dir) if out_dir else Path("models") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
