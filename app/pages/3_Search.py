@@ -44,7 +44,7 @@ if c2.button("Embed this dataset", key="srch_embed", disabled=not birdnet, width
                                   f" archive) · {res.audio_s:,.0f} s of audio at {res.audio_s_per_s:,.0f} audio s/s")
 if not birdnet:
     st.warning("BirdNET is not installed, so nothing can be embedded and only windows already in the archive's"
-               " embedding cache can be queries. Install the extra: `pip install --no-deps -r requirements-birdnet.txt`"
+               " embedding cache can be queried. Install the extra: `pip install --no-deps -r requirements-birdnet.txt`"
                " (`make app` does it).")
 done = state.get("srch_embedded")
 if done and done[0] == str(archive):
@@ -57,7 +57,8 @@ except ui.errors.USER_ERRORS as exc:
     ui.show_error(exc)
     st.stop()
 if summary is None or not summary["windows"]:
-    st.info(f"No embedded windows in `{archive}` yet: press **Embed this dataset** (BirdNET, ~50× real time).")
+    st.info(f"No embedded windows in `{archive}` yet: press **Embed this dataset** (BirdNET, about 30× real time"
+            " on 2 CPU cores).")
     st.stop()
 st.caption(f"`{archive}` · {summary['windows']:,} windows of {ui.count(summary['recordings'], 'recording')}"
            f" ({summary['hours']:.2f} h of audio) · {summary['model']}, {summary['dim']} dimensions")
