@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.apptest import chart, charts_with_key  # noqa: F401
+from helpers.apptest import chart, charts_with_key, start_page, texts  # noqa: F401
 from streamlit.testing.v1 import AppTest
 from test_inspection import (
     tiny_trained,  # one tiny model per session, shared with the engine tests
@@ -36,6 +36,10 @@ INSPECT = REPO / "app" / "pages" / "6_Inspection.py"
 ANNOTATE = REPO / "app" / "pages" / "7_Annotation.py"
 SUBMIT = REPO / "app" / "pages" / "8_Submission.py"
 TIMEOUT = 120  # model loading and scoring on 2 shared cores
+
+
+def start(script: Path, **state) -> AppTest:
+    return start_page(script, TIMEOUT, **state)
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +70,6 @@ def app_env(env, tmp_path, monkeypatch):
     monkeypatch.setenv("BIRDCORE_DATA", str(ds.root))
     monkeypatch.setenv("BIRDCORE_RUNS", str(runs))
     monkeypatch.setattr("birdcore.pretrained.is_available", lambda: False)  # the BirdNET extra is optional
-
-
-def start(script: Path, **state) -> AppTest:
-    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements) -> str:
-    return " | ".join(str(e.value) for e in elements)
 
 
 # Dataframes without selection carry no element id in AppTest: find them by their columns.

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers.apptest import chart, charts_with_key  # noqa: F401
+from helpers.apptest import chart, charts_with_key, texts  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from birdcore import demo as demo_data
@@ -72,10 +72,6 @@ def arr(value) -> np.ndarray:
             out = out.reshape([int(s) for s in str(value["shape"]).split(",")])
         return out
     return np.asarray(value)
-
-
-def texts(elements) -> str:
-    return " | ".join(str(e.value) for e in elements)
 
 
 def fired(at: AppTest) -> dict[str, str]:

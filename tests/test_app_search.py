@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.apptest import chart
+from helpers.apptest import chart, start_page, texts
 from helpers.synth import make_tone_dataset
 from streamlit.testing.v1 import AppTest
 
@@ -58,19 +58,7 @@ def app_env(dataset, tmp_path, monkeypatch):
 
 
 def start(archive: Path, query_params: dict | None = None, **state) -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.session_state["srch_archive"] = str(archive)
-    for k, v in state.items():
-        at.session_state[k] = v
-    for k, v in (query_params or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements) -> str:
-    return " | ".join(str(e.value) for e in elements)
+    return start_page(PAGE, TIMEOUT, query_params, srch_archive=str(archive), **state)
 
 
 def hit_ids(at: AppTest, prefix: str = "srch") -> list[int]:

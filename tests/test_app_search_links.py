@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.apptest import start_page
 from streamlit.testing.v1 import AppTest
 from test_inspection import (
     tiny_trained,  # one tiny model per session, shared with the engine tests
@@ -98,12 +99,7 @@ def dataset(trained, tmp_path, monkeypatch):
 
 
 def start(script: Path, **state) -> AppTest:
-    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return start_page(script, TIMEOUT, **state)
 
 
 def links(at: AppTest) -> list[tuple[str, str]]:

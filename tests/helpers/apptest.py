@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -17,3 +18,21 @@ def chart(at: AppTest, key: str) -> dict:
     found = charts_with_key(at, key)
     assert found, f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in at.get('plotly_chart')]}"
     return json.loads(found[0].proto.spec)
+
+
+def start_page(script: Path, timeout: float, query_params: dict | None = None, **state) -> AppTest:
+    """Run page `script` once with `state` in its session state and `query_params` in its address;
+    fails when the run raised."""
+    at = AppTest.from_file(str(script), default_timeout=timeout)
+    for k, v in state.items():
+        at.session_state[k] = v
+    for k, v in (query_params or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    """The values of AppTest elements (errors, captions, …) joined into one searchable string."""
+    return " | ".join(str(e.value) for e in elements)
