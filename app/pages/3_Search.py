@@ -11,6 +11,7 @@ from ui import search_widgets as sw
 from birdcore import agile
 from birdcore.agile import export as loop_export
 from birdcore.archive import embed_archive, search_archive
+from birdcore.archive.search import window_span
 from birdcore.audio.windows import WINDOW_S
 from birdcore.data import uploads
 from birdcore.settings import birdcore_home
@@ -103,7 +104,7 @@ else:
     wid = c1.number_input("Window id", min_value=0, step=1, key="srch_window",
                           help="Also from the address: …/Search?window=ID")
     with ui.error_box():
-        query, start, end = sw.window_of(archive, int(wid))
+        query, start, end = window_span(archive, int(wid))
         c2.caption(f"{sw.short_path(query, ds.root)} · {start:g}–{end:g} s")
 c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
 k = c1.slider("Hits (k)", 1, 50, 10, key="srch_k")

@@ -22,9 +22,8 @@ from streamlit.source_util import page_icon_and_name
 
 from birdcore import agile, pretrained
 from birdcore.analysis import inspection as ins
-from birdcore.archive.layout import ArchiveError, ArchiveLayout, read_manifest
-from birdcore.archive.search import window_at
-from birdcore.archive.window_table import read_table
+from birdcore.archive import search
+from birdcore.archive.layout import ArchiveLayout, read_manifest
 from birdcore.audio.display import wav_bytes
 
 from . import charts, figures
@@ -58,7 +57,7 @@ def similar_windows_link(dataset, path: str | os.PathLike, start_s: float) -> No
     dataset's default archive holds the window of `path` at `start_s`; else a caption saying why not."""
     archive = default_archive(dataset.root)
     try:
-        wid = window_at(archive, path, start_s)
+        wid = search.window_at(archive, path, start_s)
     except USER_ERRORS as exc:
         st.caption(f"No similar-window search: the archive `{archive}` is unreadable ({exc}).")
         return
@@ -105,28 +104,8 @@ def archive_stamp(root: str | os.PathLike) -> tuple:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def archive_summary(root: str, stamp: tuple) -> dict | None:
-    """windows, recordings, audio hours and the manifest of the archive at `root`; None when the
-    folder holds no archive yet. ArchiveError when it holds a broken one."""
-    layout = ArchiveLayout(Path(root))
-    manifest = read_manifest(layout)
-    if manifest is None:
-        return None
-    table = read_table(layout)
-    hours = float(table.groupby("path", observed=True)["end_s"].max().sum()) / 3600 if len(table) else 0.0
-    return {"windows": len(table), "recordings": int(table["path"].nunique()), "hours": hours,
-            "model": manifest.model_tag, "dim": manifest.dim}
-
-
-def window_of(root: str | os.PathLike, window_id: int) -> tuple[str, float, float]:
-    """(path, start_s, end_s) of archive window `window_id`; ArchiveError when the table lacks it."""
-    table = read_table(ArchiveLayout(Path(root)))
-    col = table["window_id"].to_numpy()
-    pos = int(col.searchsorted(int(window_id))) if len(col) else 0
-    if pos >= len(col) or int(col[pos]) != int(window_id):
-        raise ArchiveError(f"{root}: no window {window_id} in this archive (ids run"
-                           f" {int(col[0]) if len(col) else 0}–{int(col[-1]) if len(col) else 0})")
-    row = table.iloc[pos]
-    return str(row["path"]), float(row["start_s"]), float(row["end_s"])
+    """`birdcore.archive.search.archive_summary`, cached per archive version (`archive_stamp`)."""
+    return search.archive_summary(root)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

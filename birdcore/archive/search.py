@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from birdcore.archive.layout import ArchiveLayout, read_manifest, require_archive
+from birdcore.archive.layout import (
+    ArchiveError,
+    ArchiveLayout,
+    read_manifest,
+    require_archive,
+)
 from birdcore.archive.vector_index import FLAT_BELOW, NPROBE, load_or_rebuild
 from birdcore.archive.vector_store import iter_vectors
 from birdcore.archive.window_embeddings import embed_files
@@ -194,3 +199,28 @@ def window_at(archive_dir: str | os.PathLike, path: str | os.PathLike, start_s: 
         return None
     best = rows.sort_values(["start_s", "window_id"], ascending=[False, True], kind="stable").iloc[0]
     return int(best["window_id"])
+
+
+def window_span(archive_dir: str | os.PathLike, window_id: int) -> tuple[str, float, float]:
+    """(path, start_s, end_s) of archive window `window_id`; ArchiveError when the table lacks it."""
+    table = read_table(ArchiveLayout(Path(archive_dir)))
+    col = table["window_id"].to_numpy()
+    pos = int(col.searchsorted(int(window_id))) if len(col) else 0
+    if pos >= len(col) or int(col[pos]) != int(window_id):
+        raise ArchiveError(f"{archive_dir}: no window {window_id} in this archive (ids run"
+                           f" {int(col[0]) if len(col) else 0}–{int(col[-1]) if len(col) else 0})")
+    row = table.iloc[pos]
+    return str(row["path"]), float(row["start_s"]), float(row["end_s"])
+
+
+def archive_summary(archive_dir: str | os.PathLike) -> dict | None:
+    """windows, recordings, audio hours, BirdNET model tag and dimension of the archive at
+    `archive_dir`; None when the folder holds no archive yet. ArchiveError when it holds a broken one."""
+    layout = ArchiveLayout(Path(archive_dir))
+    manifest = read_manifest(layout)
+    if manifest is None:
+        return None
+    table = read_table(layout)
+    hours = float(table.groupby("path", observed=True)["end_s"].max().sum()) / 3600 if len(table) else 0.0
+    return {"windows": len(table), "recordings": int(table["path"].nunique()), "hours": hours,
+            "model": manifest.model_tag, "dim": manifest.dim}
