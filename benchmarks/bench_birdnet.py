@@ -1,10 +1,16 @@
-"""Benchmark BirdNET V2.4 on CPU: model load time and throughput as a real-time factor.
+"""Benchmark BirdNET V2.4 on CPU: load time, throughput as a real-time factor, and the fast front end's accuracy.
 
 Real-time factor (RTF) = seconds of audio processed per second of wall time, on the 60-s
 soundscape `../shared/data/real-audio/opensoundscape_1min.wav`, 2 interpreter threads.
 Scoring and embedding share one invoke (both outputs come from the same pass), so their model
 costs are equal; the table still times both public paths. Default windowing: 5-s windows, 3-s
 chunks at 0/1/2 s inside each (36 chunks = 108 s of model input per minute of audio).
+
+Each path is timed with both front ends: `auto` (the spectrogram computed outside TFLite,
+`birdnet_frontend`) and `graph` (the whole TFLite graph, the reference). Then, on the 100 clips
+of `../shared/data/real-birds-wna10` (when present): per-file RTF of `embed_windows` over all
+clips, max |Δ probability| and max |Δ embedding| between the two front ends over every window,
+and the macro ROC-AUC of BirdNET's clip scores for the 10 species with each front end.
 
     .venv/bin/python benchmarks/bench_birdnet.py [--repeats 3] [--threads 2]
 """
@@ -28,6 +34,7 @@ from birdcore.audio.io import load_audio  # noqa: E402
 from birdcore.pretrained import birdnet as bn  # noqa: E402
 
 SOUNDSCAPE = REPO.parent / "shared" / "data" / "real-audio" / "opensoundscape_1min.wav"
+WNA10 = REPO.parent / "shared" / "data" / "real-birds-wna10"
 TAXONOMY = REPO.parent / "shared" / "data" / "birdclef2022" / "eBird_Taxonomy_v2021.csv"
 
 
@@ -59,11 +66,17 @@ def main() -> int:
         print(f"needs {SOUNDSCAPE}")
         return 1
 
-    t = time.perf_counter()
-    model = bn.load_birdnet(num_threads=args.threads)
-    load_s = time.perf_counter() - t
-    print(f"model load (read + expose embedding + interpreter): {load_s:.2f} s; "
-          f"{model.num_classes} classes, embedding dim {model.embedding_dim}")
+    import torch  # imported before timing the load: the fast front end uses it, and so does every trainer
+
+    models = {}
+    for front_end in ("auto", "graph"):
+        t = time.perf_counter()
+        models[front_end] = bn.load_birdnet(num_threads=args.threads, front_end=front_end)
+        m = models[front_end]
+        print(f"model load, front end {front_end!r} -> {m.front_end}: {time.perf_counter() - t:.2f} s"
+              + (f" (load check: relative max |Δ| {m.front_end_delta:.1e})" if m.front_end_delta is not None else ""))
+    model = models["auto"]
+    print(f"{model.num_classes} classes, embedding dim {model.embedding_dim}; torch threads {torch.get_num_threads()}")
 
     audio_s = 60.0
     t = time.perf_counter()
@@ -75,23 +88,66 @@ def main() -> int:
     chunks = np.stack([y[s:s + bn.CHUNK_SAMPLES] for s in starts])
     print(f"{len(chunks)} chunks of 3 s per minute (5-s windows, hop 1 s)\n")
     cases: list[tuple[str, int, Callable[[], object]]] = []
-    for batch in (1, args.batch):
+    for name, m in models.items():
+        b = args.batch
         cases += [
-            ("score_chunks (model only)", batch, lambda b=batch: model.score_chunks(chunks, batch_size=b)),
-            ("embed_chunks (model only)", batch, lambda b=batch: model.embed_chunks(chunks, batch_size=b)),
-            ("embed_windows(file)", batch, lambda b=batch: bn.embed_windows([SOUNDSCAPE], batch_size=b, model=model)),
+            (f"[{name}] score_chunks (model only)", b, lambda m=m: m.score_chunks(chunks, batch_size=b)),
+            (f"[{name}] embed_chunks (model only)", b, lambda m=m: m.embed_chunks(chunks, batch_size=b)),
+            (f"[{name}] embed_windows(file)", b, lambda m=m: bn.embed_windows([SOUNDSCAPE], batch_size=b, model=m)),
         ]
         if TAXONOMY.exists():
-            cases.append(("score_windows(file), all 6,421 codes", batch, lambda b=batch: bn.score_windows(
-                SOUNDSCAPE, taxonomy_csv=TAXONOMY, batch_size=b, model=model)))
+            cases.append((f"[{name}] score_windows(file), all codes", b, lambda m=m: bn.score_windows(
+                SOUNDSCAPE, taxonomy_csv=TAXONOMY, batch_size=b, model=m)))
+    if args.batch != 1:
+        cases.append(("[auto] embed_chunks (model only)", 1, lambda: model.embed_chunks(chunks, batch_size=1)))
     cases.sort(key=lambda c: c[0])
-    print(f"{'path':<40}{'batch':>6}{'wall s':>9}{'RTF':>8}{'chunk RTF':>11}")
+    print(f"{'path':<46}{'batch':>6}{'wall s':>9}{'RTF':>8}{'chunk RTF':>11}")
     for (name, batch, _), wall in zip(cases, interleaved_medians(cases, args.repeats)):
         # RTF: seconds of recording per wall second; chunk RTF: seconds of model input (3 s x chunks).
-        print(f"{name:<40}{batch:>6}{wall:>9.3f}{audio_s / wall:>8.1f}{3 * len(chunks) / wall:>11.1f}")
+        print(f"{name:<46}{batch:>6}{wall:>9.3f}{audio_s / wall:>8.1f}{3 * len(chunks) / wall:>11.1f}")
+    real_audio(models, args.batch)
     # Shared 2-core machines: a load average above the core count means the figures are pessimistic.
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
+
+
+def real_audio(models: dict, batch: int) -> None:
+    """Per-file RTF over the wna10 clips and the two front ends' agreement on them."""
+    if not (WNA10 / "recordings.csv").exists():
+        print(f"\n{WNA10} not found: per-file RTF and accuracy on real clips skipped")
+        return
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from birdcore.audio.io import audio_duration
+
+    meta = pd.read_csv(WNA10 / "recordings.csv")
+    paths = [WNA10 / f for f in meta["filename"]]
+    audio_s = sum(audio_duration(p) for p in paths)
+    species = sorted(meta["ebird_code"].unique())
+    out = {}
+    print(f"\n== {len(paths)} real clips ({WNA10.name}, {audio_s / 60:.1f} min, decode included)")
+    for name, m in models.items():
+        t = time.perf_counter()
+        index, emb = bn.embed_windows(paths, batch_size=batch, model=m)
+        embed_s = time.perf_counter() - t
+        t = time.perf_counter()
+        scores = bn.predict_files(paths, species, taxonomy_csv=TAXONOMY, batch_size=batch, model=m) if TAXONOMY.exists() else None
+        score_s = time.perf_counter() - t
+        out[name] = (emb, scores)
+        print(f"[{name}] embed_windows {audio_s / embed_s:6.1f}x real time ({embed_s:.1f} s); "
+              f"predict_files {audio_s / score_s:6.1f}x ({score_s:.1f} s)")
+    (ea, sa), (eg, sg) = out["auto"], out["graph"]
+    print(f"max |Δ embedding| over {len(ea)} windows: {np.abs(ea - eg).max():.2e} (embedding max {np.abs(eg).max():.1f})")
+    if sa is not None:
+        pa, pg = sa[species].to_numpy(), sg[species].to_numpy()
+        print(f"max |Δ probability| over {pa.size} window scores: {np.nanmax(np.abs(pa - pg)):.2e}")
+        truth = meta.set_index(meta["filename"].map(lambda f: Path(f).stem))["ebird_code"]
+        for name, sc in (("auto", sa), ("graph", sg)):
+            clip = sc.groupby("file_id")[species].max()
+            y = np.stack([(truth.loc[clip.index] == c).to_numpy() for c in species], axis=1)
+            aucs = [roc_auc_score(y[:, k], clip[c]) for k, c in enumerate(species) if 0 < y[:, k].sum() < len(y)]
+            print(f"[{name}] macro ROC-AUC of clip scores, {len(aucs)} species: {np.mean(aucs):.4f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from birdcore.config.features import DenoiseConfig, MelConfig, mel_preset
 from birdcore.errors import ConfigError
 from birdcore.features.denoise import denoise, maybe_denoise
 from birdcore.features.mel_frontend import MelFrontend, compute_mel, mel_filterbank
-from birdcore.inference.export import export_onnx
+from birdcore.inference.onnx_graph import export_onnx
 
 SR = 32000
 

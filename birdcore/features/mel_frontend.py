@@ -27,7 +27,7 @@ dynamo=True)`) maps it to ONNX `DFT` with dynamic batch and length; ONNX Runtime
 relative and runs it faster than the conv1d graph (546 vs 912 ms for 12 windows), though slower
 than torch itself — a CPU inference path may compute the mel in torch and run only the backbone
 in ONNX Runtime. The legacy TorchScript exporter cannot export `unfold` with a dynamic length:
-use `dynamo=True` (see `birdcore.inference.export.export_onnx`). The whole front end (with the block-sparse projection)
+use `dynamo=True` (see `birdcore.inference.onnx_graph.export_onnx`). The whole front end (with the block-sparse projection)
 ran 32 five-second clips at 227 clips/s on 2 threads and 161 clips/s on one (lightly loaded).
 
 Pitfall: under autocast the mel matmul would run in fp16/bf16 and |X|² (up to ~3e5 for a

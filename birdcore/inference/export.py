@@ -7,14 +7,12 @@ Output folder (default `models/<run-name>/`):
     bundle.json                    classes, sample rate, window, inference_prob, verification figures
     config.json                    the run's resolved config
     thresholds.json                copied from the run when present
+A `birdnet_head` run (BirdNET + a head) exports another set of files: see `export_birdnet_head`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,39 +23,10 @@ from birdcore.config.base import to_dict
 from birdcore.errors import ModelError
 from birdcore.evaluation.thresholds import THRESHOLDS_FILE
 from birdcore.inference.base import BUNDLE_FILE, NETWORK_FILE, ONNX_FILE, run_family
+from birdcore.inference.onnx_graph import export_onnx
 from birdcore.inference.run_model import load_run_model
 
 TOLERANCE = 1e-3  # max |logit difference| accepted between ONNX Runtime and PyTorch
-
-
-def export_onnx(module, example, path: str | Path, input_name: str, output_names: list[str],
-                dynamic: dict[int, tuple[str, int, int]] | None = None) -> Path:
-    """Export `module(example)` to ONNX at `path` with the dynamo exporter; the one exporter here.
-
-    `dynamic`: input axis → (name, min, max), e.g. {0: ("batch", 1, 4096)}. The dynamo exporter is
-    used because the legacy TorchScript one cannot export the front end's `unfold` with a dynamic
-    length. The wrapper names the input, so `dynamic_shapes` can refer to it.
-    """
-    import torch
-    from torch import nn
-
-    class _Named(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x)
-
-    dims = {"x": {ax: torch.export.Dim(name, min=lo, max=hi) for ax, (name, lo, hi) in (dynamic or {}).items()}}
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")  # exporter progress lines and deprecation chatter
-        program = torch.onnx.export(_Named(module.eval()), (example,), dynamo=True, dynamic_shapes=dims,
-                                    input_names=[input_name], output_names=list(output_names))
-    program.save(str(out))
-    return out
 
 
 def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, verify: bool = True) -> Path:
@@ -66,11 +35,11 @@ def export_onnx_model(run_path: str | Path, out_dir: str | Path | None = None, v
     from torch import nn
 
     if run_family(Path(run_path)) == "birdnet_head":
-        # the head's input is BirdNET's embedding: BirdNET (TFLite, CC BY-NC-SA) is not a torch
-        # module, so there is no waveform → logits graph to export
-        raise ModelError(f"{run_path}: a birdnet-head run (BirdNET embeddings + a head, e.g. from the labelling"
-                         " loop) cannot be exported to ONNX or a Kaggle bundle; use the run folder itself with"
-                         " `birdcore predict` / `submit` and the app's pages")
+        # BirdNET is a TFLite model, not a torch module: no single waveform-in graph exists, so the
+        # bundle holds BirdNET, the head in ONNX and the glue's numbers (export_birdnet_head).
+        from birdcore.inference.export_birdnet_head import export_birdnet_head
+
+        return export_birdnet_head(run_path, out_dir, verify=verify)
     model, cfg, info, _ = load_run_model(run_path, device="cpu")
     out = Path(out_dir) if out_dir else Path("models") / cfg.name
     out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from birdcore.inference.base import (
     NETWORK_FILE,
     ONNX_FILE,
     ScorerInfo,
+    read_bundle,
     run_family,
 )
 from birdcore.inference.run_model import load_run_model
@@ -163,6 +164,9 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
         if backend == "torch":
             raise ModelError(f"{p}: an exported ONNX folder can only run with --backend onnx")
         return OnnxScorer(p, threads)
+    if (p / BUNDLE_FILE).exists() and not (p / "checkpoints").is_dir() and run_family(p) == "birdnet_head":
+        raise ModelError(f"{p}: an exported BirdNET-head bundle runs in its own infer.py (Kaggle); to score here,"
+                         f" give its run folder ({read_bundle(p).get('source_run', 'see bundle.json')})")
     if not (p / "config.json").exists():
         raise ModelError(f"{p}: neither a run folder (config.json) nor an exported model (model.onnx + bundle.json)")
     if run_family(p) == "birdnet_head":
