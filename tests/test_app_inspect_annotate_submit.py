@@ -295,3 +295,21 @@ def test_submission_errors_are_messages(env, other_dataset, tmp_path, monkeypatc
     monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "none"))
     at = start(SUBMIT)
     assert "No model yet" in texts(at.info)
+
+
+def test_submission_budget_planner_times_the_chosen_model(env):
+    ds, runs, ref, model = env
+    at = start(SUBMIT)
+    at.number_input(key="sub_budget_audio").set_value(700.0).run()
+    at.number_input(key="sub_budget_limit").set_value(10_000.0).run()
+    at.button(key="sub_budget_go").click().run()
+    assert not at.exception and not at.error
+    verdict = texts(at.success)
+    assert "700 min of audio" in verdict and "fits" in verdict
+    report = at.code[0].value
+    assert f"{ref.path}:" in report and "x real time alone" in report  # the engine's lines, this model's timing
+    at.number_input(key="sub_budget_limit").set_value(1.0).run()  # a limit no model meets: advice, no crash
+    at.number_input(key="sub_budget_audio").set_value(100_000.0).run()
+    at.button(key="sub_budget_go").click().run()
+    assert not at.exception and "does NOT fit" in texts(at.warning)
+    assert "suggestion:" in at.code[0].value

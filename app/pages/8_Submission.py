@@ -12,7 +12,7 @@ from birdcore.evaluation.thresholds import (
     load_thresholds,
 )
 from birdcore.inference import catalog
-from birdcore.submission import report
+from birdcore.submission import budget, report
 from birdcore.submission.submit import soundscapes_for_test
 from birdcore.submission.table import (
     build_submission,
@@ -59,6 +59,30 @@ if not chosen:
     st.info("Choose at least one model.")
     st.stop()
 run_key = (tuple(r.key for r in chosen), backend, tuple(catalog.model_stamp(r) for r in chosen))
+
+with st.expander("Will this ensemble fit the competition's CPU budget?"):
+    st.caption("Times the chosen models on this machine (decode included) and extrapolates: BirdCLEF 2023–2026"
+               " notebooks get 90–120 CPU minutes for ~700 minutes of test audio. Same as `birdcore budget`.")
+    b1, b2, b3 = st.columns(3)
+    audio_min = b1.number_input("Test audio (minutes)", 1.0, 100_000.0, 700.0, step=50.0, key="sub_budget_audio")
+    limit_min = b2.number_input("CPU limit (minutes)", 1.0, 10_000.0, 90.0, step=10.0, key="sub_budget_limit")
+    probe_own = b3.toggle("Time on these test soundscapes", value=True, key="sub_budget_own",
+                          help="Off: two minutes of synthetic audio.")
+    timed = [r for r in chosen if r.kind != catalog.BIRDNET_KIND]
+    if len(timed) < len(chosen):
+        st.caption("BirdNET's own scores are not timed here (it is not part of a Kaggle CNN ensemble).")
+    if timed and st.button("Measure", key="sub_budget_go"):
+        with st.spinner("Timing the models …"):
+            try:
+                plan = budget.plan_budget([r.path for r in timed], audio_min, limit_min, backend=backend,
+                                          probe=files[:2] if probe_own else None)
+                state["sub_budget"] = (run_key, plan.fits, plan.lines())
+            except BirdcoreError as exc:
+                ui.show_error(exc)
+    got = state.get("sub_budget")
+    if got and got[0] == run_key:
+        (st.success if got[1] else st.warning)(next(line for line in got[2] if " predicted;" in line))
+        st.code("\n".join(got[2]), language=None)
 
 if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary", key="sub_predict"):
     bar = st.progress(0.0, text="Loading models …")
