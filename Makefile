@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE ?= 1
 .PHONY: app test test-fast venv demo bench clean-venv
 
 # Reinstalls only when a requirements file or pyproject.toml changed since the last install.
-$(STAMP): requirements.txt requirements-birdnet.txt requirements-ray.txt pyproject.toml
+$(STAMP): requirements.txt requirements-birdnet.txt requirements-ray.txt requirements-openvino.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -21,6 +21,8 @@ $(STAMP): requirements.txt requirements-birdnet.txt requirements-ray.txt pyproje
 	$(PY) -m pip install -q --no-deps -r requirements-birdnet.txt || echo "note: BirdNET extra not installed; its features are disabled"
 	@# The Ray extra (`birdcore embed --ray ADDRESS`) is optional too.
 	$(PY) -m pip install -q -r requirements-ray.txt || echo "note: Ray extra not installed; embed --ray is disabled"
+	@# The OpenVINO extra (`--backend openvino`) is optional too.
+	$(PY) -m pip install -q -r requirements-openvino.txt || echo "note: OpenVINO extra not installed; --backend openvino is disabled"
 	@touch $(STAMP)
 
 venv: $(STAMP)

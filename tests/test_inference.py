@@ -231,3 +231,26 @@ def test_end_to_end_on_demo_dataset(tmp_path):
     all_false = birdclef2022_score_table(labels, sub.assign(target="False"))
     assert all_false == pytest.approx(0.5)
     assert score >= 0.7, score
+
+
+@pytest.mark.slow
+def test_openvino_backend_scores_like_onnx_runtime(trained, tmp_path, monkeypatch):
+    pytest.importorskip("openvino", reason="the optional OpenVINO extra (requirements-openvino.txt) is not installed")
+    root, run = trained
+    files = load_dataset(root).soundscapes
+    onnx = predict_files(files, [load_scorer(run.path, backend="onnx")])
+    names = onnx.classes
+    ov32 = predict_files(files, [load_scorer(run.path, backend="openvino")])
+    a, b = (r.table[names].to_numpy() for r in (onnx, ov32))
+    assert a.shape == b.shape and a.std() > 0.01  # a trained model, not a constant
+    assert np.abs(a - b).max() < 1e-4  # the same graph, f32 both
+    assert ov32.table[["file_id", "end_time"]].equals(onnx.table[["file_id", "end_time"]])
+    # the command line and the budget planner take it like any backend
+    out = tmp_path / "ov"
+    assert cli(["predict", "--model", str(run.path), str(root), "--backend", "openvino", "--out", str(out)]) == 0
+    written = pd.read_csv(tmp_path / "ov.csv")
+    assert np.abs(written[names].to_numpy() - b).max() < 1e-5
+    # without the extra: a message naming the install command, not an ImportError
+    monkeypatch.setattr("birdcore.inference.openvino_runtime.is_available", lambda: False)
+    with pytest.raises(ModelError, match="requirements-openvino.txt"):
+        load_scorer(run.path, backend="openvino")

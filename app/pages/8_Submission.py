@@ -12,6 +12,7 @@ from birdcore.evaluation.thresholds import (
     load_thresholds,
 )
 from birdcore.inference import catalog
+from birdcore.inference.base import BACKENDS
 from birdcore.submission import budget, report
 from birdcore.submission.submit import soundscapes_for_test
 from birdcore.submission.table import (
@@ -52,9 +53,10 @@ if not refs:
 c1, c2 = st.columns([3, 1])
 chosen = c1.multiselect("Models (several = ensemble, probabilities averaged)", refs, default=refs[:1], key="sub_models",
                         format_func=lambda r: r.label)
-backend = c2.radio("Backend", ["torch", "onnx"], horizontal=True, key="sub_backend",
-                   help="ONNX Runtime is ~3× faster on CPU; a run is exported to <run>/onnx on first use."
-                        " Exported models always run ONNX.")
+backend = c2.selectbox("Backend", BACKENDS, key="sub_backend",
+                       help="ONNX Runtime is ~3× faster than torch on CPU; OpenVINO (optional extra) a little"
+                            " faster still. A run is exported to <run>/onnx on first use."
+                            " Exported models never run in torch.")
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()

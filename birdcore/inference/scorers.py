@@ -15,6 +15,7 @@ import numpy as np
 
 from birdcore.errors import ModelError, brief, not_found_message
 from birdcore.inference.base import (
+    BACKENDS,
     BIRDNET_SOURCE,
     BUNDLE_FILE,
     NETWORK_FILE,
@@ -23,6 +24,7 @@ from birdcore.inference.base import (
     read_bundle,
     run_family,
 )
+from birdcore.inference.openvino_runtime import PRECISIONS, compile_network
 from birdcore.inference.run_model import load_run_model
 from birdcore.models.outputs import clip_probability, sigmoid
 
@@ -56,7 +58,8 @@ class OnnxScorer:
     waveform-in `model.onnx` is used otherwise (and by the numpy-only Kaggle bundle).
     """
 
-    def __init__(self, folder: str | Path, threads: int | None = None, prefer_network: bool = True):
+    def __init__(self, folder: str | Path, threads: int | None = None, prefer_network: bool = True,
+                 runtime: str = "onnx"):
         import onnxruntime as ort
 
         folder = Path(folder)
@@ -84,17 +87,21 @@ class OnnxScorer:
                 torch.set_num_threads(threads)
             self.frontend = MelFrontend(from_dict(MelConfig, meta["mel"])).eval()
             onnx_path = folder / NETWORK_FILE
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"{onnx_path}: cannot load ONNX model ({brief(exc)})") from None
-        self.input_name = self.session.get_inputs()[0].name
+        if runtime in PRECISIONS:  # OpenVINO compiles the same graph (openvino_runtime)
+            self._run = compile_network(onnx_path, threads, PRECISIONS[runtime])
+        else:
+            try:
+                session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+            except Exception as exc:
+                raise ModelError(f"{onnx_path}: cannot load ONNX model ({brief(exc)})") from None
+            name = session.get_inputs()[0].name
+            self._run = lambda x: session.run(None, {name: x})
         from birdcore.config.base import from_dict
         from birdcore.config.features import DenoiseConfig
 
         denoise = from_dict(DenoiseConfig, meta["denoise"]) if meta.get("denoise") else None
         self.info = ScorerInfo(folder, list(meta["classes"]), int(meta["sample_rate"]), float(meta["clip_seconds"]),
-                               meta.get("inference_prob", "clip"), "onnx", denoise)
+                               meta.get("inference_prob", "clip"), runtime, denoise)
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.ascontiguousarray(waves, dtype=np.float32)
@@ -103,7 +110,7 @@ class OnnxScorer:
 
             with torch.inference_mode():
                 x = self.frontend(torch.from_numpy(x)).numpy()
-        clip, frame = self.session.run(None, {self.input_name: x})
+        clip, frame = self._run(x)
         return _combine(clip, frame, self.info.inference_prob)
 
 
@@ -160,10 +167,12 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
     p = Path(source)
     if not p.exists():
         raise ModelError(not_found_message(p, "model folder"))
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
     if (p / ONNX_FILE).exists() and (p / BUNDLE_FILE).exists():
         if backend == "torch":
-            raise ModelError(f"{p}: an exported ONNX folder can only run with --backend onnx")
-        return OnnxScorer(p, threads)
+            raise ModelError(f"{p}: an exported ONNX folder can only run with --backend onnx or openvino")
+        return OnnxScorer(p, threads, runtime=backend)
     if (p / BUNDLE_FILE).exists() and not (p / "checkpoints").is_dir() and run_family(p) == "birdnet_head":
         raise ModelError(f"{p}: an exported BirdNET-head bundle runs in its own infer.py (Kaggle); to score here,"
                          f" give its run folder ({read_bundle(p).get('source_run', 'see bundle.json')})")
@@ -175,8 +184,6 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
         return BirdnetHeadScorer(p, threads=threads)
     if backend == "torch":
         return TorchScorer(p, device=device, threads=threads)
-    if backend != "onnx":
-        raise ModelError(f"unknown backend {backend!r} (torch or onnx)")
     from birdcore.inference.export import export_onnx_model
 
     out = p / "onnx"
@@ -185,4 +192,4 @@ def load_scorer(source: str | Path, backend: str = "torch", device: str = "auto"
         best.exists() and best.stat().st_mtime > (out / ONNX_FILE).stat().st_mtime)
     if stale:
         export_onnx_model(p, out)
-    return OnnxScorer(out, threads)
+    return OnnxScorer(out, threads, runtime=backend)

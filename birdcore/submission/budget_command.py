@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from birdcore.cli_options import THREADS, number
+from birdcore.inference.base import BACKENDS
 
 MINUTES = number(float, 0, 1e6, lo_open=True, unit=" min")
 
@@ -36,7 +37,7 @@ def register_budget_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", required=True, help="run or exported folder (repeat for an ensemble)")
     p.add_argument("--audio-minutes", type=MINUTES, default=700.0, help="test audio to score (default 700)")
     p.add_argument("--limit-minutes", type=MINUTES, default=90.0, help="the notebook's CPU limit (default 90)")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--backend", choices=BACKENDS, default="torch")
     p.add_argument("--threads", type=THREADS, default=None, help="CPU threads for the models")
     p.add_argument("--hop", type=number(float, 0.25, 60, unit=" s"), default=None,
                    help="overlapping inputs every HOP seconds, as in predict/submit")
