@@ -122,8 +122,22 @@ def load_audio(
                 fh.seek(start)
             data = fh.read(wanted, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{p}: cannot decode audio ({_short(exc)})") from None
+        raise decode_error(p, exc) from None
     got = data.shape[0]
+    check_decoded_count(info, got, wanted, offset)
+    y = to_mono(p, data)
+    if duration is not None and not allow_short and got < int(round(duration * info.samplerate)):
+        raise AudioError(f"{p}: window {offset:.3f}+{duration:.3f} s runs past the end ({info.duration:.3f} s)")
+    if sr is not None and sr != info.samplerate:
+        y = resample(y, info.samplerate, sr)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def check_decoded_count(info: AudioInfo, got: int, wanted: int, offset: float = 0.0) -> None:
+    """AudioError naming `info.path` when decoding gave none or fewer of the `wanted` samples
+    (from `offset` seconds) than the header promises. Shared with block reading (`blocks`) so
+    both paths accept and refuse the same files."""
+    p = info.path
     if got == 0:
         raise AudioError(f"{p}: decoded 0 samples (file is empty or corrupt)")
     # MP3 headers estimate the frame count; allow a small slack there, none elsewhere.
@@ -132,15 +146,22 @@ def load_audio(
         raise AudioError(
             f"{p}: truncated or corrupt: header promises {wanted} samples from {offset:.3f} s, decoded {got}"
         )
+
+
+def decode_error(p: Path, exc: BaseException) -> AudioError:
+    """The AudioError for libsndfile failing to decode file `p`, with libsndfile's own words."""
+    return AudioError(f"{p}: cannot decode audio ({_short(exc)})")
+
+
+def to_mono(p: Path, data: np.ndarray) -> np.ndarray:
+    """Decoded frames (frames, channels) of file `p` as mono (channels averaged); AudioError
+    naming `p` when any sample is NaN or infinite. Block reading mixes with this same function,
+    so a block holds exactly the samples `load_audio` gives."""
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         bad = int(np.count_nonzero(~np.isfinite(y)))
         raise AudioError(f"{p}: {bad} samples are NaN or infinite")
-    if duration is not None and not allow_short and got < int(round(duration * info.samplerate)):
-        raise AudioError(f"{p}: window {offset:.3f}+{duration:.3f} s runs past the end ({info.duration:.3f} s)")
-    if sr is not None and sr != info.samplerate:
-        y = resample(y, info.samplerate, sr)
-    return np.ascontiguousarray(y, dtype=np.float32)
+    return y
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

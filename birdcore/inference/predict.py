@@ -1,7 +1,10 @@
 """Predict recordings window by window with one model or an ensemble; write probability tables.
 
-Decoding runs in a background thread (libsndfile and soxr release the GIL) while the model scores
-the previous batch, so a 2-core machine keeps both busy.
+Recordings are decoded and scored in blocks (`audio.blocks`, `audio.window_stream`): memory stays
+flat in the file's length (a whole 8-hour recording decoded at once, plus its cut windows, needs
+~14 GB), and the window probabilities equal those of the whole-file cut (`score_recording`)
+exactly. Decoding runs in a background thread (libsndfile and soxr release the GIL) while the
+model scores the previous batch, so a 2-core machine keeps both busy.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from birdcore.atomic_io import atomic_path
-from birdcore.audio.io import load_audio
+from birdcore.audio.blocks import BLOCK_S, prefetch, read_blocks
+from birdcore.audio.window_stream import WindowStream
 from birdcore.audio.windows import (
     centre_frames,
     cut_windows,
@@ -58,7 +62,7 @@ class PredictOptions:
 # Upper bounds keep one input and one file's inputs allocatable: a 1e12-s context once asked numpy
 # for 227 PiB. A minute of context or window is already far beyond any BirdCLEF model's input.
 MAX_WINDOW_S = 60.0
-MIN_HOP_S = 0.25  # 20 overlapping inputs per 5-s window; every input is decoded audio held in memory
+MIN_HOP_S = 0.25  # 20 overlapping inputs per 5-s window: 20× the model calls of plain windows
 MAX_KERNEL = 31
 
 
@@ -114,10 +118,13 @@ def check_ensemble(scorers: list) -> tuple[list[str], int]:
 
 
 def predict_files(paths: Iterable[str | Path], scorers: list, options: PredictOptions | None = None,
-                  progress: Callable[[int, int], None] | None = None, show_bar: bool = False) -> PredictResult:
+                  progress: Callable[[int, int], None] | None = None, show_bar: bool = False,
+                  block_s: float = BLOCK_S) -> PredictResult:
     """Score every file; a file that fails to decode is skipped and reported, the rest finishes.
 
-    Probabilities of several scorers (folds, runs) are averaged.
+    Probabilities of several scorers (folds, runs) are averaged. Each file is decoded `block_s`
+    seconds at a time, so memory does not grow with its length; the result does not depend on
+    `block_s`.
     """
     opts = options or PredictOptions()
     classes, sr = check_ensemble(scorers)
@@ -127,24 +134,19 @@ def predict_files(paths: Iterable[str | Path], scorers: list, options: PredictOp
     seconds = 0.0
     bar = _bar(len(paths)) if show_bar else None
 
-    def decode(p: Path):
-        try:
-            return p, load_audio(p, sr=sr), None
-        except AudioError as exc:
-            return p, None, str(exc)
-
     with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = [pool.submit(decode, paths[0])] if paths else []
-        for i in range(len(paths)):
-            if i + 1 < len(paths):
-                futures.append(pool.submit(decode, paths[i + 1]))
-            path, y, err = futures[i].result()
-            futures[i] = None  # free decoded audio early
-            if err is not None:
-                skipped.append((str(path), err))
+        # One stream over all files: the next file's first block decodes while this one's last
+        # batch is scored (BirdCLEF soundscapes are one block each).
+        decoded = prefetch(_decoded_blocks(paths, sr, block_s), pool)
+        for i, path in enumerate(paths):
+            blocks = _FileBlocks(decoded)
+            try:
+                probs, n_samples = score_stream(blocks, sr, scorers, opts)
+            except AudioError as exc:
+                skipped.append((str(path), str(exc)))
+                blocks.skip_rest()
             else:
-                seconds += len(y) / sr
-                probs = score_recording(y, sr, scorers, opts)
+                seconds += n_samples / sr
                 df = pd.DataFrame(probs, columns=classes)
                 df.insert(0, "end_time", end_times(len(probs), opts.window_s))
                 df.insert(0, "file_id", path.stem)
@@ -159,25 +161,144 @@ def predict_files(paths: Iterable[str | Path], scorers: list, options: PredictOp
     return PredictResult(table=table, skipped=skipped, classes=classes, audio_seconds=seconds)
 
 
+def score_file(path: str | Path, sr: int, scorers: list, opts: PredictOptions,
+               block_s: float = BLOCK_S) -> tuple[np.ndarray, int]:
+    """Window probabilities (n_windows, K) of the file `path` decoded at `sr` in blocks of
+    `block_s` seconds, and its length in samples; AudioError naming the file when it cannot be
+    decoded. Equal to `score_recording(load_audio(path, sr), …)` whatever `block_s`."""
+    return score_stream(read_blocks(path, sr, block_s), sr, scorers, opts)
+
+
+def score_stream(blocks: Iterable[np.ndarray], sr: int, scorers: list,
+                 opts: PredictOptions) -> tuple[np.ndarray, int]:
+    """Window probabilities (n_windows, K) of one recording given as consecutive mono blocks at
+    `sr`, ensemble-averaged and smoothed, and its length in samples.
+
+    Only one batch of inputs and the audio it needs are held; per-window sums stay (n_windows × K).
+    Model batches hold the same inputs as in `score_recording`, so the results are identical.
+    """
+    stream = WindowStream(blocks, sr, opts.window_s, opts.context_s, opts.hop_s, opts.min_last_s)
+    means = [_OwnerMeans() for _ in scorers]
+    inputs: list[np.ndarray] = []
+    owners: list[int] = []
+
+    def score_batch() -> None:
+        x, own = np.stack(inputs), np.asarray(owners)
+        for scorer, m in zip(scorers, means):
+            m.add(_clip_probs(scorer, _model_inputs(scorer, x, sr), opts), own)
+        inputs.clear()
+        owners.clear()
+
+    for x, owner in stream:
+        inputs.append(x)
+        owners.append(owner)
+        if len(inputs) == opts.batch_windows:
+            score_batch()
+    if inputs:
+        score_batch()
+    total = None
+    for m in means:
+        probs = m.result(stream.n_windows)
+        total = probs if total is None else total + probs
+    return smooth(total / len(scorers), opts.smoothing), stream.n_samples
+
+
 def score_recording(y: np.ndarray, sr: int, scorers: list, opts: PredictOptions) -> np.ndarray:
-    """Window probabilities (n_windows, K) of one decoded recording, ensemble-averaged and smoothed."""
+    """Window probabilities (n_windows, K) of one decoded recording, ensemble-averaged and smoothed.
+
+    Holds every input of the recording at once; `score_file` / `score_stream` give the same
+    probabilities in bounded memory.
+    """
     n = window_count(len(y), sr, opts.window_s, opts.min_last_s)
     inputs, owners = cut_windows(y, sr, opts.window_s, opts.context_s, opts.hop_s, opts.min_last_s)
     total = None
     for scorer in scorers:
-        parts = []
-        x = inputs
-        if getattr(scorer.info, "denoise", None) is not None and scorer.info.denoise.enabled:
-            x = np.stack([maybe_denoise(w, sr, scorer.info.denoise) for w in inputs])  # as in training
-        for s in range(0, len(x), opts.batch_windows):
-            clip, frame = scorer(x[s: s + opts.batch_windows])
-            if opts.context_s and opts.context_s > opts.window_s:
-                sl = centre_frames(frame.shape[-1], opts.context_s, opts.window_s)
-                clip = frame[..., sl].max(axis=-1)
-            parts.append(clip)
+        x = _model_inputs(scorer, inputs, sr)
+        parts = [_clip_probs(scorer, x[s: s + opts.batch_windows], opts) for s in range(0, len(x), opts.batch_windows)]
         probs = pool_owners(np.concatenate(parts), owners, n)
         total = probs if total is None else total + probs
     return smooth(total / len(scorers), opts.smoothing)
+
+
+def _model_inputs(scorer, inputs: np.ndarray, sr: int) -> np.ndarray:
+    if getattr(scorer.info, "denoise", None) is not None and scorer.info.denoise.enabled:
+        return np.stack([maybe_denoise(w, sr, scorer.info.denoise) for w in inputs])  # as in training
+    return inputs
+
+
+def _clip_probs(scorer, x: np.ndarray, opts: PredictOptions) -> np.ndarray:
+    clip, frame = scorer(x)
+    if opts.context_s and opts.context_s > opts.window_s:
+        sl = centre_frames(frame.shape[-1], opts.context_s, opts.window_s)
+        clip = frame[..., sl].max(axis=-1)
+    return clip
+
+
+class _OwnerMeans:
+    """`pool_owners` computed batch by batch: running float64 sums per window, added in the
+    same row order as one `np.add.at` over all rows, hence bit-identical means."""
+
+    def __init__(self) -> None:
+        self.sums: np.ndarray | None = None
+        self.counts = np.zeros(0, np.int64)
+
+    def add(self, probs: np.ndarray, owners: np.ndarray) -> None:
+        need = int(owners.max()) + 1
+        if self.sums is None:
+            self.sums = np.zeros((0, probs.shape[1]), np.float64)
+        if need > len(self.sums):  # the window count is known only at the end: grow by doubling
+            size = max(need, 2 * len(self.sums), 64)
+            self.sums = np.concatenate([self.sums, np.zeros((size - len(self.sums), self.sums.shape[1]))])
+            self.counts = np.concatenate([self.counts, np.zeros(size - len(self.counts), np.int64)])
+        np.add.at(self.sums, owners, probs)
+        np.add.at(self.counts, owners, 1)
+
+    def result(self, n_windows: int) -> np.ndarray:
+        sums = np.zeros((n_windows, self.sums.shape[1])) if self.sums is not None else np.zeros((n_windows, 0))
+        counts = np.zeros(n_windows, np.int64)
+        if self.sums is not None:
+            k = min(n_windows, len(self.sums))
+            sums[:k], counts[:k] = self.sums[:k], self.counts[:k]
+        return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def _decoded_blocks(paths: list[Path], sr: int, block_s: float) -> Iterator[np.ndarray | AudioError | None]:
+    """Every block of every file in order; after each file, None when it ended or its AudioError."""
+    for p in paths:
+        try:
+            for block in read_blocks(p, sr, block_s):
+                yield block
+        except AudioError as exc:
+            yield exc
+        else:
+            yield None
+
+
+class _FileBlocks:
+    """One file's blocks from the shared stream of `_decoded_blocks`; raises the file's AudioError."""
+
+    def __init__(self, decoded: Iterator) -> None:
+        self._decoded = decoded
+        self._done = False
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for item in self._decoded:
+            if item is None or isinstance(item, AudioError):
+                self._done = True
+                if item is not None:
+                    raise item
+                return
+            yield item
+
+    def skip_rest(self) -> None:
+        """Consume what is left of this file (scoring stopped early) so the next file starts clean."""
+        if self._done:
+            return
+        try:
+            for _ in self:
+                pass
+        except AudioError:
+            pass  # the file is being skipped already; its first error is the one reported
 
 
 def prediction_paths(out: str | Path) -> tuple[Path, Path]:
