@@ -254,3 +254,27 @@ def test_openvino_backend_scores_like_onnx_runtime(trained, tmp_path, monkeypatc
     monkeypatch.setattr("birdcore.inference.openvino_runtime.is_available", lambda: False)
     with pytest.raises(ModelError, match="requirements-openvino.txt"):
         load_scorer(run.path, backend="openvino")
+
+
+@pytest.mark.slow
+def test_an_ensemble_computes_a_shared_mel_front_end_once(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from birdcore.features.mel_frontend import MelFrontend
+
+    root, run = trained
+    twin = tmp_path / "twin"
+    shutil.copytree(run.path, twin)  # another fold of the same config: equal front ends
+    files = load_dataset(root).soundscapes[:1]
+    scorers = [load_scorer(run.path), load_scorer(twin), load_scorer(run.path, backend="onnx")]
+    assert len({s.frontend_key for s in scorers}) == 1  # torch on CPU and ONNX share the torch front end
+    alone = [predict_files(files, [s]).table for s in scorers]
+    calls = []
+    original = MelFrontend.forward
+    monkeypatch.setattr(MelFrontend, "forward", lambda self, w: calls.append(len(w)) or original(self, w))
+    both = predict_files(files, scorers, PredictOptions(batch_windows=5))
+    n_windows = len(both.table)
+    assert sum(calls) == n_windows and len(calls) == -(-n_windows // 5)  # once per batch, not once per model
+    classes = both.classes
+    mean = sum(t[classes].to_numpy() for t in alone) / 3
+    np.testing.assert_allclose(both.table[classes].to_numpy(), mean, atol=1e-5)

@@ -184,8 +184,8 @@ def score_stream(blocks: Iterable[np.ndarray], sr: int, scorers: list,
 
     def score_batch() -> None:
         x, own = np.stack(inputs), np.asarray(owners)
-        for scorer, m in zip(scorers, means):
-            m.add(_clip_probs(scorer, _model_inputs(scorer, x, sr), opts), own)
+        for m, probs in zip(means, ensemble_probs(scorers, x, sr, opts)):
+            m.add(probs, own)
         inputs.clear()
         owners.clear()
 
@@ -211,13 +211,32 @@ def score_recording(y: np.ndarray, sr: int, scorers: list, opts: PredictOptions)
     """
     n = window_count(len(y), sr, opts.window_s, opts.min_last_s)
     inputs, owners = cut_windows(y, sr, opts.window_s, opts.context_s, opts.hop_s, opts.min_last_s)
+    batches = [ensemble_probs(scorers, inputs[s: s + opts.batch_windows], sr, opts)
+               for s in range(0, len(inputs), opts.batch_windows)]
     total = None
-    for scorer in scorers:
-        x = _model_inputs(scorer, inputs, sr)
-        parts = [_clip_probs(scorer, x[s: s + opts.batch_windows], opts) for s in range(0, len(x), opts.batch_windows)]
-        probs = pool_owners(np.concatenate(parts), owners, n)
+    for k in range(len(scorers)):
+        probs = pool_owners(np.concatenate([b[k] for b in batches]), owners, n)
         total = probs if total is None else total + probs
     return smooth(total / len(scorers), opts.smoothing)
+
+
+def ensemble_probs(scorers: list, x: np.ndarray, sr: int, opts: PredictOptions) -> list[np.ndarray]:
+    """Each scorer's clip probabilities on the batch `x`. Scorers whose mel front ends are equal
+    (`frontend_key`: same mel config, denoising and device, e.g. the folds of one config) share
+    one front-end pass: on 2 cores the mel is ~75 ms of a minute of audio, against ~160 ms for a
+    whole ONNX Runtime model, so a 5-fold ensemble saves about a third of its time."""
+    mels: dict[str, object] = {}
+    out = []
+    for scorer in scorers:
+        key = getattr(scorer, "frontend_key", None)
+        if key is None:
+            clip, frame = scorer(_model_inputs(scorer, x, sr))
+        else:
+            if key not in mels:
+                mels[key] = scorer.mel(_model_inputs(scorer, x, sr))
+            clip, frame = scorer.score_mel(mels[key])
+        out.append(_clip(clip, frame, opts))
+    return out
 
 
 def _model_inputs(scorer, inputs: np.ndarray, sr: int) -> np.ndarray:
@@ -226,8 +245,7 @@ def _model_inputs(scorer, inputs: np.ndarray, sr: int) -> np.ndarray:
     return inputs
 
 
-def _clip_probs(scorer, x: np.ndarray, opts: PredictOptions) -> np.ndarray:
-    clip, frame = scorer(x)
+def _clip(clip: np.ndarray, frame: np.ndarray, opts: PredictOptions) -> np.ndarray:
     if opts.context_s and opts.context_s > opts.window_s:
         sl = centre_frames(frame.shape[-1], opts.context_s, opts.window_s)
         clip = frame[..., sl].max(axis=-1)

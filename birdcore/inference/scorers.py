@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from birdcore.config.base import to_dict
 from birdcore.errors import ModelError, brief, not_found_message
 from birdcore.inference.base import (
     BACKENDS,
@@ -34,19 +36,37 @@ def _combine(clip_logits: np.ndarray, frame_logits: np.ndarray, mode: str) -> tu
     return clip_probability(clip, frame, mode).astype(np.float32), frame.astype(np.float32)
 
 
+def frontend_key(mel: Any, denoise: Any, device: Any) -> str:
+    """Scorers with equal keys compute equal mels from equal waves: an ensemble computes them once
+    (`predict`). The mel front end has no learned weights (its buffers derive from the config)."""
+    return json.dumps({"mel": to_dict(mel), "denoise": to_dict(denoise) if denoise is not None and denoise.enabled
+                       else None, "device": str(device)}, sort_keys=True, default=str)
+
+
 class TorchScorer:
     """A run's best checkpoint in PyTorch (CPU or CUDA)."""
 
     def __init__(self, run_path: str | Path, device: str = "auto", checkpoint: str = "best", threads: int | None = None):
         self.model, self.cfg, self.info, self.device = load_run_model(run_path, device, checkpoint, threads)
+        self.frontend_key = frontend_key(self.cfg.mel, self.info.denoise, self.device)
 
-    def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def mel(self, waves: np.ndarray):
+        """The model's mel front end on a batch of waves (a tensor on the model's device)."""
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)).to(self.device)
-            clip, frame = self.model(x)
+            return self.model.frontend(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)).to(self.device))
+
+    def score_mel(self, mel) -> tuple[np.ndarray, np.ndarray]:
+        """(clip probabilities, frame probabilities) from `mel` (any front end with this one's key)."""
+        import torch
+
+        with torch.inference_mode():
+            clip, frame = self.model.forward_mel(mel.to(self.device))
         return _combine(clip.float().cpu().numpy(), frame.float().cpu().numpy(), self.info.inference_prob)
+
+    def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.score_mel(self.mel(waves))
 
 
 class OnnxScorer:
@@ -85,7 +105,8 @@ class OnnxScorer:
 
             if threads:
                 torch.set_num_threads(threads)
-            self.frontend = MelFrontend(from_dict(MelConfig, meta["mel"])).eval()
+            mel_cfg = from_dict(MelConfig, meta["mel"])
+            self.frontend = MelFrontend(mel_cfg).eval()
             onnx_path = folder / NETWORK_FILE
         if runtime in PRECISIONS:  # OpenVINO compiles the same graph (openvino_runtime)
             self._run = compile_network(onnx_path, threads, PRECISIONS[runtime])
@@ -102,15 +123,26 @@ class OnnxScorer:
         denoise = from_dict(DenoiseConfig, meta["denoise"]) if meta.get("denoise") else None
         self.info = ScorerInfo(folder, list(meta["classes"]), int(meta["sample_rate"]), float(meta["clip_seconds"]),
                                meta.get("inference_prob", "clip"), runtime, denoise)
+        # Only the network-only graph can take a mel computed elsewhere; the waveform-in one cannot.
+        self.frontend_key = frontend_key(mel_cfg, denoise, "cpu") if self.frontend is not None else None
+
+    def mel(self, waves: np.ndarray):
+        """The torch mel front end on CPU (only when the folder has `network.onnx`)."""
+        import torch
+
+        with torch.inference_mode():
+            return self.frontend(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)))
+
+    def score_mel(self, mel) -> tuple[np.ndarray, np.ndarray]:
+        """(clip probabilities, frame probabilities) of the network on `mel`."""
+        x = mel.cpu().numpy() if hasattr(mel, "numpy") else np.asarray(mel)
+        clip, frame = self._run(np.ascontiguousarray(x, dtype=np.float32))
+        return _combine(clip, frame, self.info.inference_prob)
 
     def __call__(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = np.ascontiguousarray(waves, dtype=np.float32)
         if self.frontend is not None:
-            import torch
-
-            with torch.inference_mode():
-                x = self.frontend(torch.from_numpy(x)).numpy()
-        clip, frame = self._run(x)
+            return self.score_mel(self.mel(waves))
+        clip, frame = self._run(np.ascontiguousarray(waves, dtype=np.float32))
         return _combine(clip, frame, self.info.inference_prob)
 
 
