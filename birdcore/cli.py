@@ -15,6 +15,8 @@ from typing import Callable
 
 from birdcore.agile.commands import register as register_agile_commands
 from birdcore.archive.commands import register as register_archive_commands
+from birdcore.selftrain.commands import register as register_selftrain_commands
+from birdcore.submission.budget_command import register_budget_commands
 from birdcore.cli_options import (
     SAMPLE_RATE,
     SEED,
@@ -28,6 +30,7 @@ from birdcore.cli_options import (
     progress_bar,
 )
 from birdcore.errors import BirdcoreError, ConfigError
+from birdcore.inference.base import BACKENDS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -387,7 +390,9 @@ def _add_birdnet_args(p: argparse.ArgumentParser, default: str) -> None:
 
 
 def _add_window_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="torch, onnx (ONNX Runtime) or openvino (optional extra); the last two run the exported"
+                        " network")
     p.add_argument("--threads", type=THREADS, default=None, help="CPU threads for the model")
     p.add_argument("--window", type=number(float, 0, 60, lo_open=True, unit=" s"), default=5.0,
                    help="scored window length in seconds")
@@ -541,7 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later modules register their subcommands here (train, predict, ...), keeping this file small.
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_archive_commands,
-                                                                       register_agile_commands]
+                                                                       register_agile_commands,
+                                                                       register_selftrain_commands,
+                                                                       register_budget_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("submission", "annotation"),       # competition CSV and Kaggle bundle; labels and the queue
     ("ingest",),                        # labelled recordings from anywhere → a dataset (`birdcore import`)
     ("agile",),                         # the active-learning loop on an archive: labels, queue, retrain, exports
+    ("selftrain",),                     # self-training: teachers pseudo-label unlabeled soundscapes, rounds of runs
     ("analysis",),                      # what the app's pages show: EDA, run comparison, inspection
     ("cli",),                           # the command line
     ("__main__",),                      # `python -m birdcore`

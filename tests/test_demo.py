@@ -30,7 +30,7 @@ from birdcore.demo import (
 from birdcore.errors import BirdcoreError
 
 SR = 32000
-SMALL = {"recordings_scale": 0.1, "n_soundscapes": 1}  # a quick dataset for the write/determinism tests
+SMALL = {"recordings_scale": 0.1, "n_soundscapes": 1, "n_unlabeled": 1}  # a quick dataset for the write/determinism tests
 
 
 # Every test that uses `demo` or `meta` is marked slow: generating the full dataset takes ~30 s.

@@ -23,7 +23,7 @@ from birdcore.demo import (
 )
 from birdcore.errors import BirdcoreError
 
-SMALL = {"recordings_scale": 0.1, "n_soundscapes": 1}  # ~3 s to build on 2 cores
+SMALL = {"recordings_scale": 0.1, "n_soundscapes": 1, "n_unlabeled": 1}  # ~3 s to build on 2 cores
 
 
 @pytest.fixture(scope="module")

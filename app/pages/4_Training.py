@@ -8,7 +8,7 @@ import ui  # before birdcore: puts the repo root on sys.path when birdcore is no
 from ui import charts
 from ui import runs as rui
 
-from birdcore.analysis import run_compare
+from birdcore.analysis import run_compare, selftrain_view
 from birdcore.augment import presets_store
 from birdcore.config.data import DataConfig
 from birdcore.config.run import PRESETS, preset
@@ -232,3 +232,16 @@ else:
     curves["epoch"] = curves["epoch"] + 1
     charts.show(rui.epoch_axis(rui.lines(curves, "epoch", "value", "run_id", title=rui.metric_label(metric),
                                          xlabel="epoch", height=340)), key="tr_compare_chart")
+
+# ---- self-training families (`birdcore self-train`) --------------------------------------------
+families = selftrain_view.families(RUNS)
+if families:
+    st.subheader("Self-training rounds")
+    names = [f.path.name for f in families]
+    family = families[names.index(st.selectbox("Family", names, key="tr_family"))]
+    with ui.error_box():
+        st.dataframe(selftrain_view.rounds_table(family), hide_index=True)
+        passed = selftrain_view.passed_per_species(family)
+        if not passed.empty:
+            st.caption("Pseudo-labelled windows that passed the floor (and the cap), per species and round")
+            st.dataframe(passed.pivot(index="species", columns="round", values="windows"))

@@ -8,6 +8,7 @@ import ui  # before birdcore: puts the repo root on sys.path when birdcore is no
 from ui import charts, figures, search_widgets
 
 from birdcore.analysis import inspection as ins
+from birdcore.analysis import selftrain_view
 from birdcore.annotation import store as ann
 from birdcore.audio.windows import WINDOW_S
 from birdcore.data import uploads
@@ -40,12 +41,15 @@ def spec_of(path: str, mtime: float, _mel, mel_key: str) -> ins.Spectrogram:
 
 
 # ---- which recording ---------------------------------------------------------------------------
-sources = ((["Test soundscape"] if ds.soundscapes else []) + (["Training recording"] if ds.has_train_audio else [])
-           + ["Upload"])
+unlabeled = selftrain_view.unlabeled_soundscapes(ds.root)
+sources = ((["Test soundscape"] if ds.soundscapes else []) + (["Unlabeled soundscape"] if unlabeled else [])
+           + (["Training recording"] if ds.has_train_audio else []) + ["Upload"])
 source = st.radio("Recording", sources, horizontal=True, key="insp_source")
 path: Path | None = None
 if source == "Test soundscape":
     path = st.selectbox("Soundscape", ds.soundscapes, key="insp_soundscape", format_func=lambda p: p.stem)
+elif source == "Unlabeled soundscape":
+    path = st.selectbox("Unlabeled soundscape", unlabeled, key="insp_unlabeled", format_func=lambda p: p.stem)
 elif source == "Training recording":
     fn = st.selectbox("Training recording", ds.metadata["filename"].tolist(), key="insp_train",
                       format_func=lambda f: f"{f} — {names.get(f.split('/')[0], '')}")
@@ -180,3 +184,21 @@ with right:
                                     "threshold": st.column_config.NumberColumn(format="%.3f")})
     else:
         st.caption("Pick a model to see its top species for this window.")
+
+# ---- a self-training round's pseudo-labels of this recording, beside the model's scores ----------
+families = selftrain_view.families(ui.runs_dir())
+if source == "Unlabeled soundscape" and families:
+    st.subheader("Pseudo-labels")
+    c1, c2 = st.columns([3, 1])
+    fam_names = [f.path.name for f in families]
+    family = families[fam_names.index(c1.selectbox("Self-training family", fam_names, key="insp_family"))]
+    rounds = selftrain_view.labelled_rounds(family)
+    if not rounds:
+        st.caption("This family has no pseudo-labelled round yet.")
+    else:
+        r = c2.selectbox("Round", rounds, key="insp_round")
+        with ui.error_box():
+            side = selftrain_view.labels_beside_scores(family, r, file_id, probs)
+            st.caption(f"Round {r}'s targets (teacher: {selftrain_view.round_teacher(family, r)}); `p:` columns"
+                       " are the model picked above.")
+            st.dataframe(side, hide_index=True, key="insp_pseudo")

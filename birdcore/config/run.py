@@ -21,6 +21,7 @@ from birdcore.config.base import apply_overrides, from_dict, load_json_config, t
 from birdcore.config.data import DataConfig
 from birdcore.config.features import DEFAULT_SR, DenoiseConfig, MelConfig, mel_preset
 from birdcore.config.model import ModelConfig
+from birdcore.config.pseudo import PseudoConfig
 from birdcore.config.train import LossConfig, TrainConfig
 from birdcore.errors import ConfigError
 
@@ -36,6 +37,8 @@ class RunConfig:
     `denoise`: spectral-gating noise reduction of every training, validation and inference
     window before anything else (off by default: ~50 ms per 5-s clip).
     The run's sample rate is `mel.sample_rate` (read it as `cfg.sample_rate`).
+    `pseudo`: pseudo-labelled windows of unlabeled soundscapes trained beside the labelled clips
+    (off by default; `birdcore self-train` fills it for each round).
     """
 
     name: str = "run"
@@ -47,10 +50,13 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    pseudo: PseudoConfig = field(default_factory=PseudoConfig)
 
     def __post_init__(self) -> None:
         if self.train.monitor not in MONITOR_METRICS:
             raise ConfigError(f"train.monitor: {self.train.monitor!r} is not one of {', '.join(MONITOR_METRICS)}")
+        if self.pseudo.enabled and self.family != "cnn":
+            raise ConfigError(f"pseudo.labels: pseudo-labelled windows train the cnn family only, not {self.family!r}")
 
     @property
     def sample_rate(self) -> int:

@@ -9,6 +9,10 @@
       test.csv, sample_submission.csv           as on Kaggle
       test_labels.csv             ground truth (row_id,target) for test.csv
       test_events.csv             every placed call: file_id,species,start,end (seconds)
+      unlabeled_soundscapes/soundscape_<digits>.ogg   60-s soundscapes with no labels (BirdCLEF 2024-2025
+                                  name), for self-training; any of the 14 species may call in them
+      unlabeled_truth.csv         their truth per 5-s window (file_id,end_time,<every species> 0/1), kept
+                                  aside for measurement only: no training code reads it
       .birdcore-demo.json         marker, written last: {"version", "seed", ..., "files": {path: sha256}}
 
 Everything is synthesised from `seed` (same seed -> same CSV bytes and same decoded audio; the Ogg
@@ -50,8 +54,11 @@ from birdcore.demo.install import (
 )
 from birdcore.demo.voices import SAMPLE_RATE, SPECIES, SPECIES_BY_CODE, Species
 
-DEMO_VERSION = 1  # bump whenever the generated files change, so ensure_demo_dataset rebuilds old copies
+DEMO_VERSION = 2  # bump whenever the generated files change, so ensure_demo_dataset rebuilds old copies
 DEFAULT_N_SOUNDSCAPES = 8
+DEFAULT_N_UNLABELED = 12
+UNLABELED_DIR = "unlabeled_soundscapes"
+UNLABELED_TRUTH = "unlabeled_truth.csv"
 _MAX_WORKERS = 2
 T = TypeVar("T")
 R = TypeVar("R")
@@ -233,14 +240,50 @@ def _write_soundscapes(root: Path, seed: int, n_soundscapes: int) -> None:
         root / "test_events.csv", index=False)
 
 
+def _unlabeled_pool(rng: np.random.Generator) -> list[Species]:
+    """3-5 species drawn from all 14: unlabeled audio does not know which species are scored."""
+    picks = rng.choice(len(SPECIES), size=int(rng.integers(3, 6)), replace=False)
+    return [SPECIES[int(i)] for i in picks]
+
+
+def _write_unlabeled(root: Path, seed: int, n_unlabeled: int) -> None:
+    """`n_unlabeled` soundscapes in `unlabeled_soundscapes/` and their per-window truth beside the
+    folder (`unlabeled_truth.csv`), where a training run pointed at the folder never finds it."""
+    if n_unlabeled <= 0:
+        return
+    # ids from another range than the test soundscapes': a file id never names both
+    ids = _rng(seed, 4).choice(np.arange(2_000_000_000, 3_000_000_000, 7919), size=n_unlabeled, replace=False)
+    file_ids = sorted(f"soundscape_{int(i)}" for i in ids)
+
+    def job(item: tuple[int, str]) -> list[scenes.Event]:
+        k, file_id = item
+        rng = _rng(seed, 5, k)
+        audio, events = scenes.compose_soundscape(file_id, _unlabeled_pool(rng), rng)
+        _write_ogg(root / UNLABELED_DIR / f"{file_id}.ogg", audio)
+        return events
+
+    rows = []
+    for file_id, events in zip(file_ids, _parallel_map(job, list(enumerate(file_ids)))):
+        for w in range(1, scenes.N_WINDOWS + 1):
+            end_time = int(w * scenes.WINDOW_S)
+            row = {"file_id": file_id, "end_time": end_time}
+            row.update({s.code: int(any(e.species == s.code and scenes.present(e, end_time) for e in events))
+                        for s in SPECIES})
+            rows.append(row)
+    pd.DataFrame(rows, columns=["file_id", "end_time", *[s.code for s in SPECIES]]).to_csv(
+        root / UNLABELED_TRUTH, index=False)
+
+
 # ------------------------------------------------------------------- marker and build
-def _marker(seed: int, scale: float, n_soundscapes: int) -> dict:
-    return {"version": DEMO_VERSION, "seed": seed, "recordings_scale": scale, "n_soundscapes": n_soundscapes}
+def _marker(seed: int, scale: float, n_soundscapes: int, n_unlabeled: int = DEFAULT_N_UNLABELED) -> dict:
+    return {"version": DEMO_VERSION, "seed": seed, "recordings_scale": scale, "n_soundscapes": n_soundscapes,
+            "n_unlabeled": n_unlabeled}
 
 
 
 
-def _build(out: Path, seed: int, scale: float, n_soundscapes: int, replace: bool = False) -> None:
+def _build(out: Path, seed: int, scale: float, n_soundscapes: int, n_unlabeled: int,
+           replace: bool = False) -> None:
     """Write a full dataset into a fresh temp folder beside `out`, then bring it into `out`: a new
     folder is renamed into place; an existing one gets the demo's own files (`merge_into`), unless
     `replace` swaps the whole folder."""
@@ -250,7 +293,8 @@ def _build(out: Path, seed: int, scale: float, n_soundscapes: int, replace: bool
         n_train = _write_training(tmp, seed, scale)
         _write_taxonomy(tmp)
         _write_soundscapes(tmp, seed, n_soundscapes)
-        marker = _marker(seed, scale, n_soundscapes) | {"n_train_audio": n_train, "files": written_files(tmp)}
+        _write_unlabeled(tmp, seed, n_unlabeled)
+        marker = _marker(seed, scale, n_soundscapes, n_unlabeled) | {"n_train_audio": n_train, "files": written_files(tmp)}
         if out.exists() and not replace:
             merge_into(tmp, out, marker)
         else:
@@ -264,7 +308,8 @@ def _build(out: Path, seed: int, scale: float, n_soundscapes: int, replace: bool
 # ----------------------------------------------------------------------- public API
 def generate_demo_dataset(out_dir: str | os.PathLike, seed: int = 0, overwrite: bool = False, *,
                           recordings_scale: float = 1.0,
-                          n_soundscapes: int = DEFAULT_N_SOUNDSCAPES) -> Path:
+                          n_soundscapes: int = DEFAULT_N_SOUNDSCAPES,
+                          n_unlabeled: int = DEFAULT_N_UNLABELED) -> Path:
     """Synthesise the demo dataset into `out_dir` (created if needed) and return its path.
 
     Raises BirdcoreError if `out_dir` is a non-empty folder and `overwrite` is False. With
@@ -273,12 +318,13 @@ def generate_demo_dataset(out_dir: str | os.PathLike, seed: int = 0, overwrite: 
     determined by `seed`. `recordings_scale` multiplies the per-species recording counts (at least
     2 each) and `n_soundscapes` sets the number of 60-s soundscapes; both exist so tests can build
     a small dataset quickly; the defaults give the documented 10-25 recordings per species.
+    `n_unlabeled` sets the number of unlabeled 60-s soundscapes (`unlabeled_soundscapes/`, 0 = none).
     """
     out = Path(out_dir).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(out.with_name(f".{out.name}")):
         check_target(out, overwrite)
-        _build(out, int(seed), float(recordings_scale), int(n_soundscapes), bool(overwrite))
+        _build(out, int(seed), float(recordings_scale), int(n_soundscapes), int(n_unlabeled), bool(overwrite))
     return out
 
 
@@ -294,7 +340,7 @@ def _legacy_complete(out: Path, marker: dict, n_soundscapes: int) -> bool:
 
 
 def is_complete_demo(out_dir: str | os.PathLike, seed: int = 0, *, recordings_scale: float = 1.0,
-                     n_soundscapes: int = DEFAULT_N_SOUNDSCAPES) -> bool:
+                     n_soundscapes: int = DEFAULT_N_SOUNDSCAPES, n_unlabeled: int = DEFAULT_N_UNLABELED) -> bool:
     """True when `out_dir` holds a complete demo dataset of this version, seed and size (default size
     unless given): its marker says so and every file it lists is there. Files are not re-hashed: a
     demo file the user edited still counts (it is theirs now, and a repair will not overwrite it);
@@ -303,8 +349,8 @@ def is_complete_demo(out_dir: str | os.PathLike, seed: int = 0, *, recordings_sc
     marker = read_marker(out)
     if marker is None or marker.get("complete", True) is not True:
         return False
-    params = {k: marker.get(k) for k in ("version", "seed", "recordings_scale", "n_soundscapes")}
-    if params != _marker(int(seed), float(recordings_scale), int(n_soundscapes)):
+    params = {k: marker.get(k) for k in ("version", "seed", "recordings_scale", "n_soundscapes", "n_unlabeled")}
+    if params != _marker(int(seed), float(recordings_scale), int(n_soundscapes), int(n_unlabeled)):
         return False
     files = marker.get("files")
     if files is None:
@@ -314,7 +360,7 @@ def is_complete_demo(out_dir: str | os.PathLike, seed: int = 0, *, recordings_sc
 
 
 def ensure_demo_dataset(out_dir: str | os.PathLike | None = None, seed: int = 0, *, recordings_scale: float = 1.0,
-                        n_soundscapes: int = DEFAULT_N_SOUNDSCAPES) -> Path:
+                        n_soundscapes: int = DEFAULT_N_SOUNDSCAPES, n_unlabeled: int = DEFAULT_N_UNLABELED) -> Path:
     """Return `out_dir` (default: `default_demo_dir()`), generating the demo dataset if needed.
 
     A complete dataset of the current DEMO_VERSION, `seed` and size is left untouched (a marker
@@ -326,7 +372,8 @@ def ensure_demo_dataset(out_dir: str | os.PathLike | None = None, seed: int = 0,
     CSV, a folder). Safe to call from several processes at once (a file lock).
     """
     out = Path(out_dir if out_dir is not None else default_demo_dir()).absolute()
-    size = {"recordings_scale": float(recordings_scale), "n_soundscapes": int(n_soundscapes)}
+    size = {"recordings_scale": float(recordings_scale), "n_soundscapes": int(n_soundscapes),
+            "n_unlabeled": int(n_unlabeled)}
     if is_complete_demo(out, seed, **size):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -334,5 +381,5 @@ def ensure_demo_dataset(out_dir: str | os.PathLike | None = None, seed: int = 0,
         if is_complete_demo(out, seed, **size):  # another process finished it while we waited for the lock
             return out
         check_ensure_target(out)
-        _build(out, int(seed), size["recordings_scale"], size["n_soundscapes"])
+        _build(out, int(seed), size["recordings_scale"], size["n_soundscapes"], size["n_unlabeled"])
     return out

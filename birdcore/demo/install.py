@@ -44,7 +44,8 @@ log = logging.getLogger("birdcore.demo.generator")
 # Every path the generator writes (relative, POSIX). Only files named like this are ever replaced or
 # removed by a repair, whatever an (edited) marker lists.
 OWN_NAME = re.compile(r"(train_metadata|eBird_Taxonomy_v2021|test|sample_submission|test_labels|test_events)\.csv"
-                      r"|scored_birds\.json|train_audio/[a-z0-9]+/XC\d+\.ogg|test_soundscapes/soundscape_\d+\.ogg")
+                      r"|scored_birds\.json|train_audio/[a-z0-9]+/XC\d+\.ogg|test_soundscapes/soundscape_\d+\.ogg"
+                      r"|unlabeled_soundscapes/soundscape_\d+\.ogg|unlabeled_truth\.csv")
 
 
 def read_marker(out: Path) -> dict | None:

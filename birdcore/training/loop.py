@@ -56,6 +56,14 @@ from birdcore.training.data import (
 from birdcore.training.folds import describe_split, validation_split
 from birdcore.training.losses import ClipLoss, class_weights
 from birdcore.training.oof import write_oof
+from birdcore.training.pseudo import (
+    MixedDataset,
+    MixedSampler,
+    PseudoDataset,
+    PseudoWindows,
+    check_no_validation_audio,
+    read_pseudo_windows,
+)
 from birdcore.training.run_lock import hold_for_rank
 from birdcore.training.runs import RunFolder, now_iso
 
@@ -186,6 +194,7 @@ class _Setup:
     steps_per_epoch: int
     total_steps: int
     warmup: int
+    pseudo: PseudoWindows | None = None  # pseudo-labelled windows trained beside the labelled rows
 
 
 def _train(run: RunFolder, resume: bool, progress: ProgressFn | None, dist: _Dist, stop: _StopFlag) -> dict:
@@ -221,8 +230,8 @@ def _setup(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool, dist: _Dis
     np.random.seed(tc.seed + dist.rank)
     device = resolve_device(tc.device, dist.local_rank if dist.enabled else None)
     ds, data, train_rows, val_rows = _select_rows(run, cfg, extra, resume, dist)
-    train_ds, sampler, loader, val_loader, batch_aug = _make_loaders(run, cfg, ds, data, train_rows, val_rows,
-                                                                     device, dist)
+    train_ds, sampler, loader, val_loader, batch_aug, pseudo = _make_loaders(run, cfg, ds, data, train_rows, val_rows,
+                                                                             device, dist)
     model = build_model(cfg, len(data.classes)).to(device)
     raw_model = model
     if dist.enabled:
@@ -237,7 +246,7 @@ def _setup(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool, dist: _Dis
                   train_ds=train_ds, sampler=sampler, loader=loader, val_loader=val_loader, batch_aug=batch_aug,
                   model=model, raw_model=raw_model, opt=opt, scaler=scaler, loss_fn=loss_fn, use_amp=use_amp,
                   steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * tc.epochs,
-                  warmup=int(round(tc.warmup_epochs * steps_per_epoch)))
+                  warmup=int(round(tc.warmup_epochs * steps_per_epoch)), pseudo=pseudo)
 
 
 def _select_rows(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool,
@@ -268,22 +277,39 @@ def _select_rows(run: RunFolder, cfg: RunConfig, extra: dict, resume: bool,
 
 def _make_loaders(run: RunFolder, cfg: RunConfig, ds: BirdDataset, data: RunData, train_rows: np.ndarray,
                   val_rows: np.ndarray, device: torch.device, dist: _Dist):
-    """(train dataset, sampler, train loader, validation loader or None, batch augmentation)."""
+    """(train dataset, sampler, train loader, validation loader or None, batch augmentation,
+    pseudo-labelled windows or None).
+
+    Pseudo-labelled windows (`cfg.pseudo`) join the training side only: the validation loader is
+    built from `val_rows`, labelled rows, whatever the table holds."""
     tc = cfg.train
     train_clip, val_clip, batch_aug = make_clip_loaders(cfg, data, ds)
     train_ds = ClipDataset(data, train_rows, train_clip, tc.seed, skip_log=run.path)
     weights = balanced_weights(data.primary[train_rows], data.counts) if tc.sampler == "class_balanced" else None
     sampler = EpochSampler(len(train_rows), tc.seed, weights, dist.rank, dist.world)
+    pseudo = None
+    if cfg.pseudo.enabled:
+        pseudo = read_pseudo_windows(cfg.pseudo.labels, data.classes)
+        check_no_validation_audio(pseudo, [data.paths[r] for r in val_rows])
+
+        def labelled_clip(rng: np.random.Generator):  # training rows only: validation audio never mixes in
+            return train_clip(int(train_rows[rng.integers(len(train_rows))]), rng)
+
+        train_ds = MixedDataset(train_ds, PseudoDataset(pseudo, cfg, tc.seed, labelled_clip))
+        sampler = MixedSampler(EpochSampler(len(train_rows), tc.seed, weights), len(train_rows), len(pseudo),
+                               int(round(cfg.pseudo.ratio * len(train_rows))), tc.seed, cfg.pseudo.only,
+                               dist.rank, dist.world)
+    n_items = len(train_rows) if pseudo is None else len(sampler) * dist.world
     workers = auto_workers(tc.num_workers)
     loader = DataLoader(train_ds, batch_size=tc.batch_size, sampler=sampler, num_workers=workers,
-                        drop_last=len(train_rows) >= 2 * tc.batch_size * dist.world,
+                        drop_last=n_items >= 2 * tc.batch_size * dist.world,
                         persistent_workers=False, pin_memory=device.type == "cuda")
     val_loader = None
     if len(val_rows) and dist.main:
         val_ds = ClipDataset(data, val_rows, val_clip, tc.seed, skip_log=run.path, substitute=False,
                              clip_samples=int(round(cfg.data.clip_seconds * cfg.sample_rate)))
         val_loader = DataLoader(val_ds, batch_size=tc.eval_batch_size, shuffle=False, num_workers=workers)
-    return train_ds, sampler, loader, val_loader, batch_aug
+    return train_ds, sampler, loader, val_loader, batch_aug, pseudo
 
 
 # ---- resume ------------------------------------------------------------------------------------
@@ -324,10 +350,18 @@ def _announce_start(run: RunFolder, s: _Setup, st: _LoopState, dist: _Dist) -> N
                       epoch=st.epoch, epochs=tc.epochs, monitor=tc.monitor, error=None, traceback=None,
                       train_size=n_train, val_size=n_val, world_size=dist.world,
                       validation=describe_split(s.data.groups, s.cfg.data.group_by, tc.n_folds, tc.fold, n_train, n_val),
-                      finished_at=None, skipped=len(read_skipped(run.path)))
+                      finished_at=None, skipped=len(read_skipped(run.path)), **_pseudo_status(s))
     if st.epoch == 0:
         run.log({"kind": "start", "train_size": n_train, "val_size": n_val, "classes": len(s.data.classes),
-                 "steps_per_epoch": s.steps_per_epoch, "device": str(s.device)})
+                 "steps_per_epoch": s.steps_per_epoch, "device": str(s.device), **_pseudo_status(s)})
+
+
+def _pseudo_status(s: _Setup) -> dict:
+    """What the status and the start line say about pseudo-labelled windows (nothing when off)."""
+    if s.pseudo is None:
+        return {}
+    return {"pseudo_windows": len(s.pseudo), "pseudo_teacher": s.cfg.pseudo.teacher or "+".join(s.pseudo.teachers),
+            "pseudo_labels": str(s.pseudo.path), "pseudo_only": s.cfg.pseudo.only}
 
 
 def _repair_best(run: RunFolder, s: _Setup, st: _LoopState) -> None:

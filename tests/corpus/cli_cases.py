@@ -78,6 +78,7 @@ def _base_argv(root: Path) -> dict[str, list[str]]:
         "queue": ["--archive", str(root / "archive"), "--species", "amerob"],
         "retrain": ["--archive", str(root / "archive"), "--runs", str(root / "runs")],
         "export-labels": ["--archive", str(root / "archive"), "--labels-table", str(root / "labels.csv")],
+        "self-train": ["--data", data, "--runs", str(root / "runs")],
     }
 
 
@@ -153,8 +154,8 @@ def _combination_cases(root: Path, base: dict[str, list[str]]) -> list[CliCase]:
 OUTPUT_FLAGS = {"demo-data": ("--out", "folder"), "import": ("--out", "folder"), "cache": ("--out", "folder"),
                 "train": ("--runs", "folder"), "predict": ("--out", "base name"), "submit": ("--out", "file"),
                 "export": ("--out", "folder"), "embed": ("--archive", "folder"), "retrain": ("--runs", "folder"),
-                "export-labels": ("--labels-table", "file")}
-NO_OUTPUT = {"info", "evaluate", "search", "tune-thresholds", "label", "queue"}  # tune-thresholds writes inside the run folder
+                "export-labels": ("--labels-table", "file"), "self-train": ("--runs", "folder")}
+NO_OUTPUT = {"info", "evaluate", "search", "tune-thresholds", "label", "queue", "budget"}  # tune-thresholds writes inside the run folder
 
 
 def _output_cases(root: Path, base: dict[str, list[str]]) -> list[CliCase]:

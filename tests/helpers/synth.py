@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
 HEADER = ("primary_label,secondary_labels,type,latitude,longitude,scientific_name,common_name,author,"
@@ -91,3 +92,28 @@ def shuffled_label_copy(src: Path, dst: Path, seed: int) -> Path:
     meta["primary_label"] = np.random.default_rng(seed).permutation(meta["primary_label"].to_numpy())
     meta.to_csv(dst / "train_metadata.csv", index=False)
     return dst
+
+
+def write_unlabeled_soundscapes(root: Path, n_species: int, count: int = 6, seconds: float = 30.0,
+                                sr: int = 32000, seed: int = 7, p_call: float = 0.7) -> pd.DataFrame:
+    """Write `root/unlabeled_soundscapes/scape_<k>.ogg` (tone voices of `make_tone_dataset`'s species
+    in some 5-s windows) and return their truth: file_id, end_time, path, one 0/1 column per code."""
+    rng = np.random.default_rng(seed)
+    codes = [f"t{i}sp1" for i in range(n_species)]
+    folder = root / "unlabeled_soundscapes"
+    folder.mkdir(parents=True, exist_ok=True)
+    n_win = int(seconds // 5)
+    rows = []
+    for s in range(count):
+        fid = f"scape_{s}"
+        y = 0.02 * rng.standard_normal(int(seconds * sr)).astype(np.float32)
+        for w in range(n_win):
+            row = {"file_id": fid, "end_time": (w + 1) * 5, "path": str((folder / f"{fid}.ogg").resolve())}
+            row.update({c: 0 for c in codes})
+            if rng.random() < p_call:
+                k = int(rng.integers(n_species))
+                y[w * 5 * sr:(w + 1) * 5 * sr] += voice(k, 5.0, sr, rng)
+                row[codes[k]] = 1
+            rows.append(row)
+        sf.write(folder / f"{fid}.ogg", y, sr, format="OGG", subtype="VORBIS")
+    return pd.DataFrame(rows)
