@@ -216,3 +216,32 @@ def test_labels_path_that_is_a_folder_is_a_clear_error(tmp_path):
     (tmp_path / "labels.csv").mkdir()
     with pytest.raises(DatasetError, match=r"labels\.csv: cannot read the labels file"):
         read_annotations(tmp_path / "labels.csv")
+
+
+def test_raven_tables_one_per_file_and_remove_window(tmp_path):
+    import io
+    import zipfile
+
+    from birdcore.annotation import queue
+
+    path = tmp_path / "labels.csv"
+    ann.save_windows(path, [("sc_2", 5, 10, ["ccc1"]), ("sc_1", 0, 5, ["bbb1", "aaa1"]), ("sc_1", 5, 10, [])])
+    tables = ann.raven_tables(ann.read_annotations(path), low_hz=500, high_hz=9000)
+    assert list(tables) == ["sc_1", "sc_2"]
+    one = tables["sc_1"]
+    assert list(one.columns) == ann.RAVEN_FILE_COLUMNS and one["Selection"].tolist() == [1, 2]
+    assert one["Species Code"].tolist() == ["aaa1", "bbb1"] and set(one["Low Freq (Hz)"]) == {500.0}
+    assert tables["sc_2"]["Selection"].tolist() == [1] and tables["sc_2"]["Begin Time (s)"].tolist() == [5.0]
+    with zipfile.ZipFile(io.BytesIO(ann.raven_zip(ann.read_annotations(path), high_hz=9000))) as zf:
+        assert sorted(zf.namelist()) == ["sc_1.Table.1.selections.txt", "sc_2.Table.1.selections.txt"]
+        text = zf.read("sc_2.Table.1.selections.txt").decode()
+    assert text.splitlines() == ["\t".join(ann.RAVEN_FILE_COLUMNS),
+                                 "1\tSpectrogram 1\t1\t5.000\t10.000\t0.000\t9000.000\tccc1"]
+    assert ann.raven_file_name("a/b c") == "a_b_c.Table.1.selections.txt"
+
+    left = ann.remove_window(path, "sc_1", 0, 5)
+    assert set(ann.window_species(left)) == {("sc_1", 5.0, 10.0), ("sc_2", 5.0, 10.0)}
+    assert ann.read_annotations(path).equals(left)
+    assert queue.context_span(5, 10, 60) == (0.0, 15.0) and queue.context_span(0, 5, 7.5) == (0.0, 7.5)
+    assert queue.context_span(50, 55, None, neighbours=2) == (40.0, 65.0)
+    assert queue.window_edges(0.0, 15.0) == [0.0, 5.0, 10.0, 15.0] and queue.window_edges(2.5, 9) == [5.0]

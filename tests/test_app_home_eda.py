@@ -89,6 +89,16 @@ def bars(spec: dict) -> dict[str, float]:
     return out
 
 
+def species_bars(spec: dict) -> dict[str, float]:
+    """Species code → value of the ranked species list (its lines read "#rank code — common name")."""
+    return {label.split()[1]: v for label, v in bars(spec).items()}
+
+
+def show_all(at: AppTest) -> AppTest:
+    at.session_state["eda_rank_mode"] = "all"
+    return at.run()
+
+
 def texts(elements) -> str:
     return " | ".join(str(e.value) for e in elements)
 
@@ -130,10 +140,10 @@ def test_home_demo_is_the_default(demo_dir):
 def test_eda_runs_on_its_own_on_the_demo(demo_dir):
     from birdcore.data.dataset import load_dataset
 
-    at = run(EDA)  # the page file alone, no BIRDCORE_DATA: the demo dataset, audio included
+    at = show_all(run(EDA))  # the page file alone, no BIRDCORE_DATA: the demo dataset, audio included
     assert at.sidebar.text_input[0].value == str(demo_dir) and not at.error
     ds = load_dataset(demo_dir)
-    assert bars(chart(at, "eda_species_counts")) == ds.metadata["primary_label"].value_counts().to_dict()
+    assert species_bars(chart(at, "eda_species_counts")) == ds.metadata["primary_label"].value_counts().to_dict()
     assert sum(bars(chart(at, "eda_durations_hist")).values()) == len(ds.metadata)  # ≤ 500 files: read at once
 
 
@@ -202,39 +212,46 @@ def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
     at = real_eda
     assert not at.exception and not at.error
     ds = load_dataset(real_data_dir)
+    assert len(bars(chart(at, "eda_species_counts"))) == 30  # the default view: top 30, every line labelled
+    show_all(at)
     spec = chart(at, "eda_species_counts")
-    counts = bars(spec)
+    counts = species_bars(spec)
     assert len(counts) == 152 and sum(counts.values()) == 14852 and counts["skylar"] == 500
     assert counts == ds.metadata["primary_label"].value_counts().to_dict()
     scored_trace = next(t for t in spec["data"] if t["name"] == "scored")
     other_trace = next(t for t in spec["data"] if t["name"] == "not scored")
-    assert sorted(scored_trace["x"]) == sorted(ds.scored)  # scored species highlighted …
+    assert sorted(y.split()[1] for y in scored_trace["y"]) == sorted(ds.scored)  # scored species highlighted …
     assert scored_trace["marker"]["color"] != other_trace["marker"]["color"]  # … in another colour
-    order = spec["layout"]["xaxis"]["categoryarray"]
-    assert [counts[c] for c in order] == sorted(counts.values(), reverse=True)  # sorted, most first
+    order = spec["layout"]["yaxis"]["categoryarray"]
+    assert spec["layout"]["yaxis"]["ticktext"] == order  # all 152 lines labelled, none skipped
+    assert [counts[c.split()[1]] for c in order] == sorted(counts.values(), reverse=True)  # ranked, most first
+    assert order[0].startswith("#1 ") and " — " in order[0]  # rank, code and common name
     assert bars(chart(at, "eda_rating_hist"))["4.0"] == 3974
     assert bars(chart(at, "eda_types"))["call"] == 7265
     hours = bars(chart(at, "eda_hours"))
     missing = int(ds.metadata["time_minutes"].isna().sum())
     assert sum(hours.values()) == 14852 - missing and f"{missing} recordings without a usable time" in texts(at.caption)
-    points = sum(len(t["lat"]) for t in chart(at, "eda_map")["data"])
-    assert points == int(ds.metadata["latitude"].notna().sum())
-    geo = chart(at, "eda_map")["layout"]["geo"]
-    assert not geo.get("showland") and not geo.get("showcoastlines")  # no CDN outlines: renders offline
+    places = chart(at, "eda_map")["data"]
+    assert sum(sum(t["customdata"]) for t in places) == int(ds.metadata["latitude"].notna().sum())
+    assert sum(len(t["lat"]) for t in places) < 6000  # merged per place: light for the browser
     cooc = chart(at, "eda_cooc")["data"][0]
     assert cooc["type"] == "heatmap" and len(cooc["x"]) == 15
     pairs = [d for d in at.dataframe if d.value.columns[0] == "species_a"][0].value
     assert tuple(pairs.iloc[0][["species_a", "species_b", "recordings"]]) == ("moudov", "normoc", 52)
     assert "metadata only" in texts(at.info)  # durations need train_audio
-    assert len([d for d in at.dataframe if "filename" in d.value.columns][0].value) == 14852
+    table = [d for d in at.dataframe if "filename" in d.value.columns][0].value
+    assert len(table) == 14852
+    assert not table.isin(["None", "nan", "NaN"]).any().any() and not table.isna().any().any()  # gaps read "—"
+    assert (table["secondary_labels"] == "—").sum() == 14852 - 1478
 
 
 def test_eda_real_filters_change_every_chart(real_eda):
     at = real_eda
+    at.session_state["eda_rank_mode"] = "top"
     at.multiselect(key="eda_species").set_value(["skylar", "houspa"]).run()
-    assert bars(chart(at, "eda_species_counts")) == {"skylar": 500, "houspa": 500}
+    assert species_bars(chart(at, "eda_species_counts")) == {"skylar": 500, "houspa": 500}
     assert sum(bars(chart(at, "eda_rating_hist")).values()) == 1000
-    assert sum(len(t["lat"]) for t in chart(at, "eda_map")["data"]) <= 1000
+    assert sum(sum(t["customdata"]) for t in chart(at, "eda_map")["data"]) <= 1000
     assert "1,000 of 14,852 recordings" in texts(at.caption)
 
     at.slider(key="eda_rating").set_value((4.0, 5.0)).run()
@@ -250,21 +267,110 @@ def test_eda_real_filters_change_every_chart(real_eda):
 
     at.checkbox(key="eda_scored_only").uncheck()
     at.slider(key="eda_rating").set_value((0.0, 5.0))
+    at.session_state["eda_rank_mode"] = "all"
     at.toggle(key="eda_log").set_value(True).run()
     spec = chart(at, "eda_species_counts")
-    assert spec["layout"]["yaxis"]["type"] == "log" and len(bars(spec)) == 152
+    axis = spec["layout"]["xaxis"]
+    assert axis["type"] == "log" and len(bars(spec)) == 152
+    # Ticks at powers of ten only (1, 10, 100 …, not "5 2 100 5 2 10"), and the floor just under one
+    # recording, so maupar's single recording is a visible bar rather than an empty row.
+    assert axis["dtick"] == 1 and -0.5 < axis["range"][0] < 0 and axis["minor"]["ticks"] == ""
+    assert species_bars(spec)["maupar"] == 1
+    at.toggle(key="eda_log").set_value(False).run()
+
+
+def test_eda_ranked_list_search_and_bottom_n(real_eda):
+    at = real_eda
+    at.session_state["eda_rank_mode"] = "top"
+    at.run()
+    at.number_input(key="eda_rank_n").set_value(10).run()
+    spec = chart(at, "eda_species_counts")
+    assert len(bars(spec)) == 10 and spec["layout"]["yaxis"]["categoryarray"][-1].startswith("#10 ")
+    assert "10 of 152 species shown" in texts(at.caption)
+
+    at.session_state["eda_rank_mode"] = "bottom"
+    at.run()
+    at.number_input(key="eda_rank_n").set_value(5).run()
+    order = chart(at, "eda_species_counts")["layout"]["yaxis"]["categoryarray"]
+    assert [o.split()[0] for o in order] == ["#148", "#149", "#150", "#151", "#152"]
+    assert order[-1].split()[1] == "maupar"  # the rarest, still labelled with its rank
+
+    at.session_state["eda_rank_mode"] = "all"
+    at.text_input(key="eda_search").set_value("Hawaii").run()
+    order = chart(at, "eda_species_counts")["layout"]["yaxis"]["categoryarray"]
+    assert order and all("hawaii" in o.lower() for o in order)
+    ranks = [int(o.split()[0][1:]) for o in order]
+    assert ranks == sorted(ranks) and max(ranks) > 100  # ranks of the full list, not renumbered
+    # The per-species ratings follow the list: one labelled line per species shown (with a rating).
+    box = chart(at, "eda_rating_species")
+    assert box["data"][0]["orientation"] == "h"
+    assert set(box["layout"]["yaxis"]["ticktext"]) <= {o.split(" ", 1)[1] for o in order}
+    assert len(box["layout"]["yaxis"]["ticktext"]) == len(box["data"][0]["y"]) >= len(order) - 2
+
+    at.text_input(key="eda_search").set_value("no such bird").run()
+    assert "No species code or common name contains" in texts(at.info)
+    at.text_input(key="eda_search").set_value("")
+    at.session_state["eda_rank_mode"] = "top"
+    at.run()
+    at.number_input(key="eda_rank_n").set_value(30).run()
+
+
+def test_eda_ratings_and_cooccurrence_label_every_row(real_eda):
+    at = real_eda
+    at.session_state["eda_rank_mode"] = "top"
+    at.run()
+    box = chart(at, "eda_rating_species")
+    assert len(box["layout"]["yaxis"]["ticktext"]) == len(box["data"][0]["y"]) == 30
+    for n in (20, 30):
+        at.select_slider(key="eda_cooc_n").set_value(n).run()
+        heat = chart(at, "eda_cooc")
+        assert len(heat["data"][0]["x"]) == n and len(heat["layout"]["xaxis"]["tickvals"]) == n
+        assert len(heat["layout"]["yaxis"]["tickvals"]) == n and f"Top {n} co-occurring" in heat["layout"]["title"]["text"]
+    at.select_slider(key="eda_cooc_n").set_value(15).run()
+
+
+def test_eda_map_local_outlines_and_scored_focus(real_eda):
+    at = real_eda
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-eda_map")][0]
+    config = json.loads(found.proto.config)
+    assert config["topojsonURL"] == "app/static/topojson/"  # served by the app itself …
+    assert "cdn.plot.ly" not in found.proto.spec + found.proto.config  # … never the CDN
+    for res in ("110m", "50m"):
+        topo = json.loads((REPO / "app" / "static" / "topojson" / f"world_{res}.json").read_text())
+        assert {"land", "coastlines", "countries"} <= set(topo["objects"])
+    assert "enableStaticServing = true" in (REPO / ".streamlit" / "config.toml").read_text()
+    geo = chart(at, "eda_map")["layout"]["geo"]
+    assert geo["showland"] is True and geo["showcoastlines"] is True  # outlines on by default now
+
+    at.session_state["eda_map_view"] = "Scored species focus"
+    at.run()
+    geo = chart(at, "eda_map")["layout"]["geo"]
+    lat, lon = geo["lataxis"]["range"], geo["lonaxis"]["range"]
+    assert 15 < lat[0] < lat[1] < 26 and -165 < lon[0] < lon[1] < -150  # Hawaii, not the world
+    assert geo["resolution"] == 50
+
+    at.multiselect(key="eda_species").set_value(["skylar"]).run()
+    at.session_state["eda_map_view"] = "Fit the filtered recordings"
+    at.run()
+    geo = chart(at, "eda_map")["layout"]["geo"]
+    pts = [(la, lo) for t in chart(at, "eda_map")["data"] for la, lo in zip(t["lat"], t["lon"])]
+    lat, lon = geo["lataxis"]["range"], geo["lonaxis"]["range"]
+    assert all(lat[0] <= a <= lat[1] and lon[0] <= b <= lon[1] for a, b in pts)
+    at.multiselect(key="eda_species").set_value([]).run()
+    at.session_state["eda_map_view"] = "World"
+    at.run()
 
 
 def test_eda_toggles_are_remembered(tiny_dir, isolated_home, monkeypatch):
     at = run(EDA, tiny_dir, monkeypatch)
-    assert at.toggle(key="eda_log").value is False
+    assert at.toggle(key="eda_log").value is False and at.toggle(key="eda_outlines").value is True
     at.toggle(key="eda_log").set_value(True).run()
-    at.toggle(key="eda_outlines").set_value(True).run()
-    assert chart(at, "eda_map")["layout"]["geo"]["showland"] is True
-    assert app_settings.load_settings(isolated_home / "app.json") == {"eda.log_scale": True, "eda.map_outlines": True}
+    at.toggle(key="eda_outlines").set_value(False).run()
+    assert chart(at, "eda_map")["layout"]["geo"]["showland"] is False
+    assert app_settings.load_settings(isolated_home / "app.json") == {"eda.log_scale": True, "eda.map_outlines": False}
     fresh = run(EDA, tiny_dir, monkeypatch)  # a new session
-    assert fresh.toggle(key="eda_log").value is True
-    assert chart(fresh, "eda_species_counts")["layout"]["yaxis"]["type"] == "log"
+    assert fresh.toggle(key="eda_log").value is True and fresh.toggle(key="eda_outlines").value is False
+    assert chart(fresh, "eda_species_counts")["layout"]["xaxis"]["type"] == "log"
 
 
 # ---- EDA on a small dataset with audio --------------------------------------------------------------

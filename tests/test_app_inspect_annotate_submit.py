@@ -203,7 +203,7 @@ def test_annotation_navigation_save_and_exports(env, tmp_path):
     assert at.multiselect[0].value == [] and "Saved before: checked, nothing there." in texts(at.caption)
     at.button(key="ann_prev").click().run()
 
-    assert {d.label for d in at.get("download_button")} >= {"Raven selection table"}
+    assert any(d.label.startswith("Raven selection tables (1 file") for d in at.get("download_button"))
     at.button(key="ann_write_truth").click().run()
     truth = (tmp_path / "annotation_labels.csv").read_text().splitlines()
     assert truth[0] == "row_id,target"
@@ -313,3 +313,59 @@ def test_submission_budget_planner_times_the_chosen_model(env):
     at.button(key="sub_budget_go").click().run()
     assert not at.exception and "does NOT fit" in texts(at.warning)
     assert "suggestion:" in at.code[0].value
+
+
+def test_annotation_keys_species_no_bird_undo_and_raven_per_file(env, tmp_path):
+    import io
+    import zipfile
+
+    import json
+    import re
+
+    ds = env[0]
+    labels = tmp_path / "labels.csv"
+    fid = ds.soundscapes[0].stem
+    at = start(ANNOTATE, ann_labels_path=str(labels), ann_annotator="tester", ann_quick=["t1sp1", "t2sp1"])
+    # Every shortcut clicks a button the page draws (a key that clicks nothing would be a dead key).
+    script = next(h.proto.srcdoc for h in at.get("iframe") if "__birdcoreKeys" in h.proto.srcdoc)
+    keymap = json.loads(re.search(r"__birdcoreKeys = (\{.*?\});", script).group(1))
+    assert {"ArrowRight", "ArrowLeft", "s", "Enter", "n", "0", "u", "ctrl+z", "1", "2"} <= set(keymap)
+    buttons = {b.key for b in at.button} | {"ann_save"}
+    assert set(keymap.values()) <= buttons, set(keymap.values()) - buttons
+    assert keymap["1"] == "ann_key_1" and keymap["n"] == "ann_nobird" and keymap["u"] == "ann_undo"
+    assert "3" not in keymap  # two species on keys: no third key
+
+    at.button(key="ann_key_2").click().run()  # species key 2 toggles t2sp1 on …
+    assert at.multiselect[0].value == ["t2sp1"]
+    at.button(key="ann_key_1").click().run()
+    at.button(key="ann_key_2").click().run()  # … and off again
+    assert at.multiselect[0].value == ["t1sp1"]
+    save_next(at)
+    at.button(key="ann_nobird").click().run()  # "no bird": checked and empty, then the next window
+    assert "10–15 s  (3/12)" in texts(at.subheader)
+    got = ann.window_species(ann.read_annotations(labels))
+    assert got == {(fid, 0.0, 5.0): {"t1sp1"}, (fid, 5.0, 10.0): set()}
+
+    at.button(key="ann_undo").click().run()  # undo the "no bird": window 2 unsaved again, and shown
+    assert "5–10 s  (2/12)" in texts(at.subheader)
+    assert ann.window_species(ann.read_annotations(labels)) == {(fid, 0.0, 5.0): {"t1sp1"}}
+
+    # The spectrogram shows the neighbours with the current window framed, cut to the frequency zoom.
+    spec = chart(at, "ann_spec")
+    xs = spec["data"][0]["x"]
+    assert xs[0] < 1.0 and xs[-1] > 14.0  # 0–15 s around the 5–10 s window
+    at.slider(key="ann_fzoom").set_value((1.0, 8.0)).run()
+    assert chart(at, "ann_spec")["layout"]["yaxis"]["range"] == [1000.0, 8000.0]
+
+    ann.save_window(labels, "other_file", 0, 5, ["t0sp1"])
+    at.run()
+    dl = next(d for d in at.get("download_button") if d.proto.id.endswith("ann_dl_raven"))
+    assert dl.label.startswith("Raven selection tables (2 files")
+    from birdcore.annotation import store
+
+    data = store.raven_zip(ann.read_annotations(labels), low_hz=1000.0, high_hz=8000.0)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert sorted(zf.namelist()) == sorted([f"{fid}.Table.1.selections.txt", "other_file.Table.1.selections.txt"])
+        rows = [line.split("\t") for line in zf.read(f"{fid}.Table.1.selections.txt").decode().splitlines()]
+    assert rows[0] == store.RAVEN_FILE_COLUMNS
+    assert rows[1] == ["1", "Spectrogram 1", "1", "0.000", "5.000", "1000.000", "8000.000", "t1sp1"]

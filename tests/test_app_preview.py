@@ -125,7 +125,7 @@ def test_loads_on_demo_with_heatmaps_in_seconds_and_hz(demo):
         wave = chart(at, f"pv_wave_{side}")
         assert wave["layout"]["xaxis"]["title"]["text"] == "time (s)"
         assert len(arr(wave["data"][0]["y"])) <= 2 * 1500 + 2  # downsampled envelope, not 160,000 points
-    assert len(at.get("audio")) == 2
+    assert len([h for h in at.get("iframe") if "bc-player" in str(h.proto)]) == 2  # players with a playhead
 
     times = []
     for _ in range(3):
@@ -330,3 +330,22 @@ def test_bad_upload_shows_audio_error(demo):
     assert "uploaded file 'broken.ogg'" in message and "cannot read audio header" in message
     assert "birdcore-upload-" not in message  # the temp copy's path is not shown
     assert not at.get("plotly_chart")
+
+
+def test_sections_keep_their_label_across_toggles_and_result_is_beside_the_controls(demo):
+    """A section (expander) whose label changes is a new widget to Streamlit and collapses: toggling
+    transforms must leave every label as it was, while the count inside and the summary move."""
+    at = start()
+    labels = [e.label for e in at.expander]
+    assert "Waveform" in labels and "Spectrogram" in labels
+    toggles = [t for t in at.toggle if t.key and t.key.startswith("pv_on_")]
+    for t in toggles[:3]:
+        before = t.value
+        t.set_value(not before).run()
+        ok(at)
+        assert [e.label for e in at.expander] == labels
+    assert "On:" in texts(at.caption) or "No transform is on." in texts(at.caption)
+    players = [h for h in at.get("iframe") if "bc-player" in h.proto.srcdoc]
+    assert len(players) == 2 and all("data:audio/wav;base64," in h.proto.srcdoc for h in players)
+    assert all("data:image/png;base64," in h.proto.srcdoc and "bc-cursor" in h.proto.srcdoc for h in players)
+    assert "http" not in " ".join(h.proto.srcdoc for h in players)  # nothing fetched: works offline

@@ -278,3 +278,46 @@ def test_engine_imports_without_streamlit():
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_ranking_search_bottom_and_ranks_of_the_full_list():
+    import pandas as pd
+
+    counts = pd.DataFrame({"species": ["aaa1", "bbb1", "ccc1", "ddd1"], "common_name": ["Hawaii Amakihi", "", "Owl", None],
+                           "recordings": [9, 5, 2, 1], "scored": [True, False, False, True]})
+    top = eda.species_ranking(counts, mode="top", n=2)
+    assert top["rank"].tolist() == [1, 2] and top["label"].tolist() == ["aaa1 — Hawaii Amakihi", "bbb1"]
+    assert eda.species_ranking(counts, mode="bottom", n=2)["species"].tolist() == ["ccc1", "ddd1"]
+    found = eda.species_ranking(counts, query="OWL", mode="all")
+    assert found["species"].tolist() == ["ccc1"] and found["rank"].tolist() == [3]
+    assert eda.species_ranking(counts, query="ddd", mode="top", n=1)["rank"].tolist() == [4]
+    with pytest.raises(ValueError):
+        eda.species_ranking(counts, mode="middle")
+
+
+def test_clusters_keep_every_recording_and_focus_finds_the_shared_region():
+    import pandas as pd
+
+    rows = []
+    for i, sp in enumerate(["h1", "h2", "h3", "w1"]):  # three live on one island, w1 everywhere
+        rows += [(sp, 19.5 + 0.01 * i, -155.5 + 0.01 * i)] * 3
+    rows += [("w1", 51.0, 0.0), ("w1", -33.9, 151.2), ("w1", 40.7, -74.0), ("x1", None, None)]
+    meta = pd.DataFrame(rows, columns=["primary_label", "latitude", "longitude"]).assign(
+        common_name="", filename=[f"f{i}.ogg" for i in range(len(rows))])
+    clusters, missing = eda.location_clusters(meta, ["h1", "h2", "h3", "w1"], cell_deg=1.0)
+    assert missing == 1 and clusters["recordings"].sum() == len(meta) - 1 and len(clusters) == 4
+    lat0, lat1, lon0, lon1 = eda.focus_extent(meta, ["h1", "h2", "h3", "w1"])
+    assert 17 < lat0 < 19.5 < lat1 < 22 and -158 < lon0 < -155.5 < lon1 < -153  # the island, not the world
+    assert eda.focus_extent(meta, ["nobody"]) is None
+    box = eda.points_extent(clusters)
+    assert box[0] < -33.9 and box[1] > 51.0 and box[2] < -155.5 and box[3] > 151.2
+
+
+def test_display_table_writes_a_dash_for_every_gap():
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({"a": ["x", None, ""], "b": [1.5, np.nan, 2.0], "c": [1, 2, 3]})
+    out = eda.display_table(df)
+    assert out["a"].tolist() == ["x", "—", "—"] and out["b"].tolist() == ["1.5", "—", "2"]
+    assert out["c"].tolist() == [1, 2, 3] and df["a"].isna().sum() == 1  # the input is left alone

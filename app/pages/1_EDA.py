@@ -2,13 +2,14 @@
 
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
+from ui import charts, eda_views
 
 from birdcore.analysis import eda
 
 PREVIEW_PAGE = "pages/2_Preview.py"
 
 ui.page_setup("EDA", icon="📊")
+state = st.session_state
 ds = ui.require_dataset()
 st.title("Exploratory data analysis")
 
@@ -23,67 +24,102 @@ with st.sidebar:
     rating = st.slider("Rating", 0.0, 5.0, (0.0, 5.0), step=0.5, key="eda_rating",
                        help="0.0 means the recording was not rated.")
 flt = eda.EdaFilter(species=tuple(species), scored_only=scored_only, rating_range=tuple(rating))
-meta = eda.filter_recordings(ds, flt)
-st.caption(f"{len(meta):,} of {ui.count(len(ds.metadata), 'recording')} match the filters.")
-if meta.empty:
+views = eda_views.tables(ds, flt)
+st.caption(f"{views['matches']:,} of {ui.count(len(ds.metadata), 'recording')} match the filters.")
+if not views["matches"]:
     st.warning("No recordings match the filters. Widen the rating range or clear the species choice.")
     st.stop()
 
-# ---- species ---------------------------------------------------------------------------------
+# ---- species: a ranked list that reads at 150–1,000 species -------------------------------------
 st.subheader("Recordings per species")
-log = st.toggle("Log scale", key="eda_log", on_change=ui.remembered("eda_log", "eda.log_scale", False))
-counts = eda.species_counts(meta, ds.scored)
-charts.show(charts.split_bar(counts, "species", "recordings", "scored", labels=("scored", "not scored"),
-                             log=log, hover="common_name", xlabel="species", ylabel="recordings"),
-            key="eda_species_counts")
+counts = views["counts"]
+c1, c2, c3, c4 = st.columns([2.2, 1.6, 1, 1], vertical_alignment="bottom")
+query = c1.text_input("Find species", key="eda_search", placeholder="code or common name, e.g. hawaii",
+                      help="Keeps species whose code or common name contains the text; ranks stay those of"
+                           " the full list.")
+mode = c2.segmented_control("Show", list(eda.RANK_MODES), key="eda_rank_mode", default="top",
+                            format_func={"top": "Top N", "bottom": "Bottom N", "all": "All"}.get) or "top"
+top_n = c3.number_input("N", 5, 1000, 30, step=5, key="eda_rank_n", disabled=mode == "all")
+with c4:
+    log = st.toggle("Log scale", key="eda_log", on_change=ui.remembered("eda_log", "eda.log_scale", False))
+ranked = eda.species_ranking(counts, query, mode, int(top_n))
+st.caption(f"{len(ranked)} of {ui.count(len(counts), 'species', 'species')} shown, ranked by recordings"
+           + (f" · matching “{query.strip()}”" if query.strip() else "") + ".")
+if ranked.empty:
+    st.info(f"No species code or common name contains “{query.strip()}”.")
+else:
+    ranked = ranked.assign(line=[f"#{r} {lab}" for r, lab in zip(ranked["rank"], ranked["label"])])
+    fig = charts.ranked_bars(ranked, "line", "recordings", "scored", labels=("scored", "not scored"), log=log,
+                             xlabel="recordings" + (" (log scale)" if log else ""))
+    # A list taller than the screen scrolls in its own box, so the charts below stay in reach.
+    with st.container(height=min(fig.layout.height + 16, 560), border=False):
+        charts.show(fig, key="eda_species_counts")
 
 # ---- ratings ---------------------------------------------------------------------------------
 st.subheader("Ratings")
 left, right = st.columns(2)
 with left:
-    charts.show(charts.bar(eda.rating_histogram(meta), "rating", "recordings", title="All recordings",
+    charts.show(charts.bar(views["rating_hist"], "rating", "recordings", title="All recordings",
                            xlabel="rating (0.0 = not rated)", ylabel="recordings"), key="eda_rating_hist")
 with right:
-    stats = eda.rating_by_species(meta, top_n=30)
-    charts.show(charts.box_stats(stats, title=f"Per species (top {len(stats)} by recordings, unrated left out)",
-                                 height=320, ylabel="rating"), key="eda_rating_species")
+    shown = tuple(ranked["species"][:eda_views.MAX_BOXES]) if not ranked.empty else ()
+    stats = eda_views.ratings(ds, flt, shown)
+    if stats.empty:
+        st.caption("None of the species shown has a rated recording.")
+    else:
+        stats = stats.merge(ranked[["species", "label"]], on="species", how="left")
+        more = f", first {eda_views.MAX_BOXES}" if len(ranked) > eda_views.MAX_BOXES else ""
+        fig = charts.box_stats(stats, title=f"Per species: the {len(stats)} listed on the left{more} (unrated left out)",
+                               horizontal=True, labels="label", ylabel="rating")
+        with st.container(height=min(fig.layout.height + 16, 560), border=False):
+            charts.show(fig, key="eda_rating_species")
 
 # ---- co-occurrence ---------------------------------------------------------------------------
 st.subheader("Species heard together (secondary labels)")
-with_sec = int((meta["secondary_labels"].map(len) > 0).sum())
-st.caption(f"{with_sec:,} of {ui.count(len(meta), 'recording')} list secondary species.")
+with_sec = views["with_secondary"]
+st.caption(f"{with_sec:,} of {ui.count(views['matches'], 'recording')} list secondary species.")
 if with_sec:
     left, right = st.columns(2)
     with left:
-        pairs = eda.cooccurrence_pairs(meta, top_n=20)
-        pairs["name_a"], pairs["name_b"] = pairs["species_a"].map(names), pairs["species_b"].map(names)
-        st.dataframe(pairs, hide_index=True, height=420, key="eda_pairs")
+        st.dataframe(views["pairs"], hide_index=True, height=420, key="eda_pairs")
     with right:
-        charts.show(charts.heatmap(eda.cooccurrence_matrix(meta, top_n=15), title="Top 15 co-occurring species",
-                                   colorbar_title="recordings"), key="eda_cooc")
+        n = st.select_slider("Species in the matrix", [5, 10, 15, 20, 30, 40], value=15, key="eda_cooc_n")
+        matrix = eda_views.cooccurrence(ds, flt, n)
+        charts.show(charts.heatmap(matrix, title=f"Top {len(matrix)} co-occurring species", colorbar_title="recordings",
+                                   height=220 + 18 * len(matrix)), key="eda_cooc")
 
 # ---- call types, time of day -------------------------------------------------------------------
 left, right = st.columns(2)
 with left:
     st.subheader("Call types")
-    types = eda.type_counts(meta, top_n=15)
-    charts.show(charts.bar(types, "type", "recordings", horizontal=True, xlabel="recordings"), key="eda_types")
+    charts.show(charts.bar(views["types"], "type", "recordings", horizontal=True, xlabel="recordings"),
+                key="eda_types")
 with right:
     st.subheader("Time of day")
-    hours, no_time = eda.time_of_day_histogram(meta)
-    charts.show(charts.bar(hours, "hour", "recordings", height=380, xlabel="hour (local time of recording)",
+    charts.show(charts.bar(views["hours"], "hour", "recordings", height=380, xlabel="hour (local time of recording)",
                            ylabel="recordings"), key="eda_hours")
-    st.caption(f"{ui.count(no_time, 'recording')} without a usable time ('?', 'xx:xx' …), not shown.")
+    st.caption(f"{ui.count(views['no_time'], 'recording')} without a usable time ('?', 'xx:xx' …), not shown.")
 
 # ---- places ----------------------------------------------------------------------------------
 st.subheader("Where the recordings were made")
-outlines = st.toggle("Land and borders (downloaded from cdn.plot.ly; blank map when offline)", key="eda_outlines",
-                     on_change=ui.remembered("eda_outlines", "eda.map_outlines", False))
-points, no_coords = eda.locations(meta, ds.scored)
-charts.show(charts.geo_points(points, "scored", labels=("scored", "not scored"), hover="species",
-                              outlines=outlines, height=460), key="eda_map")
-if no_coords:
-    st.caption(f"{ui.count(no_coords, 'recording')} without coordinates, not shown.")
+focus = views["focus"]
+extents = {"World": None, "Fit the filtered recordings": views["fit"]}
+if focus is not None:
+    extents["Scored species focus"] = focus
+if state.get("eda_map_view") not in extents:
+    state["eda_map_view"] = "World"
+m1, m2 = st.columns([3, 1], vertical_alignment="bottom")
+zoom = m1.segmented_control("Zoom", list(extents), key="eda_map_view",
+                            help="Scored species focus: the region where most scored species were recorded"
+                                 " together (Hawaii for BirdCLEF 2022).")
+outlines = m2.toggle("Land and borders", key="eda_outlines",
+                     on_change=ui.remembered("eda_outlines", "eda.map_outlines", True),
+                     help="Natural Earth outlines shipped with the app (app/static/topojson): no download.")
+charts.show(charts.geo_clusters(views["clusters"], outlines=outlines, extent=extents.get(zoom or "World")),
+            key="eda_map", geo=True)
+st.caption(f"{len(views['clusters']):,} places, a marker's area grows with its recordings."
+           + (f" {ui.count(views['no_coords'], 'recording')} without coordinates, not shown." if views["no_coords"]
+              else ""))
 
 # ---- durations (audio headers; lazy, cached) -------------------------------------------------------
 st.subheader("Durations")
@@ -106,6 +142,7 @@ else:
         st.caption("Reading every header takes a while on the full dataset; the result is cached on disk.")
     else:
         memo[str(ds.root)] = durations
+        meta = eda.filter_recordings(ds, flt)
         summary = eda.duration_summary(durations, meta)
         charts.show(charts.histogram_bars(eda.duration_histogram(durations, meta), "start_s", "end_s", "recordings",
                                           label="seconds", xlabel="duration (s)", ylabel="recordings"),
@@ -119,16 +156,16 @@ else:
 left, right = st.columns(2)
 with left:
     st.subheader("Top recordists")
-    charts.show(charts.bar(eda.top_values(meta, "author", top_n=15), "author", "recordings", horizontal=True,
+    charts.show(charts.bar(views["authors"], "author", "recordings", horizontal=True,
                            xlabel="recordings"), key="eda_authors")
 with right:
     st.subheader("Licences")
-    charts.show(charts.bar(eda.license_counts(meta, top_n=10), "short", "recordings", horizontal=True,
+    charts.show(charts.bar(views["licenses"], "short", "recordings", horizontal=True,
                            hover="license", xlabel="recordings"), key="eda_licenses")
 
 # ---- the recordings themselves, with a way to listen ----------------------------------------------
 st.subheader("Recordings")
-table = eda.recordings_table(meta)
+table = views["recordings"]
 event = st.dataframe(table, key="eda_table", on_select="rerun", selection_mode="single-row",
                      hide_index=True, height=360)
 rows = [r for r in event.selection.rows if r < len(table)]  # a stale selection may outlive a filter change

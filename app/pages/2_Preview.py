@@ -7,9 +7,10 @@ import numpy as np
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 from ui import charts, figures
+from ui import player
 from ui import preview_widgets as pw
 
-from birdcore.audio.display import level_dbfs, wav_bytes
+from birdcore.audio.display import image_png, level_dbfs, wav_bytes
 from birdcore.audio.io import AUDIO_EXTENSIONS
 from birdcore.augment import presets_store
 from birdcore.augment.preview import preview
@@ -127,47 +128,60 @@ if path is not None:
         except (AudioError, OSError) as exc:
             pw.audio_error(exc, path, upload)
 
-# ---- augmentation controls ------------------------------------------------------------------------
-st.subheader("Augmentation")
-pw.flash()
-top = st.columns([1.2, 2.2, 1, 1], vertical_alignment="bottom")
-top[0].toggle("Augment", key="pv_enabled", help="Off: no random transform at all (as for validation).")
-saved = presets_store.list_presets()
-if state.get("pv_load_name") not in saved:
-    state["pv_load_name"] = None  # deleted meanwhile (or nothing chosen yet)
-top[1].selectbox("Saved configs", saved, key="pv_load_name", index=None,
-                 placeholder="none saved yet" if not saved else "choose one to load",
-                 help=f"Files in {presets_store.augment_dir()}.")
-top[2].button("Load", key="pv_load", on_click=pw.load_saved, disabled=not saved, width="stretch")
-top[3].button("Reset to defaults", key="pv_reset", on_click=pw.reset, width="stretch")
+# ---- augmentation controls (left) · the result (right, kept in view) -------------------------------
+# The result column sticks below the header while the controls scroll, so every toggle's effect is
+# in sight. Its container key gives it the `st-key-pv_result_col` class the rule below targets.
+st.markdown("<style>.st-key-pv_result_col {position: sticky; top: 3.75rem; align-self: flex-start;}</style>",
+            unsafe_allow_html=True)
+ctl, res = st.columns([1, 1.25], gap="large")
+with ctl:
+    st.subheader("Augmentation")
+    pw.flash()
+    top = st.columns([1, 2], vertical_alignment="bottom")
+    top[0].toggle("Augment", key="pv_enabled", help="Off: no random transform at all (as for validation).")
+    saved = presets_store.list_presets()
+    if state.get("pv_load_name") not in saved:
+        state["pv_load_name"] = None  # deleted meanwhile (or nothing chosen yet)
+    top[1].selectbox("Saved configs", saved, key="pv_load_name", index=None,
+                     placeholder="none saved yet" if not saved else "choose one to load",
+                     help=f"Files in {presets_store.augment_dir()}.")
+    row = st.columns(2)
+    row[0].button("Load", key="pv_load", on_click=pw.load_saved, disabled=not saved, width="stretch")
+    row[1].button("Reset to defaults", key="pv_reset", on_click=pw.reset, width="stretch")
+    st.caption(pw.summary_on())
 
-with st.expander(f"Noise reduction · {'on' if state['pv_denoise'] else 'off'}", icon=":material/noise_aware:"):
-    st.caption("Spectral gating (noisereduce) before the augmentations, on the augmented side only — as a run"
-               " with `denoise.enabled=true` treats every window. It is a run setting (the `denoise` section, e.g."
-               " as an extra override on the Training page), not part of the saved augmentation config.")
-    n1, n2, n3 = st.columns([1, 1.5, 1], vertical_alignment="bottom")
-    dn_on = n1.toggle("Noise reduction", key="pv_denoise")
-    n2.slider("noise removed", 0.0, 1.0, step=0.05, key="pv_dn_prop", disabled=not dn_on,
-              help="prop_decrease: the fraction of the estimated noise removed.")
-    n3.checkbox("stationary noise", key="pv_dn_stationary", disabled=not dn_on,
-                help="One noise profile for the whole window (fast); off = a running noise floor.")
-with st.expander(f"Waveform · {pw.count_on(pw.WAVE)}", icon=":material/graphic_eq:"):
-    pw.grid(pw.WAVE)
-with st.expander(f"Spectrogram · {pw.count_on(pw.SPEC + (pw.CLIP,))}", icon=":material/grid_on:"):
-    pw.grid(pw.SPEC + (pw.CLIP,))
-with st.expander(f"Batch mix & training window · {pw.count_on(pw.MIX)}", icon=":material/call_merge:"):
-    st.info("Mixup and cutmix combine two clips of a training batch, so they cannot be shown on one clip. The"
-            " crop mode and the filler of short recordings pick the training window; here you pick it yourself."
-            " These settings are saved with the config and used by training.", icon=":material/info:")
-    pw.grid(pw.MIX)
-    m1, m2, m3 = st.columns(3)
-    m1.selectbox("Mix on", pw.choices(None, "mix_on"), key="pv_mix_on",
-                 help="wave: the physical sum of two recordings; mel: mix the normalised images (cheaper).")
-    m2.selectbox("Crop (training window)", pw.choices("crop", "mode"), key="pv_crop_mode",
-                 help="Which window of a longer recording training reads.")
-    m3.number_input("Fill short clips with other audio (p)", 0.0, 1.0, step=0.05, key="pv_extend_ratio",
-                    help="extend.other_audio_ratio: probability that a clip shorter than the window is padded"
-                         " with another recording instead of silence.")
+    # Expander labels never change: Streamlit identifies an expander by its label, and a label that
+    # counted the transforms switched on ("3 of 6 on") made every toggle collapse its own section.
+    with st.expander("Noise reduction", icon=":material/noise_aware:"):
+        st.caption("Spectral gating (noisereduce) before the augmentations, on the augmented side only — as a run"
+                   " with `denoise.enabled=true` treats every window. It is a run setting (the `denoise` section,"
+                   " e.g. as an extra override on the Training page), not part of the saved augmentation config.")
+        n1, n2, n3 = st.columns([1, 1.5, 1], vertical_alignment="bottom")
+        dn_on = n1.toggle("Noise reduction", key="pv_denoise")
+        n2.slider("noise removed", 0.0, 1.0, step=0.05, key="pv_dn_prop", disabled=not dn_on,
+                  help="prop_decrease: the fraction of the estimated noise removed.")
+        n3.checkbox("stationary noise", key="pv_dn_stationary", disabled=not dn_on,
+                    help="One noise profile for the whole window (fast); off = a running noise floor.")
+    with st.expander("Waveform", icon=":material/graphic_eq:"):
+        st.caption(pw.count_on(pw.WAVE))
+        pw.grid(pw.WAVE)
+    with st.expander("Spectrogram", icon=":material/grid_on:"):
+        st.caption(pw.count_on(pw.SPEC + (pw.CLIP,)))
+        pw.grid(pw.SPEC + (pw.CLIP,))
+    with st.expander("Batch mix & training window", icon=":material/call_merge:"):
+        st.caption(pw.count_on(pw.MIX))
+        st.info("Mixup and cutmix combine two clips of a training batch, so they cannot be shown on one clip. The"
+                " crop mode and the filler of short recordings pick the training window; here you pick it"
+                " yourself. These settings are saved with the config and used by training.", icon=":material/info:")
+        pw.grid(pw.MIX)
+        m1, m2, m3 = st.columns(3)
+        m1.selectbox("Mix on", pw.choices(None, "mix_on"), key="pv_mix_on",
+                     help="wave: the physical sum of two recordings; mel: mix the normalised images (cheaper).")
+        m2.selectbox("Crop (training window)", pw.choices("crop", "mode"), key="pv_crop_mode",
+                     help="Which window of a longer recording training reads.")
+        m3.number_input("Fill short clips with other audio (p)", 0.0, 1.0, step=0.05, key="pv_extend_ratio",
+                        help="extend.other_audio_ratio: probability that a clip shorter than the window is padded"
+                             " with another recording instead of silence.")
 
 aug_cfg: AugmentConfig | None = None
 try:
@@ -203,17 +217,22 @@ def results(window: np.ndarray | None, aug_cfg: AugmentConfig | None, mel_cfg: M
     sr = result.sample_rate
     freqs = mel_frequencies(mel_cfg)
     figs = figures.preview_figures(result, freqs, offset)  # one amplitude range and one colour scale for both
-    left, right = st.columns(2, gap="medium")
-    for col, title, wave, key in ((left, "Original", result.original, "orig"),
-                                  (right, "Augmented", result.augmented, "aug")):
-        with col:
-            clipped = " · peaks above full scale clipped for playback" if np.max(np.abs(wave)) > 1.0 else ""
-            st.markdown(f"**{title}** · RMS {level_dbfs(wave):.1f} dBFS{clipped}")
-            st.audio(wav_bytes(wave, sr), format="audio/wav")
-            charts.show(figs[key][0], key=f"pv_wave_{key}")
-            charts.show(figs[key][1], key=f"pv_mel_{key}")
+    zrange = figs["orig"][1].data[0].zmin, figs["orig"][1].data[0].zmax  # one colour scale for both pictures
+    for title, wave, mel, key in (("Original", result.original, result.original_mel, "orig"),
+                                  ("Augmented", result.augmented, result.augmented_mel, "aug")):
+        clipped = " · peaks above full scale clipped for playback" if np.max(np.abs(wave)) > 1.0 else ""
+        st.markdown(f"**{title}** · RMS {level_dbfs(wave):.1f} dBFS{clipped}")
+        # A picture with a playhead that follows the player; click it to jump there.
+        player.player(wav_bytes(wave, sr), image_png(mel, *zrange), start_s=offset, end_s=offset + duration,
+                      height_px=110)
+    with st.expander("Waveform and log-mel, zoomable", expanded=True):
+        left, right = st.columns(2, gap="small")
+        for col, key in ((left, "orig"), (right, "aug")):
+            with col:
+                charts.show(figs[key][0], key=f"pv_wave_{key}")
+                charts.show(figs[key][1], key=f"pv_mel_{key}")
 
-    f1, f2 = st.columns([3, 1])
+    f1, f2 = st.columns([2.2, 1])
     with f1:
         st.markdown("**Transforms that fired** (with their sampled parameters)")
         fired = pw.fired_table(result, freqs)
@@ -227,24 +246,26 @@ def results(window: np.ndarray | None, aug_cfg: AugmentConfig | None, mel_cfg: M
         st.metric("RMS augmented", f"{after:.1f} dBFS", delta=f"{after - before:+.1f} dB", delta_color="off")
 
 
-st.subheader("Original vs augmented")
-results(window, aug_cfg, mel_cfg,
-        DenoiseConfig(enabled=state["pv_denoise"], prop_decrease=state["pv_dn_prop"],
-                      stationary=state["pv_dn_stationary"]),
-        float(offset), float(state["pv_duration"]), shown_name)
+with res, st.container(key="pv_result_col"):
+    st.subheader("Original vs augmented")
+    results(window, aug_cfg, mel_cfg,
+            DenoiseConfig(enabled=state["pv_denoise"], prop_decrease=state["pv_dn_prop"],
+                          stationary=state["pv_dn_stationary"]),
+            float(offset), float(state["pv_duration"]), shown_name)
 
-# ---- save ---------------------------------------------------------------------------------------
-st.subheader("Save as training config")
-v1, v2 = st.columns([3, 1], vertical_alignment="bottom")
-v1.text_input("Name", key="pv_save_name", placeholder="e.g. strong-noise",
-              help="Letters, digits, spaces and _ - . + ( ). Saved as <name>.json; an existing file of that name"
-                   " is replaced.")
-if v2.button("Save as training config", key="pv_save", type="primary", disabled=aug_cfg is None, width="stretch"):
-    with ui.error_box():
-        existed = presets_store.preset_path(state.get("pv_save_name", "")).exists()
-        saved_to = presets_store.save(state.get("pv_save_name", ""), aug_cfg)
-        st.success(f"{'Replaced' if existed else 'Saved'} `{saved_to}`. The Training page offers it under"
-                   " *Augmentation config*.", icon=":material/check_circle:")
-        ui.page_link(TRAINING_PAGE, label="Open Training", icon=":material/model_training:")
-st.caption("Saved: the augmentation settings above (as `AugmentConfig` JSON, a run's `augment` section). Not saved:"
-           " the mel preset and noise reduction (other sections of a run's config) and the seed.")
+# ---- save (left, under the controls) --------------------------------------------------------------
+with ctl:
+    st.subheader("Save as training config")
+    v1, v2 = st.columns([3, 1], vertical_alignment="bottom")
+    v1.text_input("Name", key="pv_save_name", placeholder="e.g. strong-noise",
+                  help="Letters, digits, spaces and _ - . + ( ). Saved as <name>.json; an existing file of that name"
+                       " is replaced.")
+    if v2.button("Save as training config", key="pv_save", type="primary", disabled=aug_cfg is None, width="stretch"):
+        with ui.error_box():
+            existed = presets_store.preset_path(state.get("pv_save_name", "")).exists()
+            saved_to = presets_store.save(state.get("pv_save_name", ""), aug_cfg)
+            st.success(f"{'Replaced' if existed else 'Saved'} `{saved_to}`. The Training page offers it under"
+                       " *Augmentation config*.", icon=":material/check_circle:")
+            ui.page_link(TRAINING_PAGE, label="Open Training", icon=":material/model_training:")
+    st.caption("Saved: the augmentation settings above (as `AugmentConfig` JSON, a run's `augment` section). Not saved:"
+               " the mel preset and noise reduction (other sections of a run's config) and the seed.")

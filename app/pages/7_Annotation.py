@@ -6,11 +6,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures, search_widgets
+from ui import charts, figures, player, search_widgets, shortcuts
 
+from birdcore.analysis import eda
 from birdcore.analysis import inspection as ins
-from birdcore.annotation import queue
+from birdcore.annotation import queue as ann_queue
 from birdcore.annotation import store as ann
+from birdcore.audio.display import image_png, wav_bytes
 from birdcore.errors import BirdcoreError
 from birdcore.inference import catalog
 
@@ -37,6 +39,21 @@ def predict(_model: catalog.LoadedModel, key: str, classes: tuple, stamp: float,
 @st.cache_data(max_entries=8, show_spinner=False)
 def window_spec(path: str, mtime: float, start: float, end: float) -> ins.Spectrogram:
     return ins.spectrogram(path, start, end, max_frames=None)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def recording_seconds(path: str, mtime: float) -> float:
+    return float(ins.window_grid(path)["end"].max())
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def context_player(path: str, mtime: float, start: float, end: float, fmin: float, fmax: float) -> tuple[bytes, bytes]:
+    """(WAV, PNG) of the context span, the picture cut to the frequency zoom (cached: a keypress
+    that only moves on does not redraw the neighbours it already drew)."""
+    sp = window_spec(path, mtime, start, end)
+    rows = (sp.freqs >= fmin) & (sp.freqs <= fmax)
+    y, sr = ins.window_audio(path, start, end)
+    return wav_bytes(y, sr), image_png(sp.db[rows] if rows.any() else sp.db, cmap="magma")
 
 
 # ---- labels file and annotator -----------------------------------------------------------------------
@@ -117,7 +134,7 @@ else:
         ui.show_error(exc)
         st.stop()
     limit = st.slider("Windows in the queue", 5, 200, 30, 5, key="ann_limit")
-    top = queue.uncertain_windows(probs_table, model.classes, thresholds, limit=limit)
+    top = ann_queue.uncertain_windows(probs_table, model.classes, thresholds, limit=limit)
     by_id = {Path(p).stem: p for p in paths}
     queue = pd.DataFrame({"path": top["file_id"].map(by_id), "file_id": top["file_id"], "start": top["start"],
                           "end": top["end"]})
@@ -157,6 +174,53 @@ def move(step: int) -> None:
     state["ann_pos"] = int(min(max(state.get("ann_pos", 0) + step, 0), len(queue) - 1))
 
 
+def _remember_for_undo(file_id: str, w0: float, w1: float) -> None:
+    # What the window held before this save (None: never saved), so "undo" can put it back.
+    before = ann.window_species(saved).get((file_id, round(w0, 3), round(w1, 3)))
+    state.setdefault("_ann_undo", []).append((str(labels_path), file_id, w0, w1,
+                                              None if before is None else sorted(before), pos))
+
+
+def toggle_species(species_key: str, code: str) -> None:
+    """Species key: add `code` to this window's choice, or take it out."""
+    chosen = list(state.get(species_key, []))
+    state[species_key] = [c for c in chosen if c != code] if code in chosen else chosen + [code]
+
+
+def save_no_bird(file_id: str, w0: float, w1: float) -> None:
+    """"No bird": save the window as checked with nothing there, then go to the next one."""
+    try:
+        _remember_for_undo(file_id, w0, w1)
+        ann.save_window(labels_path, file_id, w0, w1, [], annotator=state.get("ann_annotator", ""),
+                        classes=ds.species)
+    except (BirdcoreError, OSError) as exc:
+        state["_ann_undo"].pop()
+        state["_ann_error"] = str(exc)
+        return
+    state["_ann_saved"] = f"Saved {file_id} {w0:g}–{w1:g} s: no bird."
+    move(1)
+
+
+def undo_last() -> None:
+    """Put the window of the last save back as it was (unsaved, or its earlier species) and go there."""
+    stack = state.get("_ann_undo", [])
+    if not stack:
+        return
+    where, file_id, w0, w1, before, at_pos = stack.pop()
+    try:
+        if before is None:
+            ann.remove_window(where, file_id, w0, w1)
+        else:
+            ann.save_window(where, file_id, w0, w1, before, annotator=state.get("ann_annotator", ""))
+    except (BirdcoreError, OSError) as exc:
+        state["_ann_error"] = str(exc)
+        return
+    for k in [k for k in state if str(k).startswith(f"ann_sp::{file_id}::{w0:g}::")]:
+        del state[k]  # the window's choice is re-seeded from what is saved now
+    state["ann_pos"] = at_pos
+    state["_ann_saved"] = f"Undid the save of {file_id} {w0:g}–{w1:g} s."
+
+
 def save_and_next(file_id: str, w0: float, w1: float, species_key: str, typed_key: str) -> None:
     """Form callback: save this window's species (typed codes included), then go to the next window."""
     typed = [c for c in re.split(r"[\s,;]+", state.get(typed_key, "") or "") if c]
@@ -165,9 +229,11 @@ def save_and_next(file_id: str, w0: float, w1: float, species_key: str, typed_ke
         state["_ann_error"] = f"Unknown species code(s): {', '.join(unknown)} — not a species of this dataset."
         return
     try:
+        _remember_for_undo(file_id, w0, w1)
         ann.save_window(labels_path, file_id, w0, w1, list(state.get(species_key, [])) + typed,
                         annotator=state.get("ann_annotator", ""), classes=ds.species)
     except (BirdcoreError, OSError) as exc:
+        state["_ann_undo"].pop()
         state["_ann_error"] = str(exc)
         return
     state["_ann_saved"] = f"Saved {file_id} {w0:g}–{w1:g} s."
@@ -182,31 +248,60 @@ for flag, show in (("_ann_error", st.error), ("_ann_saved", st.success)):
     if state.get(flag):
         show(state.pop(flag))
 
-nav = st.columns([1, 1, 6])
+# The suggestion is part of the key: a new model or threshold re-seeds the choice. Seeded here rather
+# than with `default=`, so species keys (callbacks) can change it too.
+skey = f"ann_sp::{file_id}::{w0:g}::{'+'.join(prefill)}"
+tkey = f"ann_typed::{file_id}::{w0:g}"
+if skey not in state:
+    state[skey] = list(prefill)
+quick_default = [c for c in (list(ds.scored) or list(ds.species)) if c in names][:9]
+quick = [c for c in state.get("ann_quick", quick_default) if c in names][:9]
+
+nav = st.columns([1, 1, 1.3, 1, 3.7])
 nav[0].button("◀ Prev", key="ann_prev", on_click=move, args=(-1,), disabled=pos == 0, width="stretch")
 nav[1].button("Next ▶", key="ann_next", on_click=move, args=(1,), disabled=pos >= len(queue) - 1, width="stretch",
               help="Skip without saving.")
+nav[2].button("No bird (0)", key="ann_nobird", on_click=save_no_bird, args=(file_id, w0, w1), width="stretch",
+              help="Save this window as checked, nothing there, and move on.")
+nav[3].button("Undo (u)", key="ann_undo", on_click=undo_last, disabled=not state.get("_ann_undo"),
+              width="stretch", help="Put the window of the last save back as it was.")
+nav[4].caption(shortcuts.HELP)
+
+f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
+nyquist_khz = 16.0
+fmin_k, fmax_k = f1.slider("Frequency zoom (kHz)", 0.0, nyquist_khz, (0.0, nyquist_khz), step=0.5, key="ann_fzoom",
+                           help="The band shown (and written as Low/High Freq in the Raven export).")
+neighbours = f2.selectbox("Neighbours each side", [0, 1, 2, 3], index=1, key="ann_neighbours",
+                          help="Windows shown before and after the current one (highlighted).")
 
 left, right = st.columns([3, 2])
 with left:
     try:
-        sp = window_spec(str(path), path.stat().st_mtime, w0, w1)
-        charts.show(figures.spectrogram_figure(sp, height=260, left=10, db_decimals=0), key="ann_spec")
-        y, sr = ins.window_audio(path, w0, w1)
-        st.audio(y, sample_rate=sr)
+        mtime = path.stat().st_mtime
+        c0, c1 = ann_queue.context_span(w0, w1, recording_seconds(str(path), mtime), neighbours=neighbours)
+        sp = window_spec(str(path), mtime, c0, c1)
+        bounds = [b for b in ann_queue.window_edges(c0, c1) if c0 < b < c1]
+        fig = figures.spectrogram_figure(sp, height=300, left=10, db_decimals=0, bounds=bounds, selected=(w0, w1))
+        fig.update_yaxes(range=[fmin_k * 1000, fmax_k * 1000])
+        charts.show(fig, key="ann_spec")
+        wav, png = context_player(str(path), mtime, c0, c1, fmin_k * 1000, fmax_k * 1000)
+        player.player(wav, png, start_s=c0, end_s=c1, highlight=(w0, w1), height_px=120, seek_s=w0,
+                      label=f"{c0:g}–{c1:g} s, the window being labelled framed; click the picture to jump")
         search_widgets.similar_windows_link(ds, path, w0)
     except BirdcoreError as exc:
         ui.show_error(exc)
 with right:
-    # The suggestion is part of the key: a new model or threshold re-seeds the widget (a default only
-    # applies when a widget is first created).
-    skey = f"ann_sp::{file_id}::{w0:g}::{'+'.join(prefill)}"
-    tkey = f"ann_typed::{file_id}::{w0:g}"
+    keys = st.columns(3)
+    for i, code in enumerate(quick):
+        on = code in state.get(skey, [])
+        keys[i % 3].button(f"{i + 1} · {code}", key=f"ann_key_{i + 1}", on_click=toggle_species, args=(skey, code),
+                           type="primary" if on else "secondary", width="stretch", help=names.get(code, code))
     with st.form("ann_form", border=True):
-        st.multiselect("Species present (empty = checked, nothing there)", ds.species, default=prefill, key=skey,
+        st.multiselect("Species present (empty = checked, nothing there)", ds.species, key=skey,
                        format_func=lambda c: f"{c} — {names.get(c, c)}")
         st.text_input("…or type codes, comma-separated (Enter saves and moves on)", key=tkey)
-        st.form_submit_button("Save & next", type="primary", on_click=save_and_next,
+        st.form_submit_button("Save & next", type="primary", on_click=save_and_next, key="ann_save",
+                              help="Key: s or Enter.",
                               args=(file_id, w0, w1, skey, tkey), width="stretch")
     if key in done_keys:
         st.caption("Saved before: " + (", ".join(prefill) if prefill else "checked, nothing there") + ".")
@@ -214,9 +309,14 @@ with right:
         st.caption(f"Prefilled from {origin}." if prefill else f"No species reaches the threshold in {ref.label}.")
     if window_probs is not None:
         top = ins.top_species(window_probs, model.classes, thresholds, k=5)
-        st.dataframe(top[["species", "prob", "threshold", "detected"]], hide_index=True, key="ann_top",
+        st.dataframe(eda.display_table(top[["species", "prob", "threshold", "detected"]]), hide_index=True,
+                     key="ann_top",
                      column_config={"prob": st.column_config.ProgressColumn("prob", min_value=0.0, max_value=1.0,
                                                                             format="%.3f")})
+    with st.expander("Species keys 1–9"):
+        st.multiselect("Species on keys 1–9 (in order)", ds.species, default=quick_default, key="ann_quick",
+                       max_selections=9, format_func=lambda c: f"{c} — {names.get(c, c)}")
+shortcuts.install({**shortcuts.ANNOTATION_KEYS, **shortcuts.species_keymap(quick)})
 
 # ---- saved labels and exports --------------------------------------------------------------------------------
 st.subheader("Saved labels")
@@ -225,10 +325,14 @@ st.caption(f"`{labels_path}` · {ui.count(len(ann.annotated_windows(saved)), 'la
 if saved.empty:
     st.caption("Nothing saved yet.")
 else:
-    st.dataframe(saved, hide_index=True, height=240, key="ann_saved")
+    st.dataframe(eda.display_table(saved), hide_index=True, height=240, key="ann_saved")
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Raven selection table", ann.raven_text(saved), file_name=f"{labels_path.stem}.selections.txt",
-                       mime="text/plain", key="ann_dl_raven", width="stretch")
+    tables = ann.raven_tables(saved, low_hz=fmin_k * 1000, high_hz=fmax_k * 1000)
+    c1.download_button(f"Raven selection tables ({ui.count(len(tables), 'file')}, zip)",
+                       ann.raven_zip(saved, low_hz=fmin_k * 1000, high_hz=fmax_k * 1000),
+                       file_name=f"{labels_path.stem}.raven.zip", mime="application/zip", key="ann_dl_raven",
+                       width="stretch", help="One <file_id>.Table.1.selections.txt per sound file (Begin/End Time,"
+                                             " Low/High Freq = the frequency zoom above, Species Code).")
     if ds.test is not None:
         truth = ann.annotations_to_labels(saved, ds.test)
         c2.download_button(f"row_id,target table ({len(truth)} rows)", truth.to_csv(index=False, lineterminator="\n"),

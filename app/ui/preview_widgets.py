@@ -231,6 +231,17 @@ def count_on(groups) -> str:
     return f"{len(on)} of {len(groups)} on" + (f": {', '.join(on)}" if on else "")
 
 
+def summary_on() -> str:
+    """One line naming every transform switched on, for above the (fixed-label) sections."""
+    groups = (*WAVE, *SPEC, CLIP, *MIX)
+    on = [label for section, label, _, _ in groups if state.get(f"pv_on_{section}")
+          and not (section == "background" and _background_inactive())]
+    extra = ["noise reduction"] if state.get("pv_denoise") else []
+    if not state.get("pv_enabled", True):
+        return "Augment is off: no transform runs."
+    return f"On: {', '.join(extra + on)}." if on or extra else "No transform is on."
+
+
 def grid(groups) -> None:
     """The transform blocks of `groups` in two columns."""
     cols = st.columns(2, gap="large")

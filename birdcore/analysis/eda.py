@@ -386,3 +386,138 @@ def duration_histogram(durations: pd.DataFrame, meta: pd.DataFrame, max_bins: in
     labels = [f"{s:g}–{s + width:g}" for s in starts]
     return pd.DataFrame({"seconds": labels, "start_s": starts.astype(float), "end_s": (starts + width).astype(float),
                          "recordings": counts.astype(int)})
+
+
+# ---- readable at hundreds of species: ranking, search, map extents ---------------------------------
+RANK_MODES = ("top", "bottom", "all")
+
+
+def species_ranking(counts: pd.DataFrame, query: str = "", mode: str = "top", n: int = 30) -> pd.DataFrame:
+    """The rows of `species_counts` a ranked list shows, with their rank among *all* species.
+
+    `query` keeps species whose code or common name contains it (case-insensitive) — the rank stays
+    the one in the full list, so "#87" still means 87th most recorded. `mode` "top" keeps the first
+    `n` of what is left, "bottom" the last `n` (still most first, so the list reads the same way),
+    "all" everything. Columns: rank, species, common_name, recordings, scored, label ("code — name").
+    """
+    if mode not in RANK_MODES:
+        raise ValueError(f"mode={mode!r}: use one of {RANK_MODES}")
+    out = counts.reset_index(drop=True).copy()
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    names = out["common_name"].fillna("").astype(str)
+    out["label"] = [f"{c} — {nm}" if nm else c for c, nm in zip(out["species"].astype(str), names)]
+    q = str(query or "").strip().lower()
+    if q:
+        hit = out["species"].astype(str).str.lower().str.contains(q, regex=False) \
+            | names.str.lower().str.contains(q, regex=False)
+        out = out[hit.to_numpy()]
+    n = max(int(n), 1)
+    if mode == "top":
+        out = out.head(n)
+    elif mode == "bottom":
+        out = out.tail(n)
+    return out.reset_index(drop=True)
+
+
+def rating_for_species(meta: pd.DataFrame, species: list[str] | tuple[str, ...],
+                       include_unrated: bool = False) -> pd.DataFrame:
+    """`rating_by_species` statistics for exactly `species`, in that order; a species without a
+    (rated) recording is left out. Lets a chart follow the species a ranked list shows."""
+    stats = rating_by_species(meta[meta["primary_label"].isin(set(species))], top_n=len(meta) + 1,
+                              include_unrated=include_unrated)
+    order = {s: i for i, s in enumerate(species)}
+    stats = stats[stats["species"].isin(order)]
+    return stats.sort_values("species", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def location_clusters(meta: pd.DataFrame, scored: list[str] | tuple[str, ...] = (),
+                      cell_deg: float = 0.1) -> tuple[pd.DataFrame, int]:
+    """Recording places merged per `cell_deg` grid cell (and scored / not scored), for a light map.
+
+    14,852 recordings are ~4,400 places at 0.1°; a browser draws that many map markers in a
+    fraction of the time it needs for one per recording. Returns the clusters and the count of
+    rows without coordinates. Columns: latitude, longitude (mean of the cell's recordings),
+    recordings, species (distinct primary labels), top (the cell's species, most recorded first,
+    at most 3, as text), scored (bool).
+    """
+    pts, missing = locations(meta, scored)
+    if pts.empty:
+        return pd.DataFrame(columns=["latitude", "longitude", "recordings", "species", "top", "scored"]), missing
+    pts = pts.assign(cy=np.floor(pts["latitude"] / cell_deg).astype(int),
+                     cx=np.floor(pts["longitude"] / cell_deg).astype(int))
+    keys = ["cy", "cx", "scored"]
+    g = pts.groupby(keys, sort=False)
+    out = g.agg(latitude=("latitude", "mean"), longitude=("longitude", "mean"), recordings=("species", "size"),
+                species=("species", "nunique")).reset_index()
+    per = pts.groupby([*keys, "species"], sort=False).size().rename("n").reset_index()
+    per = per.sort_values([*keys, "n", "species"], ascending=[True, True, True, False, True], kind="stable")
+    top: dict[tuple, list[str]] = {}
+    for a, b, c, sp in per[[*keys, "species"]].itertuples(index=False, name=None):  # one pass, no per-group call
+        names = top.setdefault((a, b, c), [])
+        if len(names) < 3:
+            names.append(sp)
+    out["top"] = [", ".join(top.get((a, b, c), ())) for a, b, c in zip(out["cy"], out["cx"], out["scored"])]
+    out = out.sort_values(["scored", "recordings"], ascending=[True, False], kind="stable")
+    return out[["latitude", "longitude", "recordings", "species", "top", "scored"]].reset_index(drop=True), missing
+
+
+Extent = tuple[float, float, float, float]  # lat_min, lat_max, lon_min, lon_max
+
+
+def _padded(lat: np.ndarray, lon: np.ndarray, pad_frac: float, min_span: float) -> Extent:
+    lat0, lat1, lon0, lon1 = float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max())
+    out = []
+    for lo, hi, limit in ((lat0, lat1, 90.0), (lon0, lon1, 180.0)):
+        span = max(hi - lo, min_span)
+        mid = (lo + hi) / 2
+        half = span * (1 + 2 * pad_frac) / 2
+        out += [max(mid - half, -limit), min(mid + half, limit)]
+    return out[0], out[1], out[2], out[3]
+
+
+def points_extent(points: pd.DataFrame, pad_frac: float = 0.08, min_span: float = 2.0) -> Extent | None:
+    """Bounding box (lat_min, lat_max, lon_min, lon_max) of map points, padded by `pad_frac` of its
+    size on each side and at least `min_span` degrees wide and tall (one site is not a zoom to a
+    pixel). None when there are no points."""
+    if points.empty:
+        return None
+    return _padded(points["latitude"].to_numpy(float), points["longitude"].to_numpy(float), pad_frac, min_span)
+
+
+def focus_extent(meta: pd.DataFrame, species: list[str] | tuple[str, ...], cell_deg: float = 10.0,
+                 pad_frac: float = 0.1, min_span: float = 2.0) -> Extent | None:
+    """Where the given (e.g. scored) species live together: the box around their recordings in the
+    region where most of them were recorded.
+
+    The bounding box of every recording of the scored species is the whole world (BirdCLEF 2022's
+    skylark and house finch are recorded on every continent), so: the `cell_deg` grid cell holding
+    the most distinct `species` wins (ties: more recordings), and the box is that of those species'
+    recordings in the winning cell and its 8 neighbours — Hawaii for BirdCLEF 2022. None when none
+    of the species has coordinates.
+    """
+    pts, _ = locations(meta[meta["primary_label"].isin(set(species))], species)
+    if pts.empty:
+        return None
+    cy = np.floor(pts["latitude"].to_numpy(float) / cell_deg).astype(int)
+    cx = np.floor(pts["longitude"].to_numpy(float) / cell_deg).astype(int)
+    cells = pd.DataFrame({"cy": cy, "cx": cx, "species": pts["species"].to_numpy()})
+    score = cells.groupby(["cy", "cx"]).agg(n=("species", "nunique"), rec=("species", "size")).reset_index()
+    best = score.sort_values(["n", "rec", "cy", "cx"], ascending=[False, False, True, True]).iloc[0]
+    near = (np.abs(cy - int(best["cy"])) <= 1) & (np.abs(cx - int(best["cx"])) <= 1)
+    return _padded(pts["latitude"].to_numpy(float)[near], pts["longitude"].to_numpy(float)[near], pad_frac, min_span)
+
+
+def display_table(df: pd.DataFrame, empty: str = "—") -> pd.DataFrame:
+    """A copy of `df` for showing to a person: missing values (None, NaN, "") become `empty` ("—"),
+    so a table never reads "None" or "nan". Numeric columns with gaps turn into text."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        blank = s.isna()
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            blank = blank | (s.astype(str).str.strip() == "")
+        if blank.any():
+            out[col] = s.astype(object).where(~blank, empty)
+            if pd.api.types.is_numeric_dtype(s):
+                out[col] = [empty if b else f"{v:g}" for v, b in zip(s, blank)]
+    return out

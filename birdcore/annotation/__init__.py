@@ -1,6 +1,7 @@
 """Human labels of recording windows.
 
 Public API: `store` (`read_annotations`, `save_window(s)`, `raven_table` / `raven_text`,
-`read_audacity_labels`, `annotations_to_labels`, `overlaps_enough` — the presence rule) and `queue`
-(`uncertain_windows`: which windows to label next).
+`read_audacity_labels`, `annotations_to_labels`, `overlaps_enough` — the presence rule, `raven_tables` /
+`raven_zip` — one Raven selection table per sound file, `remove_window` — undo) and `queue`
+(`uncertain_windows`: which windows to label next; `context_span`: the neighbours shown around one).
 """

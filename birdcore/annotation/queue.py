@@ -35,3 +35,21 @@ def uncertain_windows(table: pd.DataFrame, classes: Sequence[str], thresholds: T
         out = out[[k not in done for k in zip(out["file_id"], out["start"], out["end"])]]
     out = out.sort_values(["margin", "file_id", "start"], kind="stable").reset_index(drop=True)
     return out.head(limit) if limit else out
+
+
+def context_span(start: float, end: float, duration: float | None = None, neighbours: int = 1,
+                 window_s: float = WINDOW_S) -> tuple[float, float]:
+    """The stretch of a recording shown around the window [start, end): `neighbours` windows on each
+    side, cut at 0 and at `duration` (when known), so the annotator sees what leads in and out."""
+    lo = max(0.0, float(start) - neighbours * window_s)
+    hi = float(end) + neighbours * window_s
+    if duration is not None:
+        hi = max(min(hi, float(duration)), float(end))
+    return round(lo, 3), round(hi, 3)
+
+
+def window_edges(start: float, end: float, window_s: float = WINDOW_S) -> list[float]:
+    """The window boundaries (multiples of `window_s`) from `start` to `end`, both included when on the grid."""
+    first = int(np.ceil(round(start / window_s, 6)))
+    last = int(np.floor(round(end / window_s, 6)))
+    return [round(k * window_s, 3) for k in range(first, last + 1)]

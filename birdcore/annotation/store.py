@@ -44,7 +44,8 @@ from birdcore.errors import DatasetError, not_found_message
 __all__ = [
     "COLUMNS", "RAVEN_COLUMNS", "default_labels_path", "empty_annotations", "read_annotations",
     "save_window", "save_windows", "window_species", "annotated_windows", "raven_table", "raven_text",
-    "read_audacity_labels", "audacity_to_annotations", "annotations_to_labels", "write_labels_table",
+    "read_audacity_labels", "audacity_to_annotations", "raven_tables", "raven_zip", "raven_file_name",
+    "remove_window", "RAVEN_FILE_COLUMNS", "annotations_to_labels", "write_labels_table",
     "overlaps_enough", "covered_seconds",
 ]
 
@@ -262,6 +263,57 @@ def raven_table(ann: pd.DataFrame, *, low_hz: float = 0.0, high_hz: float = 1600
         "Species Code": rows["species"].to_numpy(dtype=str),
         "file": rows["file_id"].to_numpy(dtype=str),
     }, columns=RAVEN_COLUMNS)
+
+
+RAVEN_FILE_COLUMNS = RAVEN_COLUMNS[:-1]  # one table per sound file: the file is the table, not a column
+
+
+def raven_tables(ann: pd.DataFrame, *, low_hz: float = 0.0, high_hz: float = 16000.0,
+                 include_empty: bool = False) -> dict[str, pd.DataFrame]:
+    """One Raven selection table per sound file, as Raven opens them: file_id → table with columns
+    `RAVEN_FILE_COLUMNS` (Selection numbered from 1 in each file, Begin/End Time (s), Low/High Freq
+    (Hz), Species Code). Our labels are time ranges; every box spans `low_hz`–`high_hz` (pass the
+    band the annotator listened to). Files are in file_id order; empty rows as in `raven_table`."""
+    out: dict[str, pd.DataFrame] = {}
+    whole = raven_table(ann, low_hz=low_hz, high_hz=high_hz, include_empty=include_empty)
+    for file_id, part in whole.groupby("file", sort=True):
+        part = part[RAVEN_FILE_COLUMNS].reset_index(drop=True)
+        part["Selection"] = np.arange(1, len(part) + 1)
+        out[str(file_id)] = part
+    return out
+
+
+def raven_file_name(file_id: str) -> str:
+    """The name Raven gives a selection table of `file_id`: "<file_id>.Table.1.selections.txt"."""
+    safe = re.sub(r"[^\w.+-]", "_", str(file_id)) or "recording"
+    return f"{safe}.Table.1.selections.txt"
+
+
+def raven_zip(ann: pd.DataFrame, **kwargs) -> bytes:
+    """`raven_tables` as a zip of tab-separated selection tables, one `raven_file_name` per sound file."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for file_id, table in raven_tables(ann, **kwargs).items():
+            zf.writestr(raven_file_name(file_id),
+                        table.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.3f"))
+    return buf.getvalue()
+
+
+def remove_window(path: str | os.PathLike, file_id: str, start: float, end: float) -> pd.DataFrame:
+    """Forget what was saved for exactly the range (file_id, start, end) — the undo of a first save;
+    returns the file's table. Same lock and atomic replace as `save_windows`; a missing file is left
+    missing."""
+    p = Path(path)
+    key = (str(file_id).strip(), _ms(start), _ms(end))
+    with file_lock(p):
+        current = read_annotations(p) if p.exists() else empty_annotations()
+        keep = current[[k != key for k in zip(current["file_id"], current["start"], current["end"])]] \
+            if len(current) else current
+        if len(keep) != len(current):
+            _write_table(p, _sorted(keep))
+    return _sorted(keep)
 
 
 def raven_text(ann: pd.DataFrame, **kwargs) -> str:

@@ -1,0 +1,163 @@
+"""Issue 16's daily jobs end to end in headless Chromium: filter the EDA (demo data, and the real
+BirdCLEF 2022 metadata when ../shared has it), toggle and re-roll a preview without its section
+collapsing, label three annotation windows with the keyboard, export Raven tables.
+
+Screenshots at 1400 px wide go to tests/artifacts/daily-<page>.png; measured times (seconds until
+the page is idle again) to tests/artifacts/daily-timings.txt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"  # git-ignored
+REAL = REPO.parent / "shared" / "data" / "birdclef2022"
+TIMINGS: list[str] = []
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+wait_until_idle = _load("_browser_pages_daily", HERE / "test_browser.py").wait_until_idle
+
+
+def timed(page, what: str, action=None) -> float:
+    """Seconds from `action` (or now) until the page is idle (script done, every chart drawn)."""
+    t0 = time.monotonic()
+    if action is not None:
+        action()
+    page.wait_for_timeout(300)  # let the rerun start before polling for its end
+    wait_until_idle(page)
+    took = time.monotonic() - t0
+    TIMINGS.append(f"{what}: {took:.2f} s")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "daily-timings.txt").write_text("\n".join(TIMINGS) + "\n", encoding="utf-8")
+    return took
+
+
+def screenshot(page, name: str) -> None:
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(height + 40, 600), 12000))})
+    wait_until_idle(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"daily-{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def watch_requests(page) -> list[tuple[int, str]]:
+    seen: list[tuple[int, str]] = []
+    page.on("response", lambda r: seen.append((r.status, r.url)))
+    page.on("requestfailed", lambda r: seen.append((0, r.url)))
+    return seen
+
+
+def no_exception(page) -> None:
+    exc = page.locator('[data-testid="stException"]')
+    assert exc.count() == 0, exc.first.inner_text()
+
+
+def eda_job(page, base: str, label: str) -> None:
+    seen = watch_requests(page)
+    timed(page, f"EDA first render ({label})", lambda: page.goto(f"{base}/EDA", wait_until="domcontentloaded"))
+    no_exception(page)
+    search = page.locator(".st-key-eda_search input")
+    timed(page, f"EDA search ({label})", lambda: (search.fill("a"), search.press("Enter")))
+    timed(page, f"EDA scored-only filter ({label})",
+          lambda: page.locator('[data-testid="stSidebar"]').get_by_text("Scored species only").click())
+    no_exception(page)
+    assert page.locator(".st-key-eda_map_view button").count() >= 2
+    focus = page.locator(".st-key-eda_map_view button", has_text="Scored species focus")
+    if focus.count():
+        timed(page, f"EDA map scored focus ({label})", lambda: focus.click())
+    # The land outlines come from the app itself; nothing is asked of plotly's CDN.
+    assert not [u for _, u in seen if "cdn.plot.ly" in u], [u for _, u in seen if "cdn.plot.ly" in u]
+    assert any(s == 200 and "/app/static/topojson/world_" in u for s, u in seen), [u for _, u in seen][-20:]
+    no_exception(page)
+
+
+def test_eda_filter_and_map_on_the_browser_dataset(page, app_url):
+    eda_job(page, app_url, "demo")
+    screenshot(page, "EDA")
+
+
+def test_eda_on_the_real_metadata(browser, tmp_path):
+    if not (REAL / "train_metadata.csv").exists():
+        pytest.skip(f"{REAL} not found: the real BirdCLEF 2022 metadata is not on this machine")
+    helper = _load("_app_server_helper_daily", REPO / "tests" / "test_app_server.py")
+    with helper.streamlit_server(REAL, tmp_path / "home", tmp_path / "streamlit.log") as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        try:
+            eda_job(page, base, "real 2022 metadata")
+            screenshot(page, "EDA-real")
+        finally:
+            context.close()
+
+
+def test_preview_toggle_keeps_the_section_open_and_reroll(page, app_url):
+    timed(page, "Preview first render", lambda: page.goto(f"{app_url}/Preview", wait_until="domcontentloaded"))
+    no_exception(page)
+    section = page.locator('[data-testid="stExpander"]', has_text="Waveform").first
+    section.locator("summary").click()
+    page.wait_for_timeout(300)
+    toggle = section.locator('[data-testid="stCheckbox"] label, [data-testid="stToggle"] label').first
+    for i in range(2):  # on, then off again: the section must stay open both times
+        timed(page, f"Preview toggle {i + 1}", lambda: toggle.click())
+        assert section.locator("details").get_attribute("open") is not None, "the section collapsed"
+    seed_before = page.locator(".st-key-pv_seed input").input_value()
+    timed(page, "Preview re-roll", lambda: page.get_by_role("button", name="Re-roll").click())
+    assert int(page.locator(".st-key-pv_seed input").input_value()) == int(seed_before) + 1
+    assert page.frame_locator("iframe").first.locator(".bc-cursor").count() >= 0  # player frames load
+    players = [f for f in page.frames if f.locator(".bc-player").count()]
+    assert len(players) == 2 and all(f.locator("audio").count() == 1 for f in players)
+    no_exception(page)
+    screenshot(page, "Preview")
+
+
+def test_annotation_three_windows_by_keyboard_and_raven_export(page, app_url, tmp_path):
+    timed(page, "Annotation first render", lambda: page.goto(f"{app_url}/Annotation", wait_until="domcontentloaded"))
+    no_exception(page)
+    if page.get_by_text("no audio").count():
+        pytest.skip("the browser dataset has no audio to annotate")
+    labels = tmp_path / "labels.csv"
+    box = page.locator(".st-key-ann_labels_path input")
+    timed(page, "Annotation labels file", lambda: (box.fill(str(labels)), box.press("Enter")))
+    page.locator("h1").first.click()  # focus off the text field: keys go to the page
+    for keys in (("1", "s"), ("n",), ("2", "Enter")):
+        for k in keys:
+            timed(page, f"Annotation key {k}", lambda k=k: page.keyboard.press(k))
+            page.locator("h1").first.click()
+    no_exception(page)
+    from birdcore.annotation import store as ann
+
+    saved = ann.read_annotations(labels)
+    windows = ann.window_species(saved)
+    assert len(windows) == 3, saved
+    assert sorted(len(v) for v in windows.values()) == [0, 1, 1]  # two with a species, one "no bird"
+    timed(page, "Annotation undo", lambda: page.keyboard.press("u"))
+    assert len(ann.window_species(ann.read_annotations(labels))) == 2
+    timed(page, "Annotation redo by key", lambda: page.keyboard.press("Enter"))
+    with page.expect_download() as dl:
+        page.locator(".st-key-ann_dl_raven button").first.click()
+    data = Path(dl.value.path()).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        assert names and all(n.endswith(".Table.1.selections.txt") for n in names)
+        header = zf.read(names[0]).decode().splitlines()[0].split("\t")
+    assert header[:7] == ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
+                          "High Freq (Hz)"]
+    screenshot(page, "Annotation")
