@@ -6,6 +6,7 @@ import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 
 from birdcore.analysis import eda
+from birdcore.inference import catalog
 
 ui.page_setup("Home", icon="🐦")
 st.title("BirdCLEF workbench")
@@ -60,6 +61,11 @@ else:
             st.info("test_soundscapes/: none (soundscape inference needs them)")
         st.markdown(f"- test.csv: {s['test_rows']:,} rows" if ds.test is not None else "- test.csv: not found")
         st.markdown(f"- test labels: {'yes' if s['has_test_labels'] else 'no'}")
+        # The model the scoring pages start on (the best finished run), so a day starts from it.
+        refs = catalog.find_models([ui.runs_dir()], ui.REPO_ROOT / "models", birdnet=False)
+        best = catalog.default_index(refs)
+        st.markdown("- best model: " + (f"`{refs[best].label}`" if best is not None else
+                                         "none yet (train one on the Training page)"))
         for note in ds.notes:
             st.caption(note)
 

@@ -87,7 +87,14 @@ def save_next(at: AppTest) -> None:
 
 
 def audio_url(at: AppTest) -> str:
-    return at.get("audio")[0].proto.url
+    """The window player's page (its WAV and picture are data: URLs inside it)."""
+    return player_html(at)
+
+
+def player_html(at: AppTest) -> str:
+    found = [h.proto.srcdoc for h in at.get("iframe") if "bc-player" in h.proto.srcdoc]
+    assert len(found) == 1, "no window player"
+    return found[0]
 
 
 # ---- page 6: inspection ------------------------------------------------------------------------------
@@ -99,7 +106,8 @@ def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env
     heat = chart(at, "insp_heatmap")["data"]
     cells = heat[0]
     assert cells["type"] == "heatmap" and sorted(cells["y"]) == sorted(model.classes)
-    assert cells["x"] == (probs["start"] + 2.5).tolist()
+    # x = window edges: every cell as wide as its window
+    assert cells["x"] == probs["start"].tolist() + [float(probs["end"].iat[-1])]
     for species, row in zip(cells["y"], cells["z"]):
         np.testing.assert_allclose(row, probs[species].to_numpy(), atol=1e-4)
     # ○ markers where test_labels.csv says present
@@ -109,6 +117,12 @@ def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env
     want = {(e - 2.5, b) for r, t in truth.items() if t and r.startswith(fid + "_")
             for b, e in [(r.split("_")[-2], float(r.split("_")[-1]))]}
     assert set(zip(marks["x"], marks["y"])) == want
+    # ... each drawn as an outline of its cell (the number inside stays readable)
+    shapes = chart(at, "insp_heatmap")["layout"].get("shapes", [])
+    outlines = {(s["x0"] + s["x1"]) / 2 for s in shapes if s.get("name") == "labelled present"}
+    assert len([s for s in shapes if s.get("name") == "labelled present"]) == len(want)
+    assert outlines == {x for x, _ in want}
+    assert "autoplay" not in player_html(at) or "if (false)" in player_html(at)  # no sound on arrival
     spec = chart(at, "insp_spec")["data"][0]
     assert spec["type"] == "heatmap" and max(spec["x"]) > 55 and min(spec["y"]) > 0
 
@@ -126,6 +140,8 @@ def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env
                                                       "point_indices": [0], "box": [], "lasso": []}}
     at.run()
     assert not at.exception and "Window 35–40 s" in texts(at.subheader)
+    assert "if (true) audio.play()" in player_html(at)  # the clicked window plays at once
+    assert 'data-start="35.000"' in player_html(at)
     at.select_slider(key="insp_window").set_value(1).run()  # the old click is not re-applied
     assert "Window 5–10 s" in texts(at.subheader)
 
@@ -154,7 +170,36 @@ def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monk
     at = start(INSPECT)
     assert "No trained model yet" in texts(at.info)
     assert chart(at, "insp_spec") and not charts_with_key(at, "insp_heatmap")
-    assert at.get("audio")
+    assert player_html(at) and not at.error
+
+
+def test_inspection_defaults_to_the_best_scored_run_and_never_to_birdnet(env, tmp_path, monkeypatch):
+    """With BirdNET installed but no run that scored, the page opens on the recording, no error."""
+    ds, runs = env[0], env[1]
+    monkeypatch.setattr("birdcore.pretrained.is_available", lambda: True)
+    monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "no-runs"))
+    at = start(INSPECT)
+    assert not at.error and at.selectbox(key="insp_model").value is None
+    assert chart(at, "insp_spec") and player_html(at)
+    monkeypatch.setenv("BIRDCORE_RUNS", str(runs))  # the trained run: picked, its score in the label
+    at = start(INSPECT)
+    ref = at.selectbox(key="insp_model").value
+    assert ref is not None and ref.kind == "run" and " · " in ref.label and charts_with_key(at, "insp_heatmap")
+
+
+def test_inspection_training_clip_shows_its_labels_across_its_window(env):
+    ds = env[0]
+    at = start(INSPECT)
+    at.radio(key="insp_source").set_value("Training recording").run()
+    fn = at.selectbox(key="insp_train").value
+    primary = fn.split("/")[0]
+    assert not at.error
+    heat = chart(at, "insp_heatmap")["data"]
+    assert len(heat[0]["x"]) == len(heat[0]["z"][0]) + 1  # edges: the window is drawn at full width
+    assert heat[0]["x"][-1] - heat[0]["x"][0] >= 5.0
+    marks = next(t for t in heat if t.get("name") == "labelled present")
+    assert primary in marks["y"] and "train_metadata.csv" in texts(at.caption)
+    assert primary in texts(at.markdown)
 
 
 def test_inspection_broken_run_folder_is_a_message(env, tmp_path, monkeypatch):

@@ -119,7 +119,8 @@ def test_training_lists_the_run_and_draws_its_metrics(finished):
     row = table.set_index("run_id")
     assert list(row.index) == [finished.run_id]
     assert "finished" in row.loc[finished.run_id, "state"]
-    assert row.loc[finished.run_id, "best_score"] == pytest.approx(status["best_score"])
+    # shown as text ("—" while a run has none), rounded to 4 decimals
+    assert float(row.loc[finished.run_id, "best_score"]) == pytest.approx(status["best_score"], abs=5e-5)
     assert row.loc[finished.run_id, "progress"] == "2/2"
     shown = metrics(at)
     assert shown["Epoch"] == "2/2" and shown["Best micro F1"] == f"{status['best_score']:.4f}"
@@ -321,7 +322,8 @@ def test_thresholds_lists_runs_without_oof_as_not_ready(finished, runs):
     waiting = Path(shutil.copytree(finished.path, runs / "20000101-000000-waiting-0000"))
     (waiting / "oof_predictions.parquet").unlink()
     at = page(THRESHOLDS)
-    assert at.selectbox(key="th_run").options == [finished.run_id]
+    assert at.selectbox(key="th_run").value == finished.run_id  # options show "<id> · <metric> <score>"
+    assert [o.split(" · ")[0] for o in at.selectbox(key="th_run").options] == [finished.run_id]
     assert "Not ready (no OOF predictions yet): 20000101-000000-waiting-0000" in texts(at.caption)
     finished.oof_path.unlink()
     empty = page(THRESHOLDS)

@@ -58,7 +58,7 @@ except ui.errors.USER_ERRORS as exc:
     ui.show_error(exc)
     st.stop()
 if summary is None or not summary["windows"]:
-    st.info(f"No embedded windows in `{archive}` yet: press **Embed this dataset** (BirdNET, about 30× real time"
+    st.info(f"No embedded windows in `{archive}` yet: press **Embed this dataset** (BirdNET, about 80× real time"
             " on 2 CPU cores).")
     st.stop()
 st.caption(f"`{archive}` · {summary['windows']:,} windows of {ui.count(summary['recordings'], 'recording')}"

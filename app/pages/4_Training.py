@@ -14,7 +14,14 @@ from birdcore.config.data import DataConfig
 from birdcore.config.run import PRESETS, preset
 from birdcore.config.train import LossConfig
 from birdcore.errors import RunError
-from birdcore.training.launcher import config_values, launch_run, prepare_run, run_config, stop_run
+from birdcore.training.launcher import (
+    check_resumable,
+    config_values,
+    launch_run,
+    prepare_run,
+    run_config,
+    stop_run,
+)
 from birdcore.training.runs import list_runs, open_run
 
 ui.page_setup("Training", icon="🏋️")
@@ -79,11 +86,15 @@ with st.expander("Start a new run", expanded=not list_runs(RUNS), icon=":materia
         st.text_area("More overrides (one key=value per line)", key="tr_extra", height=80,
                      placeholder="train.num_workers=0\ndata.clip_seconds=5.0",
                      help="Any RunConfig field, as `birdcore train --set`.")
+        # Why Launch is greyed out, said next to it (a run without audio would only fail later).
+        no_launch = ("Choose a dataset folder in the sidebar to launch a run." if ds is None else
+                     f"`{ds.root}` has no train_audio/ folder: training needs the recordings, not only the"
+                     " metadata." if not ds.has_train_audio else None)
         launch = st.form_submit_button("Launch", key="tr_launch", type="primary", icon=":material/play_arrow:",
-                                       disabled=ds is None)
-    if ds is None:
-        st.caption("Choose a dataset folder with audio in the sidebar to launch a run.")
-if launch and ds is not None:  # outside the expander: the outcome stays visible if it collapses
+                                       disabled=no_launch is not None, help=no_launch)
+    if no_launch:
+        st.caption(no_launch)
+if launch and no_launch is None:  # outside the expander: the outcome stays visible if it collapses
     with ui.error_box():  # ConfigError (form values), DatasetError (audio missing) → message box
         choice = st.session_state["tr_augment"]  # a config saved by the Preview page, or the preset's own
         cfg = run_config(st.session_state["tr_preset"], {dotted: st.session_state[key] for key, dotted in FORM},
@@ -105,13 +116,15 @@ if table.empty:
     st.info("No runs yet: start one above (or with `birdcore train --runs …`).")
     st.stop()
 
+# Text cells with "—" where a run has no value yet (an empty cell reads as a display bug).
 shown = table.assign(
     progress=[f"{0 if pd.isna(e) else e}/{'?' if pd.isna(t) else t}" for e, t in zip(table["epoch"], table["epochs"])],
-    best_epoch=table["best_epoch"] + 1,
+    best_score=["—" if pd.isna(v) else f"{v:.4f}" for v in table["best_score"]],
+    best_epoch=["—" if pd.isna(v) or v < 0 else str(int(v) + 1) for v in table["best_epoch"]],
+    created_at=table["created_at"].fillna("—"),
 )[["run_id", "name", "state", "progress", "monitor", "best_score", "best_epoch", "created_at", "has_oof"]]
 st.dataframe(shown, hide_index=True, key="tr_table", column_config={
-    "run_id": "run", "best_score": st.column_config.NumberColumn("best score", format="%.4f"),
-    "best_epoch": st.column_config.NumberColumn("best epoch"), "created_at": "created",
+    "run_id": "run", "best_score": "best score", "best_epoch": "best epoch", "created_at": "created",
     "has_oof": st.column_config.CheckboxColumn("OOF predictions"),
 })
 
@@ -145,14 +158,40 @@ def monitor(run_id: str, seen: tuple) -> None:
     epochs, steps = run_compare.epoch_frame(tail.epochs), run_compare.step_frame(tail.steps)
     monitor_metric = status.get("monitor") or "micro_f1"
 
-    head, stop_col = st.columns([5, 1])
+    head, act1, act2 = st.columns([4, 1, 1])
     with head:
         st.badge(state, icon=rui.STATE_ICONS.get(state), color=rui.STATE_COLORS.get(state, "gray"))
-    if active and stop_col.button("Stop run", key="tr_stop", icon=":material/stop:"):
+    if active and act1.button("Stop run", key="tr_stop", icon=":material/stop:"):
         if stop_run(run):
             st.toast(f"Stop requested: {run_id} stops after its current step.")
         else:
             st.toast(f"{run_id} is not running.")
+    resumable = state in ("stopped", "failed") and run.last_checkpoint.is_file()
+    if resumable and act1.button("Resume", key="tr_resume", icon=":material/play_arrow:",
+                                 help="Continue from the last saved epoch (checkpoints/last.pt)."):
+        with ui.error_box():  # RunError: someone else trains it meanwhile
+            check_resumable(run)
+            pid = launch_run(run, resume=True)
+            st.toast(f"Resumed {run_id} (process {pid}).")
+            st.rerun()
+    # Delete asks once more; a run that is training cannot be deleted (the engine refuses too).
+    confirm_key = f"tr_confirm_delete::{run_id}"
+    # Callbacks (not `if button:`): the confirmation shows, or goes, in the same rerun as the click.
+    act2.button("Delete", key="tr_delete", icon=":material/delete:", disabled=active,
+                help="Stop the run first." if active else "Delete the run folder (asks to confirm).",
+                on_click=st.session_state.__setitem__, args=(confirm_key, True))
+    if st.session_state.get(confirm_key) and not active:
+        st.warning(f"Delete `{run.path}` with its checkpoints, predictions and thresholds? This cannot be undone.",
+                   icon=":material/delete_forever:")
+        yes, no = st.columns([1, 5])
+        if yes.button("Yes, delete", key="tr_delete_yes", type="primary"):
+            st.session_state.pop(confirm_key, None)
+            with ui.error_box():
+                run_compare.delete_run(run)
+                st.session_state.pop("tr_run", None)
+                st.toast(f"Deleted {run_id}.")
+                st.rerun()
+        no.button("Cancel", key="tr_delete_no", on_click=st.session_state.pop, args=(confirm_key, None))
     done, total = status.get("epoch") or 0, status.get("epochs") or 0
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Epoch", f"{done}/{total}")
@@ -163,7 +202,13 @@ def monitor(run_id: str, seen: tuple) -> None:
               "BirdNET's own scores (no epoch beat them)" if best_epoch < 0 else f"at epoch {best_epoch + 1}")
     m3.metric("Time left", run_compare.format_duration(run_compare.eta_seconds(status)) if active else "—")
     m4.metric("Samples/s", f"{steps['samples_per_s'].iloc[-1]:.1f}" if not steps.empty else "—")
-    if total:
+    spe = tail.start.get("steps_per_epoch") if tail.start else None
+    within = run_compare.epoch_progress(steps, spe) if active else None
+    if within is not None and total:  # moves every logged step, not only at epoch ends
+        ep, frac = within
+        st.progress(min((ep + frac) / total, 1.0),
+                    text=f"epoch {ep + 1} of {total}: {frac:.0%} of its {ui.count(spe, 'step')}")
+    elif total:
         st.progress(min(done / total, 1.0), text=f"{done} of {ui.count(total, 'epoch')}")
     if status.get("validation"):
         st.caption(f"Validation: {status['validation']}")
@@ -184,8 +229,11 @@ def monitor(run_id: str, seen: tuple) -> None:
 
     left, right = st.columns(2)
     with left:
-        spe = tail.start.get("steps_per_epoch") if tail.start else None
-        charts.show(rui.loss_figure(steps, epochs, spe), key="tr_loss_chart")
+        if steps.empty and epochs.empty:  # no empty axes: say what will come
+            st.info("The loss appears here after the first training step"
+                    + (" (the run is loading data and the model)." if active else "."), icon=":material/hourglass:")
+        else:
+            charts.show(rui.loss_figure(steps, epochs, spe), key="tr_loss_chart")
     with right:
         chosen = st.pills("Validation metrics", list(run_compare.EPOCH_METRICS), selection_mode="multi",
                           key="tr_metric_pick", default=list(run_compare.EPOCH_METRICS),
@@ -232,6 +280,19 @@ else:
     curves["epoch"] = curves["epoch"] + 1
     charts.show(rui.epoch_axis(rui.lines(curves, "epoch", "value", "run_id", title=rui.metric_label(metric),
                                          xlabel="epoch", height=340)), key="tr_compare_chart")
+
+# ---- what differs between two runs' configs -----------------------------------------------------
+if len(ids) > 1:
+    with st.expander("Config diff of two runs", icon=":material/difference:"):
+        d1, d2 = st.columns(2)
+        a = d1.selectbox("Run A", ids, key="tr_diff_a")
+        b = d2.selectbox("Run B", ids, index=1, key="tr_diff_b")
+        with ui.error_box():  # a run deleted meanwhile, a broken config.json
+            diff = run_compare.config_diff(open_run(a, RUNS), open_run(b, RUNS))
+            if diff.empty:
+                st.caption("Same config.")
+            else:
+                st.dataframe(diff, hide_index=True, key="tr_diff")
 
 # ---- self-training families (`birdcore self-train`) --------------------------------------------
 families = selftrain_view.families(RUNS)

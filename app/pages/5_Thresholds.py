@@ -1,5 +1,8 @@
 """Tune decision thresholds on a run's out-of-fold predictions: per-class curves, live scores, save."""
 
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 from ui import charts
@@ -40,9 +43,9 @@ def scored_species(data_dir: str) -> list[str]:
         return []
 
 
-# ---- which run ---------------------------------------------------------------------------------
+# ---- which run: best first (the model pickers' rule), optionally of one dataset -----------------
 table, skipped = run_compare.runs_table(RUNS)
-ready = table[table["has_oof"]]
+ready = run_compare.rank_runs(table[table["has_oof"]])
 waiting = table[~table["has_oof"]]
 if ready.empty:
     st.info(f"No run in `{RUNS}` has out-of-fold predictions yet: a run writes `oof_predictions.parquet`"
@@ -51,9 +54,24 @@ if ready.empty:
         st.caption("Not ready: " + ", ".join(f"{r} ({s})" for r, s in zip(waiting["run_id"], waiting["state"])))
     st.stop()
 
-if st.session_state.get("th_run") not in ready["run_id"].tolist():
-    st.session_state.pop("th_run", None)  # deleted since: fall back to the newest run
-run_id = st.selectbox("Run", ready["run_id"].tolist(), key="th_run", bind="query-params")
+ALL = "all datasets"
+datasets = list(dict.fromkeys(d for d in ready["data_dir"] if d))
+p1, p2 = st.columns([1, 2])
+if len(datasets) > 1:
+    if st.session_state.get("th_dataset") not in [ALL, *datasets]:
+        st.session_state.pop("th_dataset", None)
+    chosen_ds = p1.selectbox("Dataset", [ALL, *datasets], key="th_dataset", format_func=lambda d: d if d == ALL
+                             else Path(d).name, help="Only runs trained on this dataset folder.")
+    if chosen_ds != ALL:
+        ready = ready[ready["data_dir"] == chosen_ds]
+else:
+    p1.caption("Dataset: " + (f"`{datasets[0]}`" if datasets else "—"))
+ids = ready["run_id"].tolist()
+labels = dict(zip(ready["run_id"], ready["label"]))
+if st.session_state.get("th_run") not in ids:
+    st.session_state.pop("th_run", None)  # deleted since, or of another dataset: fall back to the best run
+run_id = p2.selectbox("Run", ids, key="th_run", bind="query-params", format_func=lambda r: labels.get(r, r),
+                      help="Best finished run first; failed or scoreless runs last.")
 if not waiting.empty:
     st.caption(f"Not ready (no OOF predictions yet): {', '.join(waiting['run_id'])}")
 
@@ -155,22 +173,16 @@ if store.get("note"):
     kind, text = store["note"]
     getattr(st, kind)(text)
 
-scores = tc.overall_scores(y_true, y_score, classes, store["global"], store["per_class"], metric)
-s1, s2, s3 = st.columns(3)
-s1.metric("At 0.5", f"{scores['at_0.5']:.4f}")
-s2.metric(f"At the global threshold ({store['global']:.3f})", f"{scores['global']:.4f}",
-          delta=f"{scores['global'] - scores['at_0.5']:+.4f}")
-s3.metric("With per-class thresholds", f"{scores['per_class']:.4f}",
-          delta=f"{scores['per_class'] - scores['at_0.5']:+.4f}",
-          help=f"{ui.count(len(store['per_class']), 'class', 'classes')} with their own threshold, the rest at the"
-               " global one.")
-st.caption(f"{ui.count(y_true.shape[0], 'validation recording')} × {ui.count(len(classes), 'class', 'classes')}"
-           f" ({len(scored & set(classes))} scored)"
-           + (f", predictions of the run's best epoch so far ({epoch + 1})." if epoch is not None else "."))
-
 # ---- one class ---------------------------------------------------------------------------------
 st.subheader("Per class")
 support = dict(zip(classes, y_true.sum(axis=0).tolist()))
+# A click on a row of the table below picks that class (applied once per new click, like the
+# heatmap on the Inspection page; the table lists the classes in `order`).
+picked_rows = (st.session_state.get("th_table") or {}).get("selection", {}).get("rows", [])
+if picked_rows and picked_rows != st.session_state.get("_th_rows_done"):
+    st.session_state["_th_rows_done"] = picked_rows
+    if 0 <= picked_rows[0] < len(order):
+        st.session_state[f"th_class::{run_id}"] = order[picked_rows[0]]
 k1, k2, k3 = st.columns([2, 3, 1])
 cls = k1.selectbox("Class", order, key=f"th_class::{run_id}",
                    format_func=lambda c: f"{c}{' ★' if c in scored else ''} · {support[c]} positive"
@@ -203,14 +215,30 @@ with h3:
         charts.show(rui.pr_figure(pr, point), key="th_pr")
 st.caption(f"At {threshold:.3f}: TP {point['tp']}, FP {point['fp']}, FN {point['fn']}, TN {point['tn']}.")
 
+# ---- the overall score (below the charts: those are what a person tunes by eye) ----------------
+scores = tc.overall_scores(y_true, y_score, classes, store["global"], store["per_class"], metric)
+s1, s2, s3 = st.columns(3)
+s1.metric("At 0.5", f"{scores['at_0.5']:.4f}")
+s2.metric(f"At the global threshold ({store['global']:.3f})", f"{scores['global']:.4f}",
+          delta=f"{scores['global'] - scores['at_0.5']:+.4f}")
+s3.metric("With per-class thresholds", f"{scores['per_class']:.4f}",
+          delta=f"{scores['per_class'] - scores['at_0.5']:+.4f}",
+          help=f"{ui.count(len(store['per_class']), 'class', 'classes')} with their own threshold, the rest at the"
+               " global one.")
+st.caption(f"{ui.count(y_true.shape[0], 'validation recording')} × {ui.count(len(classes), 'class', 'classes')}"
+           f" ({len(scored & set(classes))} scored)"
+           + (f", predictions of the run's best epoch so far ({epoch + 1})." if epoch is not None else "."))
+
 # ---- all classes -------------------------------------------------------------------------------
 st.subheader("All classes")
 report = per_class_report(y_true, y_score, classes, class_thresholds(classes, store["global"], store["per_class"]))
 report.insert(1, "scored", report["species"].isin(scored))
 report.insert(2, "own threshold", report["species"].isin(store["per_class"].keys()))
 report = report.set_index("species").loc[order].reset_index()
-st.dataframe(report, hide_index=True, key="th_table", column_config={
-    **{c: st.column_config.NumberColumn(c, format="%.3f") for c in
-       ("precision", "recall", "f1", "ap", "auc", "threshold", "balanced_acc")},
-    "balanced_acc": st.column_config.NumberColumn("½(TPR+TNR)", format="%.3f"),
-})
+# Numbers as text with "—" where a metric is undefined (no positives: no AP, no AUC).
+for c in ("precision", "recall", "f1", "ap", "auc", "threshold", "balanced_acc"):
+    if c in report.columns:
+        report[c] = ["—" if pd.isna(v) else f"{v:.3f}" for v in report[c]]
+st.caption("Click a row to look at that class above.")
+st.dataframe(report, hide_index=True, key="th_table", on_select="rerun", selection_mode="single-row",
+             column_config={"balanced_acc": "½(TPR+TNR)"})

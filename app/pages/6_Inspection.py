@@ -5,11 +5,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures, search_widgets
+from ui import charts, figures, player, search_widgets
 
 from birdcore.analysis import inspection as ins
 from birdcore.analysis import selftrain_view
 from birdcore.annotation import store as ann
+from birdcore.audio.display import image_png, wav_bytes
 from birdcore.audio.windows import WINDOW_S
 from birdcore.data import uploads
 from birdcore.errors import BirdcoreError
@@ -40,12 +41,21 @@ def spec_of(path: str, mtime: float, _mel, mel_key: str) -> ins.Spectrogram:
     return ins.spectrogram(path, mel=_mel, max_frames=900)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def window_player(path: str, mtime: float, start: float, end: float) -> tuple[bytes, bytes]:
+    """(WAV, PNG) of one window for the player beside the heatmap (cached: going back is instant)."""
+    sp = ins.spectrogram(path, start, end, max_frames=400)
+    y, sr = ins.window_audio(path, start, end)
+    return wav_bytes(y, sr), image_png(sp.db, cmap="magma")
+
+
 # ---- which recording ---------------------------------------------------------------------------
 unlabeled = selftrain_view.unlabeled_soundscapes(ds.root)
 sources = ((["Test soundscape"] if ds.soundscapes else []) + (["Unlabeled soundscape"] if unlabeled else [])
            + (["Training recording"] if ds.has_train_audio else []) + ["Upload"])
 source = st.radio("Recording", sources, horizontal=True, key="insp_source")
 path: Path | None = None
+clip_species: list[str] = []
 if source == "Test soundscape":
     path = st.selectbox("Soundscape", ds.soundscapes, key="insp_soundscape", format_func=lambda p: p.stem)
 elif source == "Unlabeled soundscape":
@@ -54,6 +64,7 @@ elif source == "Training recording":
     fn = st.selectbox("Training recording", ds.metadata["filename"].tolist(), key="insp_train",
                       format_func=lambda f: f"{f} — {names.get(f.split('/')[0], '')}")
     path = ds.train_audio_dir / fn
+    clip_species = ins.clip_labels(ds.metadata, fn)  # a training clip's species are known
 else:
     limit = float(st.get_option("server.maxUploadSize"))
     up = st.file_uploader(f"Audio file (≤ {limit:g} MB)", type=["ogg", "wav", "flac", "mp3"], key="insp_upload")
@@ -70,26 +81,31 @@ except BirdcoreError as exc:
     st.stop()
 file_id, mtime = path.stem, path.stat().st_mtime
 
-# ---- which model -------------------------------------------------------------------------------
+# ---- which model: the best finished run by default (catalog.find_models ranks them) ---------------
 refs = catalog.find_models([ui.runs_dir()], ui.REPO_ROOT / "models")
 model = probs = None
 left, right = st.columns([3, 1])
-if not refs:
+if not [r for r in refs if r.kind != catalog.BIRDNET_KIND]:
     st.info(f"No trained model yet (no run with checkpoints/best.pt in `{ui.runs_dir()}`, no exported model in"
             " `models/`): train one on the Training page. The spectrogram and labels are shown below.")
-else:
-    ref = left.selectbox("Model", refs, key="insp_model", format_func=lambda r: r.label)
+if refs:
+    # No default when no run scored (failed, F1 0, still on its first epoch) and for BirdNET: a page
+    # that opens on a recording must not open on an error.
+    ref = left.selectbox("Model", refs, index=catalog.default_index(refs), key="insp_model",
+                         format_func=lambda r: r.label, placeholder="Choose a model (none has a score yet)")
     backend = right.radio("Backend", ["torch", "onnx"], horizontal=True, key="insp_backend",
-                          disabled=ref.kind != "run",
+                          disabled=ref is None or ref.kind != "run",
                           help="Exported models run with ONNX Runtime; BirdNET with LiteRT.")
-    try:
-        model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species),
-                           str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(ref))
-        catalog.check_classes(model.classes, ds.species, where=ref.label)
-        probs = probs_of(model, ref.key, tuple(model.classes), backend, catalog.model_stamp(ref), str(path), mtime)
-    except BirdcoreError as exc:
-        ui.show_error(exc)
-        model = probs = None
+    if ref is not None:
+        try:
+            model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species),
+                               str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(ref))
+            catalog.check_classes(model.classes, ds.species, where=ref.label)
+            probs = probs_of(model, ref.key, tuple(model.classes), backend, catalog.model_stamp(ref), str(path),
+                             mtime)
+        except BirdcoreError as exc:
+            ui.show_error(exc)
+            model = probs = None
     for note in model.notes if model else []:
         st.caption(note)
 
@@ -120,7 +136,7 @@ except BirdcoreError as exc:
     saved = None
 species_cols = model.classes if model is not None else ds.species
 truth, truth_sources = ins.truth_matrix(file_id, grid["start"], species_cols, test=ds.test, labels=ds.test_labels,
-                                        events=events, annotations=saved)
+                                        events=events, annotations=saved, clip_species=clip_species)
 
 # ---- window selection: the slider, or a click on the heatmap (applied once per new click) ---------
 n = len(grid)
@@ -136,42 +152,36 @@ labels = [f"{a:g}–{b:g} s" for a, b in zip(grid["start"], grid["end"])]
 w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: labels[i], key="insp_window") \
     if n > 1 else 0  # a slider needs two options
 w0, w1 = float(grid["start"].iat[w]), float(grid["end"].iat[w])
+# Play as soon as the window changes (a click or the slider), not on the page's first draw.
+shown_key = f"{path}|{w}"
+autoplay = st.session_state.get("_insp_shown") not in (None, shown_key)
+st.session_state["_insp_shown"] = shown_key
+known = truth.loc[w0]
+present = [c for c in truth.columns if known[c] == 1.0]
 
-# ---- heatmap ----------------------------------------------------------------------------------------
+# ---- heatmap, with the chosen window's player beside it ------------------------------------------
+heat_col, win_col = st.columns([3, 2]) if probs is not None else (None, st.container())
 if probs is not None:
-    st.subheader("Probabilities per window")
-    peak = probs[model.classes].max(axis=0).fillna(-1)
-    rows = sorted(model.classes, key=lambda c: -peak[c])
-    if len(rows) > 25:  # a 152-class model: the 25 most active species, plus every labelled one
-        labelled = [c for c in rows if c in truth.columns and (truth[c] == 1.0).any()]
-        rows = rows[:25] + [c for c in labelled if c not in rows[:25]]
-    st.plotly_chart(figures.probability_heatmap(probs, rows, truth, w, names), key="insp_heatmap", on_select="rerun",
-                    selection_mode="points", width="stretch", config={"displaylogo": False})
-    st.caption(f"{len(rows)} of {len(model.classes)} species, most active first. ○ = labelled present"
-               + (f" ({', '.join(truth_sources)})." if truth_sources else " (no labels for this recording)."))
-
-# ---- spectrogram ------------------------------------------------------------------------------------
-st.subheader("Spectrogram")
-mel = model.mel if model is not None else None
-try:
-    sp = spec_of(str(path), mtime, mel, repr(mel))
-    bounds = grid["start"].tolist()[1:] + [float(grid["end"].iat[-1])]
-    charts.show(figures.spectrogram_figure(sp, bounds=bounds, selected=(w0, w1)), key="insp_spec")
-except BirdcoreError as exc:
-    ui.show_error(exc)
-
-# ---- the chosen window --------------------------------------------------------------------------------
-st.subheader(f"Window {labels[w]}")
-left, right = st.columns([1, 2])
-with left, ui.error_box():
-    y, sr = ins.window_audio(path, w0, min(w1, w0 + WINDOW_S))
-    st.audio(y, sample_rate=sr)
-    search_widgets.similar_windows_link(ds, path, w0)
-    known = truth.loc[w0]
-    present = [c for c in truth.columns if known[c] == 1.0]
+    with heat_col:
+        st.subheader("Probabilities per window")
+        peak = probs[model.classes].max(axis=0).fillna(-1)
+        rows = sorted(model.classes, key=lambda c: -peak[c])
+        if len(rows) > 25:  # a 152-class model: the 25 most active species, plus every labelled one
+            labelled = [c for c in rows if c in truth.columns and (truth[c] == 1.0).any()]
+            rows = rows[:25] + [c for c in labelled if c not in rows[:25]]
+        st.plotly_chart(figures.probability_heatmap(probs, rows, truth, w, names), key="insp_heatmap",
+                        on_select="rerun", selection_mode="points", width="stretch", config={"displaylogo": False})
+        st.caption(f"{len(rows)} of {len(model.classes)} species, most active first. Outlined = labelled present"
+                   + (f" ({', '.join(truth_sources)})." if truth_sources else " (no labels for this recording)."))
+with win_col:
+    st.subheader(f"Window {labels[w]}")
+    with ui.error_box():
+        end = min(w1, w0 + WINDOW_S)
+        wav, png = window_player(str(path), mtime, w0, end)
+        player.player(wav, png, start_s=w0, end_s=end, label=file_id, height_px=110, autoplay=autoplay)
+        search_widgets.similar_windows_link(ds, path, w0)
     st.markdown("**Labelled present:** " + (", ".join(f"{c} ({names.get(c, c)})" for c in present) if present else
                 ("nothing" if known.notna().any() else "no labels for this window")))
-with right:
     if probs is not None:
         top = ins.top_species(probs.iloc[[w]], model.classes, thresholds, k=8)
         top.insert(4, "common_name", top["species"].map(lambda c: names.get(c, c)))
@@ -184,6 +194,16 @@ with right:
                                     "threshold": st.column_config.NumberColumn(format="%.3f")})
     else:
         st.caption("Pick a model to see its top species for this window.")
+
+# ---- spectrogram ------------------------------------------------------------------------------------
+st.subheader("Spectrogram")
+mel = model.mel if model is not None else None
+try:
+    sp = spec_of(str(path), mtime, mel, repr(mel))
+    bounds = grid["start"].tolist()[1:] + [float(grid["end"].iat[-1])]
+    charts.show(figures.spectrogram_figure(sp, bounds=bounds, selected=(w0, w1)), key="insp_spec")
+except BirdcoreError as exc:
+    ui.show_error(exc)
 
 # ---- a self-training round's pseudo-labels of this recording, beside the model's scores ----------
 families = selftrain_view.families(ui.runs_dir())

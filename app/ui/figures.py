@@ -107,29 +107,43 @@ def spectrogram_figure(sp: Spectrogram, *, height: int = 320, left: int = TIME_L
 
 def probability_heatmap(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int,
                         names: dict[str, str]) -> go.Figure:
-    """Species (`rows`) × window (x = window centre in s) probabilities from a table with `start`,
-    `end` and one column per species; ○ where `truth` says labelled present; window `selected` framed.
+    """Species (`rows`) × window probabilities from a table with `start`, `end` and one column per
+    species; cells `truth` says labelled present are outlined (the number stays readable); window
+    `selected` framed.
 
-    Every cell carries an invisible marker: heatmap traces do not report clicks, scatter points do
+    The heatmap's x are the window edges (n + 1 values), so even a one-window clip is drawn as wide
+    as its window (Plotly draws a single centre as a 1-unit sliver). Every cell carries an
+    invisible marker at its centre: heatmap traces do not report clicks, scatter points do
     (`st.plotly_chart(..., on_select="rerun")` then returns the clicked window's centre as x).
     """
-    centres = (probs["start"] + WINDOW_S / 2).tolist()
+    starts = probs["start"].astype(float).tolist()
+    edges = starts + [starts[-1] + WINDOW_S] if starts else []
+    centres = [s + WINDOW_S / 2 for s in starts]
     z = probs[rows].T.to_numpy(dtype=float)
     fig = go.Figure(go.Heatmap(
-        z=np.round(z, 4).tolist(), x=centres, y=rows, zmin=0, zmax=1, colorscale="Blues",
+        z=np.round(z, 4).tolist(), x=edges, y=rows, zmin=0, zmax=1, colorscale="Blues",
         text=[[f"{v:.2f}" if v >= 0.05 else "" for v in r] for r in np.nan_to_num(z)], texttemplate="%{text}",
         customdata=[[names.get(s, s)] * len(centres) for s in rows],
-        hovertemplate="%{y} (%{customdata})<br>window ending %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
+        hovertemplate="%{y} (%{customdata})<br>window %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
         colorbar=dict(title=dict(text="p"), thickness=14), xgap=1, ygap=1))
     pos = [(c, s) for s in rows if s in truth.columns for c, t in zip(centres, truth[s].tolist()) if t == 1.0]
-    if pos:
-        fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
-                                 marker=dict(symbol="circle-open", size=18, color=HIGHLIGHT, line=dict(width=2.5)),
-                                 hoverinfo="skip"))
+    row_of = {s: i for i, s in enumerate(rows)}
+    for c, s in pos:  # an outline per labelled cell; category axes take the row index as a number
+        fig.add_shape(type="rect", xref="x", yref="y", x0=c - WINDOW_S / 2 + 0.08, x1=c + WINDOW_S / 2 - 0.08,
+                      y0=row_of[s] - 0.45, y1=row_of[s] + 0.45, line=dict(color=HIGHLIGHT, width=2.5),
+                      name="labelled present")
+    # The labelled cells as (invisible) points too: a legend entry, a hover text, and data to test.
+    fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
+                             marker=dict(symbol="square-open", size=14, color=HIGHLIGHT, line=dict(width=2.5),
+                                         opacity=0),
+                             showlegend=False, hovertemplate="%{y}: labelled present<extra></extra>"))
+    if pos:  # the legend's sample: an outlined square (an invisible marker would show nothing)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="labelled present (outlined)",
+                                 marker=dict(symbol="square-open", size=12, color=HIGHLIGHT, line=dict(width=2.5))))
     fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
                              marker=dict(size=22, opacity=0), showlegend=False, hoverinfo="none", name="cells"))
     fig.add_vrect(x0=selected * WINDOW_S, x1=(selected + 1) * WINDOW_S, line=dict(color="black", width=2))
-    fig.update_xaxes(title_text="time (s)", dtick=WINDOW_S, range=[0, float(probs["end"].max())])
+    fig.update_xaxes(title_text="time (s)", dtick=WINDOW_S, range=[0, edges[-1] if edges else WINDOW_S])
     fig.update_yaxes(type="category", autorange="reversed")
     # Same left margin as the spectrogram below, so the two time axes line up.
     fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=TIME_LEFT_PX, r=10, t=30, b=10),

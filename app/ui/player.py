@@ -19,10 +19,12 @@ def _data_url(data: bytes, mime: str) -> str:
 
 
 def player_html(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: str = "",
-                highlight: tuple[float, float] | None = None, height_px: int = 150, seek_s: float | None = None) -> str:
+                highlight: tuple[float, float] | None = None, height_px: int = 150, seek_s: float | None = None,
+                autoplay: bool = False) -> str:
     """The player's HTML: the picture spans [`start_s`, `end_s`] of the recording, as does the audio;
     playback begins at `seek_s` (default `start_s`); `highlight` (start, end in s) frames a part of
-    the picture (the annotated window) and dims the rest."""
+    the picture (the annotated window) and dims the rest. `autoplay` starts playing as soon as the
+    audio is loaded (the click that chose the window is the user gesture browsers ask for)."""
     span = max(end_s - start_s, 1e-6)
     box = ""
     if highlight is not None:
@@ -52,7 +54,8 @@ def player_html(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: 
   const root = document.currentScript.parentElement;
   const audio = root.querySelector("audio"), cursor = root.querySelector(".bc-cursor");
   const pic = root.querySelector(".bc-pic"), t0 = {start_s:.6f}, span = {span:.6f};
-  audio.addEventListener("loadedmetadata", () => {{ audio.currentTime = {max(0.0, (seek_s if seek_s is not None else start_s) - start_s):.3f}; draw(); }}, {{once: true}});
+  audio.addEventListener("loadedmetadata", () => {{ audio.currentTime = {max(0.0, (seek_s if seek_s is not None else start_s) - start_s):.3f}; draw();
+    if ({'true' if autoplay else 'false'}) audio.play().catch(() => {{}}); }}, {{once: true}});
   function draw() {{
     const f = Math.min(Math.max(audio.currentTime / span, 0), 1);
     cursor.style.left = (f * 100) + "%";
@@ -72,7 +75,8 @@ def player_html(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: 
 
 
 def player(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: str = "",
-           highlight: tuple[float, float] | None = None, height_px: int = 150, seek_s: float | None = None) -> None:
+           highlight: tuple[float, float] | None = None, height_px: int = 150, seek_s: float | None = None,
+           autoplay: bool = False) -> None:
     """Draw `player_html` (picture + playhead + audio controls) in the page."""
     st.iframe(player_html(wav, png, start_s=start_s, end_s=end_s, label=label, highlight=highlight,
-                                height_px=height_px, seek_s=seek_s), height=height_px + 62)
+                                height_px=height_px, seek_s=seek_s, autoplay=autoplay), height=height_px + 62)

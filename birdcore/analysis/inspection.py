@@ -80,11 +80,13 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame | None:
 
 def truth_matrix(file_id: str, starts: Sequence[float], species: Sequence[str], *, window_s: float = WINDOW_S,
                  test: pd.DataFrame | None = None, labels: pd.DataFrame | None = None,
-                 events: pd.DataFrame | None = None, annotations: pd.DataFrame | None = None
-                 ) -> tuple[pd.DataFrame, list[str]]:
+                 events: pd.DataFrame | None = None, annotations: pd.DataFrame | None = None,
+                 clip_species: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Ground truth of one recording: (matrix index = window start, columns = species, 1.0 / 0.0 /
     NaN = unknown; the sources used). Later sources override earlier ones:
 
+    0. `clip_species` (a training recording's labels, `clip_labels`): present in every window — a
+       weak, whole-clip label (exact for a one-window clip); other species stay unknown;
     1. `labels` (row_id,target, e.g. test_labels.csv) joined to `test` (test.csv): scored birds only;
     2. `events` (test_events.csv): complete for a file of test.csv or listed in it — every species
        known, present when an event overlaps the window (the demo's rule, see annotations);
@@ -93,6 +95,10 @@ def truth_matrix(file_id: str, starts: Sequence[float], species: Sequence[str], 
     starts = [float(s) for s in starts]
     mat = pd.DataFrame(np.nan, index=pd.Index(starts, name="start"), columns=list(species))
     sources: list[str] = []
+    clip = [c for c in (clip_species or ()) if c in mat.columns]
+    if clip:
+        mat.loc[:, clip] = 1.0
+        sources.append("train_metadata.csv (whole clip)")
     grid = pd.DataFrame([(f"{file_id}_{sp}_{s + window_s:g}", file_id, sp, s + window_s, s) for s in starts
                          for sp in species], columns=["row_id", "file_id", "bird", "end_time", "start"])
     if labels is not None and test is not None:
@@ -118,6 +124,21 @@ def truth_matrix(file_id: str, starts: Sequence[float], species: Sequence[str], 
             _overlay(mat, grid, got)
             sources.append("annotations")
     return mat, sources
+
+
+def clip_labels(metadata: pd.DataFrame, filename: str) -> list[str]:
+    """A training recording's species from train_metadata.csv: its primary label, then its
+    secondary labels (a list column, or their text form); [] when the file is not listed."""
+    rows = metadata[metadata["filename"] == filename]
+    if rows.empty:
+        return []
+    row = rows.iloc[0]
+    secondary = row.get("secondary_labels", [])
+    if isinstance(secondary, str):  # "['a', 'b']" when the metadata was read without parsing
+        secondary = [t.strip(" '\"") for t in secondary.strip("[]").split(",") if t.strip(" '\"")]
+    elif not isinstance(secondary, (list, tuple)):
+        secondary = []
+    return list(dict.fromkeys([str(row["primary_label"]), *map(str, secondary)]))
 
 
 def _overlay(mat: pd.DataFrame, grid: pd.DataFrame, labels: pd.DataFrame) -> None:

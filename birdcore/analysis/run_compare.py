@@ -9,12 +9,16 @@ can watch the same run.
 * `epoch_frame` / `step_frame` / `metric_curves` — metrics.jsonl records as DataFrames for charts.
 * `MetricsTail` — an incremental reader of one run's metrics.jsonl (keeps its byte offset, reads
   only what was appended; starts over when the file was truncated by a resume).
-* `log_tail`, `run_status`, `eta_seconds`, `format_duration` — small helpers for live monitoring.
+* `log_tail`, `run_status`, `eta_seconds`, `format_duration`, `epoch_progress` — small helpers for
+  live monitoring.
+* `rank_runs` (best run first, the pickers' rule from `inference.catalog.run_standing`),
+  `config_diff` (what differs between two runs' configs), `delete_run` (never a run in training).
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,18 +28,24 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from birdcore.atomic_io import read_jsonl
+from birdcore.config.base import to_dict
 from birdcore.errors import RunError
+from birdcore.inference.catalog import run_label, run_standing
+from birdcore.training.run_lock import current_owner
 from birdcore.training.runs import RunFolder, pid_alive
 
 __all__ = [
     "EPOCH_METRICS", "ACTIVE_STATES", "run_status", "runs_table", "epoch_frame", "step_frame", "metric_curves",
-    "MetricsTail", "log_tail", "eta_seconds", "format_duration",
+    "MetricsTail", "log_tail", "eta_seconds", "format_duration", "epoch_progress", "rank_runs", "config_diff",
+    "delete_run",
 ]
 
 EPOCH_METRICS = ("micro_f1", "macro_f1", "birdclef2022", "cmap_pad5", "macro_auc")
 ACTIVE_STATES = ("queued", "running")
 RUN_COLUMNS = ("run_id", "name", "state", "epoch", "epochs", "monitor", "best_score", "best_epoch", "created_at",
-               "has_oof", "has_thresholds", "error")
+               "has_oof", "has_thresholds", "error", "data_dir")
+# A self-training family folder (`birdcore self-train`) lives among the runs but is not one.
+_FAMILY_FILE = "selftrain.json"
 
 
 def run_status(run: RunFolder) -> dict[str, Any]:
@@ -57,21 +67,22 @@ def runs_table(runs_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     """All runs under `runs_dir`, newest first, and one message per skipped folder.
 
     Columns: run_id, name, state, epoch (completed), epochs, monitor, best_score, best_epoch
-    (0-based), created_at, has_oof, has_thresholds, error. A sub-folder without a readable
-    config.json is skipped with a message; hidden folders and plain files are ignored.
+    (0-based), created_at, has_oof, has_thresholds, error, data_dir (the dataset it trained on). A
+    sub-folder without a readable config.json is skipped with a message; hidden folders, plain
+    files and self-training family folders are ignored.
     """
     d = Path(runs_dir)
     rows, skipped = [], []
     if d.is_dir():
         for p in sorted(d.iterdir(), key=lambda q: q.name, reverse=True):
-            if not p.is_dir() or p.name.startswith("."):
+            if not p.is_dir() or p.name.startswith(".") or (p / _FAMILY_FILE).is_file():
                 continue
             run = RunFolder(p)
             if not run.config_path.is_file():
                 skipped.append(f"{p.name}: not a run folder (no config.json)")
                 continue
             try:
-                cfg, _ = run.read_config()
+                cfg, extra = run.read_config()
             except RunError as exc:
                 skipped.append(f"{p.name}: {exc}")
                 continue
@@ -82,6 +93,7 @@ def runs_table(runs_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
                 "best_score": st.get("best_score"), "best_epoch": st.get("best_epoch"),
                 "created_at": st.get("created_at"), "has_oof": run.oof_path.is_file(),
                 "has_thresholds": run.thresholds_path.is_file(), "error": st.get("error"),
+                "data_dir": str(extra.get("data_dir") or ""),
             })
     table = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     for col in ("best_score",):
@@ -244,3 +256,74 @@ def format_duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def epoch_progress(steps: pd.DataFrame, steps_per_epoch: int | None) -> tuple[int, float] | None:
+    """(0-based epoch, share of it done) from the last logged step; None before the first step
+    or when the steps per epoch are unknown. Gives a moving bar within an epoch (the status file
+    only changes at epoch ends)."""
+    if steps.empty or not steps_per_epoch:
+        return None
+    last = steps.iloc[-1]
+    epoch, step = int(last["epoch"]), int(last["step"])  # `step` counts optimiser steps taken so far
+    done_in_epoch = step - epoch * int(steps_per_epoch)
+    return epoch, min(max(done_in_epoch / float(steps_per_epoch), 0.0), 1.0)
+
+
+def rank_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """`runs_table` rows best first (the model pickers' rule, `catalog.run_standing`: finished runs
+    by score, then running/stopped ones, then failed or scoreless ones; newest first among equals),
+    with two more columns: `usable` (a sensible default) and `label` ("run-x · micro F1 0.912")."""
+    if table.empty:
+        return table.assign(usable=pd.Series(dtype=bool), label=pd.Series(dtype=object))
+    rows = []
+    for r in table.itertuples(index=False):
+        score = None if pd.isna(r.best_score) else float(r.best_score)
+        usable, key = run_standing(r.state, score)
+        rows.append((key, usable, run_label(r.run_id, r.state, score, r.monitor)))
+    out = table.assign(usable=[u for _, u, _ in rows], label=[lab for _, _, lab in rows],
+                       _key=[k for k, _, _ in rows])
+    out = out.sort_values("_key", kind="stable").drop(columns="_key")  # stable: newest first among equals
+    return out.reset_index(drop=True)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(a: RunFolder, b: RunFolder) -> pd.DataFrame:
+    """The config fields that differ between two runs: columns field (dotted), <run a id>,
+    <run b id>; values as text, "—" where a field is absent in one run. The run name and the
+    dataset folder count as fields (a different dataset explains most differences)."""
+    flat = []
+    for run in (a, b):
+        cfg, extra = run.read_config()  # RunError names the folder when config.json is broken
+        flat.append({**_flatten(to_dict(cfg)), "data_dir": extra.get("data_dir")})
+    keys = sorted(set(flat[0]) | set(flat[1]))
+    missing = object()
+    rows = [(k, flat[0].get(k, missing), flat[1].get(k, missing)) for k in keys]
+    rows = [(k, "—" if x is missing else str(x), "—" if y is missing else str(y)) for k, x, y in rows if x != y]
+    names = [a.run_id, b.run_id] if a.run_id != b.run_id else [f"{a.run_id} (a)", f"{b.run_id} (b)"]
+    return pd.DataFrame(rows, columns=["field", *names])
+
+
+def delete_run(run: RunFolder) -> None:
+    """Delete a run folder. RunError while anything may still train it: its lock is held, or its
+    status (checked against the process, `run_status`) is queued or running."""
+    owner = current_owner(run.path)
+    if owner is not None:
+        raise RunError(f"{run.path}: the run is being trained ({owner.describe()}); stop it before deleting it")
+    state = run_status(run).get("state")
+    if state in ACTIVE_STATES:
+        raise RunError(f"{run.path}: the run is {state}; stop it before deleting it")
+    try:
+        shutil.rmtree(run.path)
+    except OSError as exc:
+        raise RunError(f"{run.path}: cannot delete the run folder ({exc})") from exc

@@ -1,7 +1,8 @@
 """Models a user can pick to score recordings, loaded with what goes with them.
 
-`find_models` lists runs with `checkpoints/best.pt`, exported ONNX folders and the optional
-BirdNET baseline; `load_model` loads one (+ its thresholds.json, mel settings, class checks);
+`find_models` lists runs with `checkpoints/best.pt` (best finished run first, its score in the
+label; `run_standing` is the ranking rule, `default_index` the picker's default), exported ONNX
+folders and the optional BirdNET baseline; `load_model` loads one (+ its thresholds.json, mel settings, class checks);
 `predict_table` / `recording_probs` give window probabilities (one model or an ensemble).
 Plain functions of paths, so an app can cache them (keyed by model path, backend, recording
 path and its mtime).
@@ -9,6 +10,7 @@ path and its mtime).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,9 @@ class ModelRef:
     kind: str
     path: str
     label: str
+    # Whether a picker may choose it unprompted (a finished or still-improving run with a real score).
+    # Not part of equality: a run whose score changes stays the same choice.
+    usable: bool = field(default=True, compare=False)
 
     @property
     def key(self) -> str:
@@ -46,21 +51,70 @@ class ModelRef:
 BIRDNET_REF = ModelRef(BIRDNET_KIND, "", "BirdNET baseline (V2.4, pretrained)")
 
 
+# Display names of the monitored metrics in picker labels ("run-x · micro F1 0.912").
+METRIC_NAMES = {"micro_f1": "micro F1", "macro_f1": "macro F1", "birdclef2022": "BirdCLEF 2022",
+                "cmap_pad5": "padded cmAP", "macro_auc": "macro ROC-AUC", "val_loss": "val loss"}
+# Finished runs rank before runs that are still training or were stopped, which rank before the rest.
+_STATE_TIER = {"finished": 0, "running": 1, "queued": 1, "stopped": 1}
+
+
+def run_standing(state: str | None, best_score: float | None, has_weights: bool = True) -> tuple[bool, tuple]:
+    """(usable as a default, sort key — smaller first) of a run from its state and best score.
+
+    A run is a sensible default only when it has weights, did not fail, and scored something: a
+    run stopped after one epoch with F1 0 or a failed run is listed, never picked unprompted.
+    Usable runs come first, finished ones before running/stopped ones, then by score (highest first).
+    """
+    score = float(best_score) if isinstance(best_score, (int, float)) and math.isfinite(best_score) else None
+    tier = _STATE_TIER.get(state or "", 2)
+    usable = has_weights and tier < 2 and score is not None and score > 0
+    return usable, (0 if usable else 1, tier, -(score if score is not None else -math.inf))
+
+
+def run_label(run_id: str, state: str | None, best_score: float | None, monitor: str | None) -> str:
+    """"run-x · micro F1 0.912", plus the state when it is not finished ("… (running)")."""
+    label = run_id
+    if isinstance(best_score, (int, float)) and math.isfinite(best_score):
+        label += f" · {METRIC_NAMES.get(monitor or '', monitor or 'score')} {best_score:.3f}"
+    else:
+        label += " · no score yet"
+    return label if state == "finished" else f"{label} ({state or 'unknown'})"
+
+
+def _monitor(run: RunFolder) -> str | None:
+    try:
+        return run.read_config()[0].train.monitor
+    except Exception:  # noqa: BLE001 - a broken config only loses the metric's name in the label
+        return None
+
+
 def find_models(runs_dirs: Iterable[str | os.PathLike], models_dir: str | os.PathLike | None = None,
                 birdnet: bool | None = None) -> list[ModelRef]:
-    """Usable models: runs holding `checkpoints/best.pt` (newest first), exported folders
-    (`model.onnx` + `bundle.json`) directly under `models_dir`, then BirdNET when `birdnet` (None =
-    when the optional extra is installed). A run still training is listed: best.pt is written atomically.
+    """Models to pick from, the sensible default first: runs holding `checkpoints/best.pt` that
+    scored (`run_standing`: finished runs by score, then running/stopped ones), exported folders
+    (`model.onnx` + `bundle.json`) directly under `models_dir`, then failed or scoreless runs
+    (listed, labelled, never first), then BirdNET when `birdnet` (None = when the optional extra
+    is installed). Each run's label carries its score. A run still training is listed: best.pt is
+    written atomically.
     """
-    out: list[ModelRef] = []
+    ranked = []
     for d in runs_dirs:
-        for run in list_runs(d):
+        for run in list_runs(d):  # newest first: the stable sort keeps that order among equals
             if run.best_checkpoint.is_file():
-                out.append(ModelRef("run", str(run.path), f"run {run.run_id}"))
+                st = run.status()
+                state, score = st.get("state"), st.get("best_score")
+                usable, key = run_standing(state, score)
+                ranked.append((key, ModelRef("run", str(run.path), run_label(run.run_id, state, score, _monitor(run)),
+                                             usable=usable)))
+    runs = [ref for _, ref in sorted(ranked, key=lambda kr: kr[0])]
+    # Pages that take the first model as their default (Submission's ensemble picker) then never
+    # start on a failed run while an exported model exists.
+    out: list[ModelRef] = [r for r in runs if r.usable]
     if models_dir is not None and Path(models_dir).is_dir():
         for p in sorted(Path(models_dir).iterdir()):
             if (p / ONNX_FILE).is_file() and (p / BUNDLE_FILE).is_file():
                 out.append(ModelRef("exported", str(p), f"exported {p.name} (ONNX)"))
+    out.extend(r for r in runs if not r.usable)
     if birdnet is None:
         from birdcore.pretrained import is_available
 
@@ -68,6 +122,16 @@ def find_models(runs_dirs: Iterable[str | os.PathLike], models_dir: str | os.Pat
     if birdnet:
         out.append(BIRDNET_REF)
     return out
+
+
+def default_index(refs: Sequence[ModelRef]) -> int | None:
+    """Index of the model a picker starts on: the first usable run (`find_models` puts the best
+    first), else the first exported model; None when there is neither — BirdNET, a failed or an
+    empty run is never chosen for the user."""
+    for i, ref in enumerate(refs):
+        if (ref.kind == "run" and ref.usable) or ref.kind == "exported":
+            return i
+    return None
 
 
 def model_stamp(ref: ModelRef) -> float:

@@ -394,7 +394,8 @@ def _train_epoch(run: RunFolder, s: _Setup, st: _LoopState, epoch: int, progress
         seen += n
         window_n += n
         loss_sum += float(loss.detach())
-        if dist.main and (st.step % tc.log_every_steps == 0 or b == s.steps_per_epoch - 1):
+        # The first step too: a watcher sees a loss within seconds, not after `log_every_steps` steps.
+        if dist.main and (st.step % tc.log_every_steps == 0 or b == 0 or b == s.steps_per_epoch - 1):
             now = time.time()
             rec = {"kind": "step", "epoch": epoch, "step": st.step, "loss": round(float(loss.detach()), 5),
                    "lr": lr, "samples_per_s": round(window_n * dist.world / max(now - window_t, 1e-6), 2)}

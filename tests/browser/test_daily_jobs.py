@@ -161,3 +161,53 @@ def test_annotation_three_windows_by_keyboard_and_raven_export(page, app_url, tm
     assert header[:7] == ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
                           "High Freq (Hz)"]
     screenshot(page, "Annotation")
+
+
+def test_inspection_click_plays_that_window_beside_the_heatmap(page, app_url, browser_runs_dir):
+    """Click a heatmap cell: the player beside the heatmap (not a screen below) loads that window
+    and starts playing; then the Thresholds page (charts above the fold; move the global threshold
+    by keyboard and save it into the run) and the Training page."""
+    timed(page, "Inspection first render", lambda: page.goto(f"{app_url}/Inspection", wait_until="domcontentloaded"))
+    no_exception(page)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    heat = page.locator(".st-key-insp_heatmap .nsewdrag").first
+    if not heat.count():
+        pytest.skip("no trained model in the browser session's runs folder")
+    x0, x1, rows = page.evaluate("""() => {
+        const g = document.querySelector('.st-key-insp_heatmap .js-plotly-plot');
+        return [g._fullLayout.xaxis.range[0], g._fullLayout.xaxis.range[1], g._fullData[0].y.length]; }""")
+    box = heat.bounding_box()
+    # The second window's cell (5–10 s) of the top row.
+    timed(page, "Inspection heatmap click", lambda: page.mouse.click(
+        box["x"] + (7.5 - x0) / (x1 - x0) * box["width"], box["y"] + box["height"] / (2 * rows)))
+    no_exception(page)
+    player = page.locator('iframe[srcdoc*="bc-player"]').first
+    assert 'data-start="5.000"' in player.get_attribute("srcdoc")
+    pbox = player.bounding_box()
+    assert pbox["x"] >= box["x"] + box["width"] - 5 and pbox["y"] < box["y"] + box["height"]  # beside it
+    # Started by itself: it is playing, or already played (a 5-s window may be over by now).
+    played = page.frame_locator('iframe[srcdoc*="bc-player"]').locator("audio").evaluate(
+        "a => !a.paused || a.played.length > 0")
+    assert played, "the clicked window did not start playing"
+    screenshot(page, "Inspection")
+
+    timed(page, "Thresholds first render", lambda: page.goto(f"{app_url}/Thresholds", wait_until="domcontentloaded"))
+    no_exception(page)
+    hist = page.locator(".st-key-th_hist").first
+    if hist.count():
+        assert hist.bounding_box()["y"] < 900, "the class charts should be above the fold"
+        # The global threshold (0.5, step 0.005): its range input takes the arrow keys.
+        page.locator('input[type="range"][aria-label="Global threshold"]').first.focus()
+        for _ in range(2):
+            timed(page, "Thresholds global threshold key", lambda: page.keyboard.press("ArrowRight"))
+        timed(page, "Thresholds save", lambda: page.get_by_role("button", name="Save thresholds.json into the run")
+              .click())
+        no_exception(page)
+        from birdcore.evaluation.thresholds import load_thresholds
+
+        saved = [load_thresholds(p) for p in browser_runs_dir.glob("*/thresholds.json")]
+        assert [round(t.global_threshold, 3) for t in saved] == [0.51]
+    screenshot(page, "Thresholds")
+    timed(page, "Training first render", lambda: page.goto(f"{app_url}/Training", wait_until="domcontentloaded"))
+    no_exception(page)
+    screenshot(page, "Training")
