@@ -79,6 +79,23 @@ def test_same_outputs_as_the_whole_graph(fast, graph):
     assert all(set(np.argsort(-a)[:5]) == set(np.argsort(-b)[:5]) for a, b in zip(lf, lg))
 
 
+def test_results_do_not_depend_on_the_callers_torch_threads(fast):
+    import torch
+
+    x = _bird_like(3.0, seed=4)[None, :]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fast.run_chunks(x)
+        torch.set_num_threads(2)
+        two = fast.run_chunks(x)
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+
+
 def test_same_window_scores_on_a_real_recording(fast, graph, real_audio_dir):
     path = real_audio_dir / "opensoundscape_1min.wav"
     if not path.exists():

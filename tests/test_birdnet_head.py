@@ -55,19 +55,7 @@ def test_head_learns_and_beats_shuffled_labels(tones, tmp_path):
 
 def test_birdnet_baseline_submission_is_valid(tones, tmp_path, real_data_dir):
     data = tmp_path / "data"
-    shutil.copytree(tones, data)
-    shutil.copy(real_data_dir / "eBird_Taxonomy_v2021.csv", data / "eBird_Taxonomy_v2021.csv")
-    # give the tone species real codes so BirdNET's labels map onto them
-    meta = pd.read_csv(data / "train_metadata.csv")
-    real = {f"t{i}sp1": code for i, code in enumerate(["akiapo", "apapan", "iiwi", "skylar"])}
-    for col in ("primary_label",):
-        meta[col] = meta[col].map(real)
-    meta.to_csv(data / "train_metadata.csv", index=False)
-    for f in ("test.csv", "sample_submission.csv", "test_labels.csv", "scored_birds.json"):
-        text = (data / f).read_text()
-        for old, new in real.items():
-            text = text.replace(old, new)
-        (data / f).write_text(text)
+    real = _real_code_copy(tones, data, real_data_dir)  # so BirdNET's labels map onto the species
     sub, res = make_submission(["birdnet"], data, tmp_path / "sub.csv")
     validate_submission(sub, load_dataset(data).test)
     assert res.classes == sorted(real.values())

@@ -15,9 +15,9 @@ ONNX_FILE = "model.onnx"
 NETWORK_FILE = "network.onnx"  # mel in, logits out (the front end then runs in torch)
 BIRDNET_SOURCE = "birdnet"  # the model source name of BirdNET's own scores
 # How a run's network runs on CPU: PyTorch, ONNX Runtime, or OpenVINO (an optional extra) — the
-# last two on the exported network.onnx. OpenVINO's bf16 mode is ~2x faster again where the CPU has
-# bf16, but moved a trained model's probabilities by up to 0.2: measured, not offered
-# (benchmarks/bench_backends.py).
+# last two on the exported network.onnx. OpenVINO's bf16 mode is faster again where the CPU has
+# bf16, but moved a trained model's probabilities by up to 0.08-0.2: measured, not offered
+# (benchmarks/bench_inference.py).
 BACKENDS = ("torch", "onnx", "openvino")
 
 

@@ -1,10 +1,11 @@
 """OpenVINO as a runtime for exported networks (`--backend openvino`): an optional extra.
 
-Measured on this project's 2-core machine (EfficientNet-B0 SED, 128 mels, one minute = 12
-windows, network only): ONNX Runtime ~470-570 ms, OpenVINO f32 ~420 ms, OpenVINO bf16 ~230-260 ms
-(on a CPU with native bf16; `benchmarks/bench_backends.py` prints the figures and the accuracy
-of each path against PyTorch on real audio). OpenVINO reads the same `network.onnx` that
-`birdcore export` writes, so there is no second export. Install: `pip install -r
+Measured on this project's 2-core machine (EfficientNet-B0 SED, 128 mels, whole pipeline per
+minute of audio, quiet): PyTorch 500 ms, ONNX Runtime 259 ms, OpenVINO f32 247 ms (the same
+probabilities, Δ < 2e-6), OpenVINO bf16 207 ms on this CPU's native bf16, which moved
+probabilities by up to 0.08 on real clips and is not offered; `benchmarks/bench_inference.py`
+prints the figures and each path's accuracy against PyTorch. OpenVINO reads the same
+`network.onnx` that `birdcore export` writes, so there is no second export. Install: `pip install -r
 requirements-openvino.txt` (a 59 MB wheel; the 2024 BirdCLEF winner compiled its ensemble with it).
 """
 

@@ -230,7 +230,7 @@ class BirdNET:
             for s in range(0, n, bs):
                 part = np.ascontiguousarray(x[s:s + bs])
                 if self._front is not None:
-                    part = self._front(part)
+                    part = self._front(part, threads=self.num_threads)
                 if part.shape[0] != self._batch:
                     self._interp.resize_tensor_input(self._in_idx, [part.shape[0], *part.shape[1:]])
                     self._interp.allocate_tensors()

@@ -51,17 +51,28 @@ class FrontEnd:
     offset: np.ndarray
     eps: float  # added to the max in the input normalisation
 
-    def __call__(self, chunks: np.ndarray) -> np.ndarray:
+    def __call__(self, chunks: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """The spectrogram tensor of `chunks` (N, samples). `threads`: torch threads for the products,
+        set for this call only (None: the process's setting)."""
         import torch
 
         x = np.ascontiguousarray(chunks, dtype=np.float32)
-        with torch.no_grad():
-            bases = [torch.from_numpy(s.basis) for s in self.stfts]
-            scale, offset = torch.from_numpy(self.scale), torch.from_numpy(self.offset)
-            # Chunk by chunk, never over the batch: vectorised kernels (BLAS blocking, SIMD pow with a
-            # scalar tail) round differently with the tensor's size, so a batched call would make a
-            # chunk's result depend on its batch (by ~1e-6); the embedding cache promises identical values.
-            return np.stack([self._one(torch.from_numpy(c), bases, scale, offset).numpy() for c in x])
+        # The BLAS product rounds differently with its thread count (1 float32 ulp now and then), so
+        # the caller fixes it: a Ray worker (1 OpenMP thread by default) and a local run then agree.
+        previous = torch.get_num_threads()
+        if threads and threads != previous:
+            torch.set_num_threads(int(threads))
+        try:
+            with torch.no_grad():
+                bases = [torch.from_numpy(s.basis) for s in self.stfts]
+                scale, offset = torch.from_numpy(self.scale), torch.from_numpy(self.offset)
+                # Chunk by chunk, never over the batch: vectorised kernels (BLAS blocking, SIMD pow with
+                # a scalar tail) round differently with the tensor's size, so a batched call would make a
+                # chunk's result depend on its batch; the embedding cache promises identical values.
+                return np.stack([self._one(torch.from_numpy(c), bases, scale, offset).numpy() for c in x])
+        finally:
+            if threads and threads != previous:
+                torch.set_num_threads(previous)
 
     def _one(self, chunk: Any, bases: list, scale: Any, offset: Any) -> Any:
         import torch
