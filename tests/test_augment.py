@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from birdcore.augment.batch_mix import CUTMIX, MIXUP, NONE, mix_batch, mix_batch_info
+from birdcore.augment.batch_mix import CUTMIX, MIXUP, NONE, mix_batch, mix_batch_info, union_targets
 from birdcore.augment.pipeline import (
     WaveformPipeline,
     apply_spec_augment,
@@ -154,6 +154,22 @@ def test_or_mixup_labels_are_the_union():
         j = int(r.partner[i])
         assert torch.equal(r.y[i], torch.maximum(y[i], y[j]))
         assert r.y[i, i] == 1 and r.y[i, j] == 1
+
+
+def test_unknown_targets_stay_unknown_unless_the_partner_holds_the_class():
+    nan = float("nan")
+    a = torch.tensor([[nan, nan, 0.0, 0.7]])
+    b = torch.tensor([[1.0, 0.0, nan, 0.2]])
+    got = union_targets(a, b)
+    assert got[0, 0] == 1.0 and got[0, 3] == pytest.approx(0.7)  # the partner holds class 0
+    assert torch.isnan(got[0, 1]) and torch.isnan(got[0, 2])  # absent on one side, unknown on the other
+    # through a whole batch: "or" mixup keeps the rule, weighted mixes keep NaN, nothing becomes 0
+    y = torch.tensor([[nan, 1.0], [1.0, 0.0]])
+    r = mix_batch_info(torch.randn(2, 50), y, cfg_with(mixup={"p": 1.0, "mode": "or"}), torch.Generator().manual_seed(0))
+    assert r.y[0, 0] == 1.0 and r.y[1, 0] == 1.0 and (r.y[:, 1] == 1.0).all()
+    w = mix_batch_info(torch.randn(2, 50), y, cfg_with(mixup={"p": 1.0, "mode": "weighted"}),
+                       torch.Generator().manual_seed(0))
+    assert torch.isnan(w.y[:, 0]).all() and torch.isfinite(w.y[:, 1]).all()
 
 
 def test_cutmix_copies_a_time_band_and_mixes_labels_by_area():

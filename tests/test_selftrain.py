@@ -27,6 +27,7 @@ from birdcore.pretrained.teacher import (
     pseudo_labels,
     write_pseudo_labels,
 )
+from birdcore.selftrain import teacher_of
 from birdcore.training.data import EpochSampler
 from birdcore.training.launcher import prepare_run, run_in_process
 from birdcore.training.pseudo import (
@@ -72,6 +73,8 @@ def test_pseudo_labels_floor_power_cap_and_teacher():
     capped = pseudo_labels(scores, ["x", "y"], floor=0.1, cap_per_class=1, soft=False)
     assert capped["x"].tolist() == [1, 0, 0, 0] and capped["y"].tolist() == [1, 0, 0, 0]  # tie: earliest kept
     assert passed_per_class(soft, ["x", "y", "z"]) == {"x": 3, "y": 4, "z": 0}
+    # z: the teacher has no opinion, so the table says so (NaN) instead of "absent" (0)
+    assert soft["z"].isna().all() and capped["x"].notna().all()
     with pytest.raises(ConfigError, match="power"):
         pseudo_labels(scores, ["x"], power=0)
     with pytest.raises(ConfigError, match="floor"):
@@ -88,6 +91,16 @@ def test_bad_tables_name_the_file_and_the_problem(tones, tmp_path):
         read_pseudo_windows(bad, CODES)
     with pytest.raises(DatasetError, match="no column for any of the run's"):
         read_pseudo_windows(good, ["other"])
+    pd.read_csv(good).assign(**{CODES[1]: "yes"}).to_csv(bad, index=False)
+    with pytest.raises(DatasetError, match=r"bad\.csv: line 2, column t1sp1: 'yes' is not a target"):
+        read_pseudo_windows(bad, CODES)
+    # an empty cell and a class without a column are "no opinion" (NaN), not "absent"
+    partial = pd.read_csv(good).drop(columns=[CODES[2]])
+    partial.loc[0, CODES[0]] = np.nan
+    partial.to_csv(tmp_path / "partial.csv", index=False)
+    w = read_pseudo_windows(tmp_path / "partial.csv", CODES)
+    assert np.isnan(w.targets[:, 2]).all() and np.isnan(w.targets[0, 0]) and w.missing_classes == [CODES[2]]
+    assert np.isfinite(w.targets[1:, :2]).all()
     pd.read_csv(good).drop(columns=["path"]).to_csv(bad, index=False)
     with pytest.raises(DatasetError, match=r"bad\.csv: pseudo-label table lacks column\(s\) path"):
         read_pseudo_windows(bad, CODES)
@@ -218,7 +231,20 @@ def test_killed_self_training_resumes_at_the_right_round_and_epoch(tones, tmp_pa
     assert table["val_score"].notna().all() and (table.loc[1:, "passed_windows"] > 0).all()
 
 
+def test_who_teaches_each_round():
+    state = {"rounds": [{"run": "/r0"}, {"run": "/r1"}, {"run": "/r2"}]}
+    noisy = SelfTrainConfig(rounds=3)
+    assert [teacher_of(state, noisy, r) for r in (1, 2, 3)] == [["/r0"], ["/r1"], ["/r2"]]
+    steady = SelfTrainConfig(rounds=3, teacher=["/t1", "/t2"], later_teacher="rounds")
+    assert teacher_of(state, steady, 1) == ["/t1", "/t2"]
+    assert teacher_of(state, steady, 3) == ["/t1", "/t2", "/r0", "/r1", "/r2"]
+    distil = SelfTrainConfig(rounds=2, teacher=["birdnet"], later_teacher="rounds")
+    assert teacher_of(state, distil, 1) == ["birdnet"] and teacher_of(state, distil, 2) == ["/r0", "/r1"]
+
+
 def test_self_train_config_is_checked():
+    with pytest.raises(ConfigError, match="later_teacher: 'all' is not one of previous, rounds"):
+        SelfTrainConfig(later_teacher="all")
     with pytest.raises(ConfigError, match="stands alone"):
         SelfTrainConfig(teacher=["birdnet", "runs/x"])
     with pytest.raises(ConfigError, match="pseudo.labels: pseudo-labelled windows train the cnn family only"):

@@ -5,7 +5,8 @@ untouched. The partner j of each sample is another sample of the same batch (a r
 derangement, so j ≠ i whenever B ≥ 2), always taken from the *unmixed* batch.
 
 - mixup: x_i ← w·x_i + (1−w)·x_j with w ~ Beta(α, α); labels "or" → max(y_i, y_j) (the union;
-  max keeps soft secondary labels soft), "weighted" → w·y_i + (1−w)·y_j.
+  max keeps soft secondary labels soft), "weighted" → w·y_i + (1−w)·y_j. A NaN target (unknown,
+  from a pseudo-label teacher) stays NaN, unless "or" meets the class in the partner.
 - cutmix: a band of L = round(a·T) steps along the last axis (time), a ~ Beta(α, α), at a
   uniform start, is copied from x_j; labels (1 − L/T)·y_i + (L/T)·y_j — the area fraction,
   since the band spans all frequencies.
@@ -25,7 +26,7 @@ import torch
 
 from birdcore.config.augment import AugmentConfig
 
-__all__ = ["MixResult", "mix_batch", "mix_batch_info"]
+__all__ = ["MixResult", "mix_batch", "mix_batch_info", "union_targets"]
 
 NONE, MIXUP, CUTMIX = 0, 1, 2
 
@@ -52,6 +53,13 @@ def _partners(b: int, g: torch.Generator | None) -> torch.Tensor:
     partner = torch.empty(b, dtype=torch.long)
     partner[perm] = perm.roll(-1)  # each sample's partner is the next one in a random cycle
     return partner
+
+
+def union_targets(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """max(a, b), where NaN is an unknown target (a pseudo-label teacher's "no opinion"): unknown
+    stays unknown unless the other side holds the class (> 0). Weighted mixes simply keep NaN."""
+    joined = torch.fmax(a, b)
+    return torch.where((torch.isnan(a) & ~(b > 0)) | (torch.isnan(b) & ~(a > 0)), torch.nan, joined)
 
 
 def mix_batch_info(x: torch.Tensor, targets: torch.Tensor, cfg: AugmentConfig,
@@ -98,7 +106,7 @@ def mix_batch_info(x: torch.Tensor, targets: torch.Tensor, cfg: AugmentConfig,
     tw = weight.to(targets.device, targets.dtype)[:, None]
     y_weighted = tw * targets + (1 - tw) * yj
     if cfg.mixup.mode == "or":
-        y_mix = torch.maximum(targets, yj)
+        y_mix = union_targets(targets, yj)
     else:
         y_mix = y_weighted
     tk = kind.to(targets.device)[:, None]

@@ -73,14 +73,20 @@ class PseudoConfig:
         return bool(self.labels)
 
 
+LATER_TEACHERS = ("previous", "rounds")
+
+
 @dataclass
 class SelfTrainConfig:
     """A family of self-training rounds (`birdcore self-train`), saved in its `selftrain.json`.
 
     - `rounds`: rounds after round 0 (round 0 trains on labelled data only).
     - `teacher`: round 1's teacher: ["previous"] (round 0's model), ["birdnet"] (BirdNET's scores,
-      for the species it knows), or run folders (several = their averaged ensemble). Later rounds
-      are always taught by the round before (noisy student).
+      for the species it knows), or run folders (several = their averaged ensemble).
+    - `later_teacher`: who teaches round r >= 2: "previous" (the round before alone: noisy
+      student, 2025 1st place) or "rounds" (the averaged ensemble of every earlier round's run,
+      plus `teacher`'s run folders when round 1 had some: a steadier teacher, at the cost of one
+      scoring pass per model).
     - `unlabeled`: the dataset's `unlabeled_soundscapes/` when empty, else a folder of recordings.
     - `labels`: how teacher scores become targets (`PseudoLabelConfig`).
     - `round0`: a finished run folder to stand as round 0 instead of training one (it must have
@@ -89,6 +95,7 @@ class SelfTrainConfig:
 
     rounds: int = 2
     teacher: list[str] = field(default_factory=lambda: ["previous"])
+    later_teacher: str = "previous"
     unlabeled: str = ""
     round0: str = ""
     labels: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
@@ -99,6 +106,8 @@ class SelfTrainConfig:
         check_range("rounds", self.rounds, 1, 50)
         if not self.teacher or any(not isinstance(t, str) or not t.strip() for t in self.teacher):
             raise ConfigError("teacher: expected 'previous', 'birdnet' or one or more run folders")
+        if self.later_teacher not in LATER_TEACHERS:
+            raise ConfigError(f"later_teacher: {self.later_teacher!r} is not one of {', '.join(LATER_TEACHERS)}")
         special = [t for t in self.teacher if t in ("previous", "birdnet")]
         if special and len(self.teacher) > 1:
             raise ConfigError(f"teacher: {special[0]!r} stands alone; only run folders form an ensemble")

@@ -28,13 +28,14 @@ def pseudo_labels(window_scores_df: pd.DataFrame, classes: list[str], floor: flo
     """Pseudo-labels per window: `file_id, end_time, [path, teacher,] <classes...>`.
 
     - soft=True: the probability itself, with values below `floor` set to 0, then raised to
-      `power` (float32 in [0, 1]); soft=False: 1 where the probability >= `floor`, else 0 (int8).
+      `power` (float32 in [0, 1]); soft=False: 1 where the probability >= `floor`, else 0.
     - `cap_per_class` > 0 keeps only that many windows per class (the highest scores; ties keep the
       earlier window), the others become 0.
     - `teacher` adds a `teacher` column naming who labelled the windows; `paths` ({file_id: audio
       path}) adds the `path` column the trainer reads the audio from.
-    A class absent from the scores, or NaN (BirdNET lacks the species), becomes 0: the teacher has
-    no opinion, so it must not invent a positive. Raises ConfigError for a floor outside [0, 1], a
+    A class absent from the scores, or NaN (BirdNET lacks the species), stays NaN ("no opinion";
+    an empty cell in the CSV): the trainer masks it out of the loss (`ClipLoss`), because a 0
+    would teach the student that the species is absent from every window. Raises ConfigError for a floor outside [0, 1], a
     power <= 0 or a negative cap, DatasetError when the key columns are missing or a file_id has no
     path in `paths`.
     """
@@ -60,23 +61,22 @@ def pseudo_labels(window_scores_df: pd.DataFrame, classes: list[str], floor: flo
         if code in window_scores_df.columns:
             p = pd.to_numeric(window_scores_df[code], errors="coerce").to_numpy(np.float32)
         else:
-            p = np.zeros(len(window_scores_df), np.float32)
-        p = np.nan_to_num(p, nan=0.0)
-        keep = p >= floor
+            p = np.full(len(window_scores_df), np.nan, np.float32)
+        known = np.isfinite(p)
+        keep = known & (np.nan_to_num(p, nan=0.0) >= floor)
         if cap_per_class and keep.sum() > cap_per_class:
             order = np.argsort(-p, kind="stable")  # stable: ties keep the earlier window
             capped = np.zeros_like(keep)
             capped[order[:cap_per_class]] = True
             keep &= capped
-        if soft:
-            out[code] = np.where(keep, np.power(p, float(power)), 0.0).astype(np.float32)
-        else:
-            out[code] = keep.astype(np.int8)
+        target = np.power(np.where(keep, p, 0.0), float(power)) if soft else keep.astype(np.float32)
+        out[code] = np.where(known, target, np.nan).astype(np.float32)
     return out
 
 
 def passed_per_class(table: pd.DataFrame, classes: list[str]) -> dict[str, int]:
-    """{class: windows whose target is > 0}: how many windows passed the floor (and the cap)."""
+    """{class: windows whose target is > 0}: how many windows passed the floor (and the cap);
+    windows the teacher has no opinion on (NaN) do not count."""
     return {c: int((pd.to_numeric(table[c], errors="coerce").fillna(0) > 0).sum()) for c in classes if c in table}
 
 

@@ -28,7 +28,7 @@ def _cmd_self_train(args: argparse.Namespace) -> int:
             raise BirdcoreError("self-train: --data DIR is required (or --resume FAMILY)")
         check_output_dir(args.runs, "--runs")
         labels = PseudoLabelConfig(mode=args.labels, floor=args.floor, power=args.power, cap_per_class=args.cap)
-        st = SelfTrainConfig(rounds=args.rounds, teacher=args.teacher or ["previous"],
+        st = SelfTrainConfig(rounds=args.rounds, teacher=args.teacher or ["previous"], later_teacher=args.later_teacher,
                              unlabeled=str(args.unlabeled or ""), labels=labels, round0=str(args.round0 or ""))
         overrides = [*_pseudo_overrides(args), *args.set]
         fam = create_family(args.data, args.config, overrides, st, args.runs, args.device)
@@ -55,7 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=ROUNDS, default=2, help="rounds after round 0 (default 2)")
     p.add_argument("--teacher", action="append", default=None, metavar="previous|birdnet|RUN",
                    help="round 1's teacher: 'previous' (round 0's model, default), 'birdnet', or a run folder"
-                        " (repeat for an ensemble); later rounds are taught by the round before")
+                        " (repeat for an ensemble); later rounds: see --later-teacher")
+    p.add_argument("--later-teacher", choices=["previous", "rounds"], default="previous",
+                   help="who teaches rounds >= 2: 'previous' (the round before: noisy student, default) or 'rounds'"
+                        " (the ensemble of every earlier round, plus --teacher's run folders)")
     p.add_argument("--round0", type=Path, default=None, metavar="RUN",
                    help="a finished run to stand as round 0 instead of training one (same data and config)")
     p.add_argument("--unlabeled", type=Path, default=None, help="folder of unlabeled recordings (default"

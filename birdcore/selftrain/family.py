@@ -199,18 +199,22 @@ def _base_config(config: str, overrides: list[str], device: str | None) -> RunCo
     return cfg
 
 
-def _teacher_of(state: dict, st: SelfTrainConfig, r: int) -> list[str]:
+def teacher_of(state: dict, st: SelfTrainConfig, r: int) -> list[str]:
     """Round r's teacher: the configured one for round 1 (round 0's model for "previous"), else
-    the round before."""
+    the round before, or with `later_teacher="rounds"` every earlier round's run plus the
+    configured run folders (BirdNET and "previous" are not runs: they do not join)."""
     if r == 1 and st.teacher != ["previous"]:
         return list(st.teacher)
+    if r >= 2 and st.later_teacher == "rounds":
+        extra = [t for t in st.teacher if t not in ("previous", "birdnet")]
+        return [*extra, *(state["rounds"][k]["run"] for k in range(r))]
     return [state["rounds"][r - 1]["run"]]
 
 
 def _make_labels(fam: Family, state: dict, st: SelfTrainConfig, r: int, unlabeled: list[Path],
                  truth: pd.DataFrame | None, say: Say) -> None:
     rec = state["rounds"][r]
-    teacher = _teacher_of(state, st, r)
+    teacher = teacher_of(state, st, r)
     name = teacher_name(teacher)
     classes = RunFolder(Path(state["rounds"][0]["run"])).classes
     say(f"round {r}: labelling {len(unlabeled)} unlabeled recording(s) with {name}")

@@ -9,6 +9,10 @@ w_k = class weight, ε = label smoothing):
     loss  = Σ_i s_i · mean_k(w_k · l_ik) / Σ_i s_i
 
     CE:     q_i = y_i / Σ_k y_ik (smoothed by ε/K),  loss = Σ_i s_i · (−Σ_k w_k q_ik log softmax(z_i)_k) / Σ_i s_i
+
+A NaN target means "unknown" (a pseudo-label teacher with no opinion on that class): the element
+adds nothing and gets no gradient. BCE/focal still divide by K, so a known class weighs the same
+in every row; CE takes its softmax over the known classes only.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def sample_weights(ratings: np.ndarray, cfg: DataConfig) -> np.ndarray:
 
 
 class ClipLoss(nn.Module):
-    """The configured loss on clip logits (B, K) and multi-hot/soft targets (B, K)."""
+    """The configured loss on clip logits (B, K) and multi-hot/soft targets (B, K), NaN = unknown."""
 
     def __init__(self, cfg: LossConfig, class_weight: np.ndarray | torch.Tensor | None = None) -> None:
         super().__init__()
@@ -64,10 +68,18 @@ class ClipLoss(nn.Module):
         k = logits.shape[1]
         eps = self.cfg.label_smoothing
         cw = self.class_weight if self.class_weight.numel() else None
+        known = ~torch.isnan(targets)
+        masked = not bool(known.all())
+        if masked:
+            targets = torch.nan_to_num(targets, nan=0.0)
         if self.cfg.kind == "ce":
+            if masked:
+                # the softmax runs over the classes the target knows: an unknown class is neither
+                # the answer nor a competitor
+                logits = logits.masked_fill(~known, torch.finfo(logits.dtype).min)
             q = targets / targets.sum(dim=1, keepdim=True).clamp(min=1e-8)
-            q = q * (1 - eps) + eps / k
-            per_class = -q * F.log_softmax(logits, dim=1)
+            q = q * (1 - eps) + eps / known.sum(dim=1, keepdim=True).clamp(min=1)
+            per_class = torch.where(known, -q * F.log_softmax(logits, dim=1), 0.0)
             if cw is not None:
                 per_class = per_class * cw
             per_sample = per_class.sum(dim=1)
@@ -78,7 +90,8 @@ class ClipLoss(nn.Module):
                 per_elem = per_elem * (y - torch.sigmoid(logits)).abs().pow(self.cfg.focal_gamma)
             if cw is not None:
                 per_elem = per_elem * cw
-            per_sample = per_elem.mean(dim=1)
+            # divided by K, not by the known count: a known class weighs the same in every row
+            per_sample = torch.where(known, per_elem, 0.0).sum(dim=1) / k if masked else per_elem.mean(dim=1)
         if sample_weight is None:
             return per_sample.mean()
         sw = sample_weight.float()

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from birdcore.audio.windows import WINDOW_S
+from birdcore.augment.batch_mix import union_targets
 from birdcore.augment.pipeline import load_training_clip
 from birdcore.augment.window import SpanSource, as_source
 from birdcore.config.run import RunConfig
@@ -33,9 +34,9 @@ class PseudoWindows:
     files: list[str]           # (M,) audio path of each window
     starts: np.ndarray         # (M,) window start in seconds
     ends: np.ndarray           # (M,) window end in seconds
-    targets: np.ndarray        # (M, K) float32 in [0, 1], the run's class order
+    targets: np.ndarray        # (M, K) float32 in [0, 1] or NaN (no opinion), the run's class order
     teachers: list[str]        # distinct teacher names in the table
-    missing_classes: list[str]  # run classes the table has no column for (targets 0)
+    missing_classes: list[str]  # run classes the table has no column for (targets NaN)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -46,7 +47,8 @@ def read_pseudo_windows(path: str | os.PathLike, classes: list[str]) -> PseudoWi
 
     DatasetError, naming the table, when it is missing, unreadable or empty, lacks `file_id, end_time,
     path`, shares no class with the run, holds a target outside [0, 1] or not a number, or names
-    an audio file that does not exist.
+    an audio file that does not exist. An empty cell, and every class without a column, is NaN:
+    the teacher has no opinion there, and `ClipLoss` leaves it out.
     """
     p = Path(path)
     if not p.is_file():
@@ -68,12 +70,14 @@ def read_pseudo_windows(path: str | os.PathLike, classes: list[str]) -> PseudoWi
         others = [c for c in df.columns if c not in KEY_COLUMNS + INFO_COLUMNS]
         raise DatasetError(f"{p}: no column for any of the run's {len(classes)} classes (the table has"
                            f" {', '.join(map(str, others[:8])) or 'none'})")
-    targets = np.zeros((len(df), len(classes)), np.float32)
+    # NaN = the teacher has no opinion (a class it lacks, an empty cell): masked out of the loss
+    targets = np.full((len(df), len(classes)), np.nan, np.float32)
     for k, c in enumerate(classes):
         if c not in df.columns:
             continue
         v = pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(v) | (v < 0) | (v > 1)
+        empty = df[c].isna().to_numpy()
+        bad = ~empty & (~np.isfinite(v) | (v < 0) | (v > 1))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DatasetError(f"{p}: line {row + 2}, column {c}: {df[c].iloc[row]!r} is not a target in [0, 1]")
@@ -131,7 +135,8 @@ class PseudoDataset(Dataset):
             clip, clip_target = self.labelled_clip(rng)
             share = float(rng.uniform(0.3, 0.7))  # the labelled call stays audible, the soundscape too
             y = share * np.asarray(y, np.float32) + (1 - share) * np.asarray(clip, np.float32)
-            target = np.maximum(target, clip_target)
+            target = union_targets(torch.from_numpy(np.asarray(target, np.float32)),
+                                   torch.from_numpy(np.asarray(clip_target, np.float32))).numpy()
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)), \
             torch.from_numpy(np.asarray(target, dtype=np.float32)), torch.tensor(self.cfg.pseudo.loss_weight)
 
