@@ -11,13 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers.synth import make_tone_dataset, write_unlabeled_soundscapes
+from helpers.waiting import wait_for
 
 from birdcore.config.pseudo import PseudoLabelConfig, SelfTrainConfig
 from birdcore.config.run import load_run_config
@@ -177,15 +177,6 @@ def test_no_pseudo_labelled_window_enters_validation_or_oof(tones, tmp_path):
 
 # ---- rounds: a killed family resumes at the right round and epoch --------------------------------
 
-def _wait(pred, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _round_run(runs: Path, r: int) -> RunFolder | None:
     found = [run for run in list_runs(runs) if run.read_config()[0].name.endswith(f"-r{r}")]
     return found[0] if found else None
@@ -206,7 +197,7 @@ def test_killed_self_training_resumes_at_the_right_round_and_epoch(tones, tmp_pa
         run = _round_run(runs, 1)
         return run is not None and any(r.get("kind") == "step" and r["epoch"] == 1 for r in run.metrics()[0])
 
-    _wait(in_round1_epoch1, 240, "round 1, epoch 1")
+    wait_for(in_round1_epoch1, 240, "round 1, epoch 1")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     round0 = _round_run(runs, 0)

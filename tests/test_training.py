@@ -9,13 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers.synth import make_tone_dataset, shuffled_label_copy
+from helpers.waiting import wait_for
 
 from birdcore.config.run import load_run_config
 from birdcore.errors import DatasetError
@@ -67,22 +67,13 @@ def test_demo_cpu_preset_learns_and_beats_shuffled_control(tone_data, tmp_path):
     assert ck["classes"] == run.classes
 
 
-def _wait(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_resume_after_sigkill_is_complete_and_has_no_duplicates(tone_data, tmp_path):
     cfg = load_run_config("demo-cpu", FAST + ["train.epochs=4", "train.patience=10", "model.pretrained=false",
                                                'model.backbone="resnet10t"'])
     run = prepare_run(tone_data, cfg, tmp_path / "runs")
     pid = launch_run(run)
     # kill mid-way through the second epoch: one epoch done, steps of the next already logged
-    _wait(lambda: any(r.get("kind") == "step" and r["epoch"] == 1 for r in run.metrics()[0]), 120, "epoch 1 steps")
+    wait_for(lambda: any(r.get("kind") == "step" and r["epoch"] == 1 for r in run.metrics()[0]), 120, "epoch 1 steps")
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     assert run.status()["state"] == "failed"  # a dead pid is never reported as running
@@ -106,7 +97,7 @@ def test_sigterm_stops_cleanly(tone_data, tmp_path):
     cfg = load_run_config("demo-cpu", FAST + ["train.epochs=50", "model.pretrained=false", 'model.backbone="resnet10t"'])
     run = prepare_run(tone_data, cfg, tmp_path / "runs")
     pid = launch_run(run)
-    _wait(lambda: run.status().get("state") == "running" and run.metrics_size() > 0, 120, "running")
+    wait_for(lambda: run.status().get("state") == "running" and run.metrics_size() > 0, 120, "running")
     assert stop_run(run, timeout=60)
     os.waitpid(pid, 0)
     st = run.status()
