@@ -36,7 +36,7 @@ app: demo
 	$(PY) -m streamlit run app/Home.py --server.address 127.0.0.1 --server.port $(PORT)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 # The edit-test loop: everything but the tests marked slow (training, subprocess pipelines, > ~2 s),
 # app (Streamlit AppTest / app server) and browser. `make test` stays the full suite.
