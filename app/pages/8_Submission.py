@@ -6,6 +6,7 @@ import ui  # before birdcore: puts the repo root on sys.path when birdcore is no
 from ui import charts
 
 from birdcore.errors import BirdcoreError
+from birdcore.evaluation.ensemble_thresholds import ensemble_thresholds
 from birdcore.evaluation.thresholds import (
     Thresholds,
     check_thresholds_cover,
@@ -96,8 +97,14 @@ if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary
         result = catalog.predict_table(models, files, fill_missing=0.0, progress=lambda done, total: bar.progress(
             done / total, text=f"{done}/{total} soundscapes"))
         report.check_predictions(result)
+        thr_own, thr_path, thr_how = models[0].thresholds, models[0].thresholds_path, None
+        members = [r.path for r in chosen if r.kind != catalog.BIRDNET_KIND]
+        if len(members) > 1:  # averaged probabilities need thresholds made for the average
+            made = ensemble_thresholds(members, result.classes)
+            thr_own, thr_how = made.thresholds, made.how
+            thr_path = made.thresholds.source if made.thresholds is not None else None
         state["sub_result"] = {"key": run_key, "table": result.table, "classes": result.classes,
-                               "thresholds": models[0].thresholds, "thresholds_path": models[0].thresholds_path,
+                               "thresholds": thr_own, "thresholds_path": thr_path, "thresholds_how": thr_how,
                                "seconds": result.audio_seconds, "notes": [n for m in models for n in m.notes]}
     except BirdcoreError as exc:
         state.pop("sub_result", None)
@@ -112,13 +119,18 @@ else:
         st.caption(note + " — they are predicted False.")
     # ---- thresholds --------------------------------------------------------------------------------
     st.subheader("Thresholds")
-    options = ((["The model's thresholds.json"] if res["thresholds"] is not None else [])
-               + ["One value for all", "A thresholds file"])
+    own_label = "The model's thresholds.json" if res.get("thresholds_how") is None else "The ensemble's thresholds"
+    options = (([own_label] if res["thresholds"] is not None else []) + ["One value for all", "A thresholds file"])
     how = st.radio("Thresholds", options, horizontal=True, key="sub_thr_mode", label_visibility="collapsed")
+    if res.get("thresholds_how") and res["thresholds"] is None:
+        st.caption(f"Ensemble: {res['thresholds_how']}.")
     thr = None
-    if how == "The model's thresholds.json":
+    if how == own_label:
         thr = res["thresholds"]
-        st.caption(f"Per-class thresholds from `{res['thresholds_path']}` (global {thr.global_threshold:.3f}).")
+        if res.get("thresholds_how"):
+            st.caption(f"Ensemble thresholds: {res['thresholds_how']} (global {thr.global_threshold:.3f}).")
+        else:
+            st.caption(f"Per-class thresholds from `{res['thresholds_path']}` (global {thr.global_threshold:.3f}).")
     elif how == "A thresholds file":
         c1, c2 = st.columns(2)
         up = c1.file_uploader("Upload thresholds.json", type=["json"], key="sub_thr_upload")
@@ -138,7 +150,7 @@ else:
                         help="Low values pay off in the BirdCLEF 2022 score (winners used 0.05–0.3).")
         state["_sub_thr_keep"] = thr
     if isinstance(thr, Thresholds):  # a file made for other classes must not fall back to the global silently
-        where = res["thresholds_path"] if how == "The model's thresholds.json" else (up.name if up else typed)
+        where = res["thresholds_path"] if how == own_label else (up.name if up else typed)
         with ui.error_box(stop=True):  # no class in common: the error, and no submission
             note = check_thresholds_cover(thr, res["classes"], where)
         if note:

@@ -32,6 +32,8 @@ __all__ = ["THRESHOLDS_FILE", "Thresholds", "apply_thresholds", "check_threshold
 THRESHOLDS_FILE = "thresholds.json"  # in a run folder and an exported model folder
 SCHEMA_VERSION = 1
 METHODS = ("grid", "quantile", "fixed")
+# made from other thresholds, not tuned: the per-class mean of an ensemble's members' thresholds
+DERIVED_METHODS = ("mean",)
 _REQUIRED = ("schema_version", "classes", "global_threshold", "per_class", "metric", "method")
 _OPTIONAL = ("quantile", "scores", "source")
 
@@ -78,8 +80,8 @@ def _validate(d: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(d["metric"], str) or d["metric"] not in METRICS:
         raise ConfigError(f"{where}: metric: {d['metric']!r} is not one of {sorted(METRICS)}")
     out["metric"] = d["metric"]
-    if d["method"] not in METHODS:
-        raise ConfigError(f"{where}: method: {d['method']!r} is not one of {list(METHODS)}")
+    if d["method"] not in METHODS + DERIVED_METHODS:
+        raise ConfigError(f"{where}: method: {d['method']!r} is not one of {list(METHODS + DERIVED_METHODS)}")
     out["method"] = d["method"]
     q = d.get("quantile")
     out["quantile"] = None if q is None else _check_prob(q, where, "quantile")

@@ -11,6 +11,7 @@ import pandas as pd
 from birdcore.audio.windows import WINDOW_S
 from birdcore.data.dataset import load_dataset
 from birdcore.errors import ConfigError, DatasetError, ModelError
+from birdcore.evaluation.ensemble_thresholds import ensemble_thresholds
 from birdcore.evaluation.thresholds import (
     THRESHOLDS_FILE,
     Thresholds,
@@ -44,13 +45,21 @@ def soundscapes_for_test(ds) -> list[Path]:
 
 
 def resolve_thresholds(thresholds_file: str | Path | None, sources: list[str | Path], classes: list[str]) -> Thresholds:
-    """--thresholds FILE, else the first model's thresholds.json, else a fixed 0.5 (with a warning).
+    """--thresholds FILE; else for an ensemble the thresholds made for its averaged probabilities
+    (`ensemble_thresholds`: tuned on the ensemble's OOF predictions, or the members' mean; stderr
+    says which); else the model's thresholds.json; else a fixed 0.5 (with a warning).
 
     The file must have been made for `classes` (the model's): ConfigError when it shares none of
     them, a warning on stderr when it covers only some (the others use its global threshold).
     """
     if thresholds_file:
         return _checked(load_thresholds(thresholds_file), classes, thresholds_file)
+    members = [s for s in sources if str(s) != BIRDNET_SOURCE]
+    if len(members) > 1:
+        made = ensemble_thresholds(members, classes)
+        if made.thresholds is not None:
+            sys.stderr.write(f"birdcore: ensemble thresholds: {made.how}\n")
+            return _checked(made.thresholds, classes, made.thresholds.source or "ensemble thresholds")
     for src in sources:
         if str(src) == BIRDNET_SOURCE:
             continue
