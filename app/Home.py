@@ -6,7 +6,6 @@ import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 
 from birdcore.analysis import eda
-from birdcore.inference import catalog
 
 ui.page_setup("Home", icon="🐦")
 st.title("BirdCLEF workbench")
@@ -62,6 +61,10 @@ else:
         st.markdown(f"- test.csv: {s['test_rows']:,} rows" if ds.test is not None else "- test.csv: not found")
         st.markdown(f"- test labels: {'yes' if s['has_test_labels'] else 'no'}")
         # The model the scoring pages start on (the best finished run), so a day starts from it.
+        # Imported here, not at the top: the catalog pulls in the metrics (scipy.stats, seconds on a
+        # cold server), and everything above is already on screen by then.
+        from birdcore.inference import catalog
+
         refs = catalog.find_models([ui.runs_dir()], ui.REPO_ROOT / "models", birdnet=False)
         best = catalog.default_index(refs)
         st.markdown("- best model: " + (f"`{refs[best].label}`" if best is not None else

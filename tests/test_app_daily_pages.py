@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.apptest import chart, charts_with_key, start_page, texts
+from helpers.apptest import app_on, chart, charts_with_key, start_page, texts
 from helpers.synth import make_tone_dataset
 from streamlit.testing.v1 import AppTest
 from test_run_ranking import fake_run
@@ -37,12 +37,7 @@ def tones(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def runs(tmp_path, tones, monkeypatch) -> Path:
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("BIRDCORE_RUNS", str(d))
-    monkeypatch.setenv("BIRDCORE_DATA", str(tones))
-    monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "home"))
-    return d
+    return app_on(tones, tmp_path, monkeypatch)
 
 
 def with_metrics(run: RunFolder, steps: list[tuple[int, int, float]], epochs: int = 0) -> RunFolder:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.apptest import chart, charts_with_key  # noqa: F401
+from helpers.apptest import app_on, chart, charts_with_key, texts  # noqa: F401
 from helpers.synth import make_tone_dataset
 from streamlit.testing.v1 import AppTest
 
@@ -61,12 +61,7 @@ def trained(tone_data, tmp_path_factory) -> RunFolder:
 @pytest.fixture()
 def runs(tmp_path, tone_data, monkeypatch) -> Path:
     """An empty runs folder for this test, with the app pointed at it and at the tone data."""
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("BIRDCORE_RUNS", str(d))
-    monkeypatch.setenv("BIRDCORE_DATA", str(tone_data))
-    monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "home"))
-    return d
+    return app_on(tone_data, tmp_path, monkeypatch)
 
 
 @pytest.fixture()
@@ -96,10 +91,6 @@ def traces(spec: dict) -> dict[str, dict]:
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
-
-
-def texts(elements) -> str:
-    return " | ".join(str(e.value) for e in elements)
 
 
 def wait_for(pred, timeout: float, what: str) -> None:

@@ -321,3 +321,15 @@ def test_display_table_writes_a_dash_for_every_gap():
     out = eda.display_table(df)
     assert out["a"].tolist() == ["x", "—", "—"] and out["b"].tolist() == ["1.5", "—", "2"]
     assert out["c"].tolist() == [1, 2, 3] and df["a"].isna().sum() == 1  # the input is left alone
+
+
+def test_table_page_slices_clamps_and_counts_pages():
+    import pandas as pd
+
+    df = pd.DataFrame({"n": range(250)}, index=range(1000, 1250))
+    rows, page, pages = eda.table_page(df, 3, rows=100)
+    assert (page, pages) == (3, 3) and rows["n"].tolist() == list(range(200, 250))
+    assert rows.index.tolist() == list(range(50))  # reindexed: a grid selection is a row of this page
+    assert eda.table_page(df, 99, rows=100)[1] == 3 and eda.table_page(df, 0, rows=100)[1] == 1
+    empty, page, pages = eda.table_page(df.iloc[:0], 5)
+    assert empty.empty and (page, pages) == (1, 1)

@@ -10,8 +10,8 @@ PREVIEW_PAGE = "pages/2_Preview.py"
 
 ui.page_setup("EDA", icon="📊")
 state = st.session_state
+st.title("Exploratory data analysis")  # before the dataset loads: the page is never blank meanwhile
 ds = ui.require_dataset()
-st.title("Exploratory data analysis")
 
 # ---- filters: every chart below shows only the recordings that pass them -----------------------
 names = dict(zip(ds.metadata["primary_label"], ds.metadata["common_name"]))
@@ -30,96 +30,107 @@ if not views["matches"]:
     st.warning("No recordings match the filters. Widen the rating range or clear the species choice.")
     st.stop()
 
+# Each section below whose own controls change only that section (search / top-N / log, matrix size,
+# map zoom, table page) is an st.fragment: moving them reruns that section, not the 10 charts around it.
+# The sidebar filters rerun everything, and every table and figure comes from a per-filter cache.
+
+
 # ---- species: a ranked list that reads at 150–1,000 species -------------------------------------
-st.subheader("Recordings per species")
-counts = views["counts"]
-c1, c2, c3, c4 = st.columns([2.2, 1.6, 1, 1], vertical_alignment="bottom")
-query = c1.text_input("Find species", key="eda_search", placeholder="code or common name, e.g. hawaii",
-                      help="Keeps species whose code or common name contains the text; ranks stay those of"
-                           " the full list.")
-mode = c2.segmented_control("Show", list(eda.RANK_MODES), key="eda_rank_mode", default="top",
-                            format_func={"top": "Top N", "bottom": "Bottom N", "all": "All"}.get) or "top"
-top_n = c3.number_input("N", 5, 1000, 30, step=5, key="eda_rank_n", disabled=mode == "all")
-with c4:
-    log = st.toggle("Log scale", key="eda_log", on_change=ui.remembered("eda_log", "eda.log_scale", False))
-ranked = eda.species_ranking(counts, query, mode, int(top_n))
-st.caption(f"{len(ranked)} of {ui.count(len(counts), 'species', 'species')} shown, ranked by recordings"
-           + (f" · matching “{query.strip()}”" if query.strip() else "") + ".")
-if ranked.empty:
-    st.info(f"No species code or common name contains “{query.strip()}”.")
-else:
-    ranked = ranked.assign(line=[f"#{r} {lab}" for r, lab in zip(ranked["rank"], ranked["label"])])
-    fig = charts.ranked_bars(ranked, "line", "recordings", "scored", labels=("scored", "not scored"), log=log,
-                             xlabel="recordings" + (" (log scale)" if log else ""))
-    # A list taller than the screen scrolls in its own box, so the charts below stay in reach.
-    with st.container(height=min(fig.layout.height + 16, 560), border=False):
-        charts.show(fig, key="eda_species_counts")
-
-# ---- ratings ---------------------------------------------------------------------------------
-st.subheader("Ratings")
-left, right = st.columns(2)
-with left:
-    charts.show(charts.bar(views["rating_hist"], "rating", "recordings", title="All recordings",
-                           xlabel="rating (0.0 = not rated)", ylabel="recordings"), key="eda_rating_hist")
-with right:
-    shown = tuple(ranked["species"][:eda_views.MAX_BOXES]) if not ranked.empty else ()
-    stats = eda_views.ratings(ds, flt, shown)
-    if stats.empty:
-        st.caption("None of the species shown has a rated recording.")
+@st.fragment
+def species_and_ratings(ds, flt: eda.EdaFilter, views: dict) -> None:
+    """The ranked species list and, beside the rating histogram, the ratings of the species it shows."""
+    st.subheader("Recordings per species")
+    counts = views["counts"]
+    c1, c2, c3, c4 = st.columns([2.2, 1.6, 1, 1], vertical_alignment="bottom")
+    query = c1.text_input("Find species", key="eda_search", placeholder="code or common name, e.g. hawaii",
+                          help="Keeps species whose code or common name contains the text; ranks stay those of"
+                               " the full list.")
+    mode = c2.segmented_control("Show", list(eda.RANK_MODES), key="eda_rank_mode", default="top",
+                                format_func={"top": "Top N", "bottom": "Bottom N", "all": "All"}.get) or "top"
+    top_n = c3.number_input("N", 5, 1000, 30, step=5, key="eda_rank_n", disabled=mode == "all")
+    with c4:
+        log = st.toggle("Log scale", key="eda_log", on_change=ui.remembered("eda_log", "eda.log_scale", False))
+    ranked, fig = eda_views.ranked(ds, flt, query, mode, int(top_n), log)
+    st.caption(f"{len(ranked)} of {ui.count(len(counts), 'species', 'species')} shown, ranked by recordings"
+               + (f" · matching “{query.strip()}”" if query.strip() else "") + ".")
+    if fig is None:
+        st.info(f"No species code or common name contains “{query.strip()}”.")
     else:
-        stats = stats.merge(ranked[["species", "label"]], on="species", how="left")
-        more = f", first {eda_views.MAX_BOXES}" if len(ranked) > eda_views.MAX_BOXES else ""
-        fig = charts.box_stats(stats, title=f"Per species: the {len(stats)} listed on the left{more} (unrated left out)",
-                               horizontal=True, labels="label", ylabel="rating")
+        # A list taller than the screen scrolls in its own box, so the charts below stay in reach.
         with st.container(height=min(fig.layout.height + 16, 560), border=False):
-            charts.show(fig, key="eda_rating_species")
+            charts.show(fig, key="eda_species_counts")
 
-# ---- co-occurrence ---------------------------------------------------------------------------
-st.subheader("Species heard together (secondary labels)")
-with_sec = views["with_secondary"]
-st.caption(f"{with_sec:,} of {ui.count(views['matches'], 'recording')} list secondary species.")
-if with_sec:
+    st.subheader("Ratings")
     left, right = st.columns(2)
     with left:
-        st.dataframe(views["pairs"], hide_index=True, height=420, key="eda_pairs")
+        charts.show(eda_views.summary_figures(ds, flt)["rating_hist"], key="eda_rating_hist")
     with right:
-        n = st.select_slider("Species in the matrix", [5, 10, 15, 20, 30, 40], value=15, key="eda_cooc_n")
-        matrix = eda_views.cooccurrence(ds, flt, n)
-        charts.show(charts.heatmap(matrix, title=f"Top {len(matrix)} co-occurring species", colorbar_title="recordings",
-                                   height=220 + 18 * len(matrix)), key="eda_cooc")
+        shown = tuple(ranked["species"][:eda_views.MAX_BOXES]) if not ranked.empty else ()
+        stats = eda_views.ratings(ds, flt, shown)
+        if stats.empty:
+            st.caption("None of the species shown has a rated recording.")
+        else:
+            stats = stats.merge(ranked[["species", "label"]], on="species", how="left")
+            more = f", first {eda_views.MAX_BOXES}" if len(ranked) > eda_views.MAX_BOXES else ""
+            fig = charts.box_stats(stats, title=f"Per species: the {len(stats)} listed on the left{more} (unrated"
+                                   " left out)", horizontal=True, labels="label", ylabel="rating")
+            with st.container(height=min(fig.layout.height + 16, 560), border=False):
+                charts.show(fig, key="eda_rating_species")
+
+
+@st.fragment
+def cooccurrence(ds, flt: eda.EdaFilter, views: dict) -> None:
+    """Pairs of species heard together, and their matrix for the N most co-occurring species."""
+    st.subheader("Species heard together (secondary labels)")
+    with_sec = views["with_secondary"]
+    st.caption(f"{with_sec:,} of {ui.count(views['matches'], 'recording')} list secondary species.")
+    if with_sec:
+        left, right = st.columns(2)
+        with left:
+            st.dataframe(views["pairs"], hide_index=True, height=420, key="eda_pairs")
+        with right:
+            n = st.select_slider("Species in the matrix", [5, 10, 15, 20, 30, 40], value=15, key="eda_cooc_n")
+            charts.show(eda_views.cooccurrence_figure(ds, flt, n), key="eda_cooc")
+
+
+@st.fragment
+def places(ds, flt: eda.EdaFilter, views: dict) -> None:
+    """The recording places map with its zoom choices and land outlines."""
+    st.subheader("Where the recordings were made")
+    focus = views["focus"]
+    extents = {"World": None, "Fit the filtered recordings": views["fit"]}
+    if focus is not None:
+        extents["Scored species focus"] = focus
+    if state.get("eda_map_view") not in extents:
+        state["eda_map_view"] = "World"
+    m1, m2 = st.columns([3, 1], vertical_alignment="bottom")
+    zoom = m1.segmented_control("Zoom", list(extents), key="eda_map_view",
+                                help="Scored species focus: the region where most scored species were recorded"
+                                     " together (Hawaii for BirdCLEF 2022).")
+    outlines = m2.toggle("Land and borders", key="eda_outlines",
+                         on_change=ui.remembered("eda_outlines", "eda.map_outlines", True),
+                         help="Natural Earth outlines shipped with the app (app/static/topojson): no download.")
+    charts.show(eda_views.map_figure(ds, flt, outlines, extents.get(zoom or "World")), key="eda_map", geo=True)
+    st.caption(f"{len(views['clusters']):,} places, a marker's area grows with its recordings."
+               + (f" {ui.count(views['no_coords'], 'recording')} without coordinates, not shown."
+                  if views["no_coords"] else ""))
+
+
+species_and_ratings(ds, flt, views)
+cooccurrence(ds, flt, views)
 
 # ---- call types, time of day -------------------------------------------------------------------
+figs = eda_views.summary_figures(ds, flt)
 left, right = st.columns(2)
 with left:
     st.subheader("Call types")
-    charts.show(charts.bar(views["types"], "type", "recordings", horizontal=True, xlabel="recordings"),
-                key="eda_types")
+    charts.show(figs["types"], key="eda_types")
 with right:
     st.subheader("Time of day")
-    charts.show(charts.bar(views["hours"], "hour", "recordings", height=380, xlabel="hour (local time of recording)",
-                           ylabel="recordings"), key="eda_hours")
+    charts.show(figs["hours"], key="eda_hours")
     st.caption(f"{ui.count(views['no_time'], 'recording')} without a usable time ('?', 'xx:xx' …), not shown.")
 
-# ---- places ----------------------------------------------------------------------------------
-st.subheader("Where the recordings were made")
-focus = views["focus"]
-extents = {"World": None, "Fit the filtered recordings": views["fit"]}
-if focus is not None:
-    extents["Scored species focus"] = focus
-if state.get("eda_map_view") not in extents:
-    state["eda_map_view"] = "World"
-m1, m2 = st.columns([3, 1], vertical_alignment="bottom")
-zoom = m1.segmented_control("Zoom", list(extents), key="eda_map_view",
-                            help="Scored species focus: the region where most scored species were recorded"
-                                 " together (Hawaii for BirdCLEF 2022).")
-outlines = m2.toggle("Land and borders", key="eda_outlines",
-                     on_change=ui.remembered("eda_outlines", "eda.map_outlines", True),
-                     help="Natural Earth outlines shipped with the app (app/static/topojson): no download.")
-charts.show(charts.geo_clusters(views["clusters"], outlines=outlines, extent=extents.get(zoom or "World")),
-            key="eda_map", geo=True)
-st.caption(f"{len(views['clusters']):,} places, a marker's area grows with its recordings."
-           + (f" {ui.count(views['no_coords'], 'recording')} without coordinates, not shown." if views["no_coords"]
-              else ""))
+places(ds, flt, views)
 
 # ---- durations (audio headers; lazy, cached) -------------------------------------------------------
 st.subheader("Durations")
@@ -156,23 +167,36 @@ else:
 left, right = st.columns(2)
 with left:
     st.subheader("Top recordists")
-    charts.show(charts.bar(views["authors"], "author", "recordings", horizontal=True,
-                           xlabel="recordings"), key="eda_authors")
+    charts.show(figs["authors"], key="eda_authors")
 with right:
     st.subheader("Licences")
-    charts.show(charts.bar(views["licenses"], "short", "recordings", horizontal=True,
-                           hover="license", xlabel="recordings"), key="eda_licenses")
+    charts.show(figs["licenses"], key="eda_licenses")
 
-# ---- the recordings themselves, with a way to listen ----------------------------------------------
-st.subheader("Recordings")
-table = views["recordings"]
-event = st.dataframe(table, key="eda_table", on_select="rerun", selection_mode="single-row",
-                     hide_index=True, height=360)
-rows = [r for r in event.selection.rows if r < len(table)]  # a stale selection may outlive a filter change
-if rows:
-    filename = table.at[rows[0], "filename"]
-    st.session_state["preview_filename"] = filename
-    if not ui.page_link(PREVIEW_PAGE, label=f"Listen to {filename} in Preview", icon=":material/headphones:"):
-        st.caption(f"Selected `{filename}`. The Preview page is not available in this app yet.")
-else:
-    st.caption("Select a row to open that recording in the Preview page.")
+
+# ---- the recordings themselves, a page at a time, with a way to listen ------------------------------
+@st.fragment
+def recordings(ds, flt: eda.EdaFilter, matches: int) -> None:
+    """The filtered recordings, one page of rows at a time; selecting a row offers it in Preview."""
+    st.subheader("Recordings")
+    pages = max((matches + eda.TABLE_PAGE_ROWS - 1) // eda.TABLE_PAGE_ROWS, 1)
+    p1, p2 = st.columns([1, 4], vertical_alignment="bottom")
+    if state.get("eda_table_page", 1) > pages:  # a narrower filter: its last page, not an out-of-range error
+        state["eda_table_page"] = pages
+    wanted = p1.number_input("Page", 1, pages, 1, key="eda_table_page") if pages > 1 else 1
+    table, page, pages = eda_views.table_page(ds, flt, wanted)
+    first = (page - 1) * eda.TABLE_PAGE_ROWS
+    p2.caption(f"Rows {first + 1:,}–{first + len(table):,} of {matches:,}"
+               + (f", page {page} of {pages}." if pages > 1 else "."))
+    event = st.dataframe(table, key="eda_table", on_select="rerun", selection_mode="single-row",
+                         hide_index=True, height=360)
+    rows = [r for r in event.selection.rows if r < len(table)]  # a stale selection may outlive a filter change
+    if rows:
+        filename = table.at[rows[0], "filename"]
+        st.session_state["preview_filename"] = filename
+        if not ui.page_link(PREVIEW_PAGE, label=f"Listen to {filename} in Preview", icon=":material/headphones:"):
+            st.caption(f"Selected `{filename}`. The Preview page is not available in this app yet.")
+    else:
+        st.caption("Select a row to open that recording in the Preview page.")
+
+
+recordings(ds, flt, views["matches"])

@@ -6,18 +6,24 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures
-from ui import player
-from ui import preview_widgets as pw
 
-from birdcore.audio.display import image_png, level_dbfs, wav_bytes
-from birdcore.audio.io import AUDIO_EXTENSIONS
-from birdcore.augment import presets_store
-from birdcore.augment.preview import preview
-from birdcore.config.augment import AugmentConfig
-from birdcore.config.features import MEL_PRESETS, DenoiseConfig, MelConfig, mel_preset
-from birdcore.errors import AudioError, ConfigError
-from birdcore.features.mel_frontend import mel_frequencies
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
+ui.page_setup("Preview", icon="🎧")
+st.title("Spectrogram & augmentation preview")
+
+from ui import charts, figures  # noqa: E402
+from ui import player  # noqa: E402
+from ui import preview_widgets as pw  # noqa: E402
+
+from birdcore.audio.display import image_png, level_dbfs, wav_bytes  # noqa: E402
+from birdcore.audio.io import AUDIO_EXTENSIONS  # noqa: E402
+from birdcore.augment import presets_store  # noqa: E402
+from birdcore.augment.preview import preview  # noqa: E402
+from birdcore.config.augment import AugmentConfig  # noqa: E402
+from birdcore.config.features import MEL_PRESETS, DenoiseConfig, MelConfig, mel_preset  # noqa: E402
+from birdcore.errors import AudioError, ConfigError  # noqa: E402
+from birdcore.features.mel_frontend import mel_frequencies  # noqa: E402
 
 TRAINING_PAGE = "pages/4_Training.py"
 DATASET, UPLOAD = "Dataset recording", "Upload a file"
@@ -25,8 +31,6 @@ WINDOWS = (1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0)  # window lengths offered
 
 state = st.session_state
 
-ui.page_setup("Preview", icon="🎧")
-st.title("Spectrogram & augmentation preview")
 st.caption("Pick a recording and a window, then see and hear what the training augmentations do to it."
            " Same code as training (`birdcore.augment.preview`).")
 ds = ui.get_dataset()  # sidebar folder picker; an error box (and None) when the folder does not load

@@ -5,20 +5,24 @@ from pathlib import Path
 
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
-from ui import search_widgets as sw
 
-from birdcore import agile
-from birdcore.agile import export as loop_export
-from birdcore.archive import embed_archive, search_archive
-from birdcore.archive.search import window_span
-from birdcore.audio.windows import WINDOW_S
-from birdcore.data import uploads
-from birdcore.settings import birdcore_home
-
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
 ui.page_setup("Search & label", icon="🧭")
-ds = ui.require_dataset()
 st.title("Search & label")
+
+from ui import charts  # noqa: E402
+from ui import search_widgets as sw  # noqa: E402
+
+from birdcore import agile  # noqa: E402
+from birdcore.agile import export as loop_export  # noqa: E402
+from birdcore.archive import embed_archive, search_archive  # noqa: E402
+from birdcore.archive.search import window_span  # noqa: E402
+from birdcore.audio.windows import WINDOW_S  # noqa: E402
+from birdcore.data import uploads  # noqa: E402
+from birdcore.settings import birdcore_home  # noqa: E402
+
+ds = ui.require_dataset()
 st.caption("Embed every 5-s window of the dataset once (BirdNET), find windows like one you know, label them with"
            " one click, retrain a head on all labels in seconds and review the windows it is least sure of.")
 names = {c: ds.common_name(c) for c in ds.species}

@@ -5,16 +5,22 @@ from typing import get_args, get_type_hints
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
-from ui import runs as rui
 
-from birdcore.analysis import run_compare, selftrain_view
-from birdcore.augment import presets_store
-from birdcore.config.data import DataConfig
-from birdcore.config.run import PRESETS, preset
-from birdcore.config.train import LossConfig
-from birdcore.errors import RunError
-from birdcore.training.launcher import (
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
+ui.page_setup("Training", icon="🏋️")
+st.title("Training")
+
+from ui import charts  # noqa: E402
+from ui import runs as rui  # noqa: E402
+
+from birdcore.analysis import run_compare, selftrain_view  # noqa: E402
+from birdcore.augment import presets_store  # noqa: E402
+from birdcore.config.data import DataConfig  # noqa: E402
+from birdcore.config.run import PRESETS, preset  # noqa: E402
+from birdcore.config.train import LossConfig  # noqa: E402
+from birdcore.errors import RunError  # noqa: E402
+from birdcore.training.launcher import (  # noqa: E402
     check_resumable,
     config_values,
     launch_run,
@@ -22,10 +28,8 @@ from birdcore.training.launcher import (
     run_config,
     stop_run,
 )
-from birdcore.training.runs import list_runs, open_run
+from birdcore.training.runs import list_runs, open_run  # noqa: E402
 
-ui.page_setup("Training", icon="🏋️")
-st.title("Training")
 RUNS = ui.runs_dir()
 ds = ui.get_dataset()  # sidebar folder picker; an error box (and None) when the folder does not load
 

@@ -5,18 +5,22 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
-from ui import runs as rui
 
-from birdcore.analysis import run_compare
-from birdcore.errors import BirdcoreError
-from birdcore.evaluation import curves as tc
-from birdcore.evaluation.metrics import per_class_report
-from birdcore.evaluation.thresholds import class_thresholds
-from birdcore.training.runs import open_run
-
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
 ui.page_setup("Thresholds", icon="🎚️")
 st.title("Decision thresholds")
+
+from ui import charts  # noqa: E402
+from ui import runs as rui  # noqa: E402
+
+from birdcore.analysis import run_compare  # noqa: E402
+from birdcore.errors import BirdcoreError  # noqa: E402
+from birdcore.evaluation import curves as tc  # noqa: E402
+from birdcore.evaluation.metrics import per_class_report  # noqa: E402
+from birdcore.evaluation.thresholds import class_thresholds  # noqa: E402
+from birdcore.training.runs import open_run  # noqa: E402
+
 st.caption("A species counts as detected when its score ≥ its threshold. Tuned on the run's out-of-fold"
            " (validation) predictions, so the scores here are optimistic; the BirdCLEF 2022 score rewards"
            " thresholds far below 0.5.")

@@ -5,21 +5,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures, player, search_widgets
 
-from birdcore.analysis import inspection as ins
-from birdcore.analysis import selftrain_view
-from birdcore.annotation import store as ann
-from birdcore.audio.display import image_png, wav_bytes
-from birdcore.audio.windows import WINDOW_S
-from birdcore.data import uploads
-from birdcore.errors import BirdcoreError
-from birdcore.inference import catalog
-from birdcore.settings import birdcore_home
-
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
 ui.page_setup("Clip inspection", icon="🔎")
-ds = ui.require_dataset()
 st.title("Clip inspection")
+
+from ui import charts, figures, player, search_widgets  # noqa: E402
+
+from birdcore.analysis import inspection as ins  # noqa: E402
+from birdcore.analysis import selftrain_view  # noqa: E402
+from birdcore.annotation import store as ann  # noqa: E402
+from birdcore.audio.display import image_png, wav_bytes  # noqa: E402
+from birdcore.audio.windows import WINDOW_S  # noqa: E402
+from birdcore.data import uploads  # noqa: E402
+from birdcore.errors import BirdcoreError  # noqa: E402
+from birdcore.inference import catalog  # noqa: E402
+from birdcore.settings import birdcore_home  # noqa: E402
+
+ds = ui.require_dataset()
 st.caption("What a model hears in each 5-s window of a recording, next to the spectrogram and, where"
            " labels exist, the truth. Click a cell of the heatmap (or use the window slider) to listen.")
 names = {c: ds.common_name(c) for c in ds.species}

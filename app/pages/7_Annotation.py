@@ -6,19 +6,23 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts, figures, player, search_widgets, shortcuts
 
-from birdcore.analysis import eda
-from birdcore.analysis import inspection as ins
-from birdcore.annotation import queue as ann_queue
-from birdcore.annotation import store as ann
-from birdcore.audio.display import image_png, wav_bytes
-from birdcore.errors import BirdcoreError
-from birdcore.inference import catalog
-
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
 ui.page_setup("Annotation", icon="✏️")
-ds = ui.require_dataset()
 st.title("Annotation")
+
+from ui import charts, figures, player, search_widgets, shortcuts  # noqa: E402
+
+from birdcore.analysis import eda  # noqa: E402
+from birdcore.analysis import inspection as ins  # noqa: E402
+from birdcore.annotation import queue as ann_queue  # noqa: E402
+from birdcore.annotation import store as ann  # noqa: E402
+from birdcore.audio.display import image_png, wav_bytes  # noqa: E402
+from birdcore.errors import BirdcoreError  # noqa: E402
+from birdcore.inference import catalog  # noqa: E402
+
+ds = ui.require_dataset()
 st.caption("Listen to one 5-s window at a time and mark the species you hear. Labels are saved at once"
            " (safe with several sessions) and serve as ground truth on the Inspection page and for evaluation.")
 names = {c: ds.common_name(c) for c in ds.species}
@@ -187,18 +191,24 @@ def toggle_species(species_key: str, code: str) -> None:
     state[species_key] = [c for c in chosen if c != code] if code in chosen else chosen + [code]
 
 
-def save_no_bird(file_id: str, w0: float, w1: float) -> None:
-    """"No bird": save the window as checked with nothing there, then go to the next one."""
+def _save(file_id: str, w0: float, w1: float, species: list[str], message: str) -> None:
+    """Save `species` ([] = no bird) for the window, undoable; then show `message` and go to the next
+    window, or on failure show the error and stay."""
     try:
         _remember_for_undo(file_id, w0, w1)
-        ann.save_window(labels_path, file_id, w0, w1, [], annotator=state.get("ann_annotator", ""),
+        ann.save_window(labels_path, file_id, w0, w1, species, annotator=state.get("ann_annotator", ""),
                         classes=ds.species)
     except (BirdcoreError, OSError) as exc:
         state["_ann_undo"].pop()
         state["_ann_error"] = str(exc)
         return
-    state["_ann_saved"] = f"Saved {file_id} {w0:g}–{w1:g} s: no bird."
+    state["_ann_saved"] = message
     move(1)
+
+
+def save_no_bird(file_id: str, w0: float, w1: float) -> None:
+    """"No bird": save the window as checked with nothing there, then go to the next one."""
+    _save(file_id, w0, w1, [], f"Saved {file_id} {w0:g}–{w1:g} s: no bird.")
 
 
 def undo_last() -> None:
@@ -228,16 +238,7 @@ def save_and_next(file_id: str, w0: float, w1: float, species_key: str, typed_ke
     if unknown:
         state["_ann_error"] = f"Unknown species code(s): {', '.join(unknown)} — not a species of this dataset."
         return
-    try:
-        _remember_for_undo(file_id, w0, w1)
-        ann.save_window(labels_path, file_id, w0, w1, list(state.get(species_key, [])) + typed,
-                        annotator=state.get("ann_annotator", ""), classes=ds.species)
-    except (BirdcoreError, OSError) as exc:
-        state["_ann_undo"].pop()
-        state["_ann_error"] = str(exc)
-        return
-    state["_ann_saved"] = f"Saved {file_id} {w0:g}–{w1:g} s."
-    move(1)
+    _save(file_id, w0, w1, list(state.get(species_key, [])) + typed, f"Saved {file_id} {w0:g}–{w1:g} s.")
 
 
 # ---- the window ------------------------------------------------------------------------------------------

@@ -3,28 +3,32 @@
 import plotly.graph_objects as go
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
-from ui import charts
 
-from birdcore.errors import BirdcoreError
-from birdcore.evaluation.ensemble_thresholds import ensemble_thresholds
-from birdcore.evaluation.thresholds import (
+# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# the page at once instead of a blank screen for the seconds the imports take.
+ui.page_setup("Submission", icon="📤")
+st.title("Submission")
+
+from ui import charts  # noqa: E402
+
+from birdcore.errors import BirdcoreError  # noqa: E402
+from birdcore.evaluation.ensemble_thresholds import ensemble_thresholds  # noqa: E402
+from birdcore.evaluation.thresholds import (  # noqa: E402
     Thresholds,
     check_thresholds_cover,
     load_thresholds,
 )
-from birdcore.inference import catalog
-from birdcore.inference.base import BACKENDS
-from birdcore.submission import budget, report
-from birdcore.submission.submit import soundscapes_for_test
-from birdcore.submission.table import (
+from birdcore.inference import catalog  # noqa: E402
+from birdcore.inference.base import BACKENDS  # noqa: E402
+from birdcore.submission import budget, report  # noqa: E402
+from birdcore.submission.submit import soundscapes_for_test  # noqa: E402
+from birdcore.submission.table import (  # noqa: E402
     build_submission,
     evaluate_submission,
     validate_submission,
 )
 
-ui.page_setup("Submission", icon="📤")
 ds = ui.require_dataset()
-st.title("Submission")
 st.caption("One `row_id,target` row per test.csv row: is the bird present in that 5-s window of that soundscape?"
            " A row is True when the (ensemble-averaged) probability ≥ the bird's threshold.")
 state = st.session_state

@@ -42,7 +42,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from . import charts  # noqa: E402
 from .data import (  # noqa: E402
     DATASET_KEY,
     dataset_picker,
@@ -63,7 +62,6 @@ from .nav import (  # noqa: E402
     page_summary,
     page_title,
 )
-from .runs import runs_dir  # noqa: E402
 from .settings import recall, remember, remembered  # noqa: E402
 from .text import count  # noqa: E402
 
@@ -71,6 +69,20 @@ __all__ = [
     "APP_DIR", "DATASET_KEY", "PAGES_DIR", "REPO_ROOT", "charts", "count", "dataset_picker",
     "default_dataset_path", "demo_dir", "error_box", "get_dataset", "list_pages", "load_dataset_cached",
     "missing_audio", "page_link", "page_setup", "page_summary", "page_title", "recall", "remember",
-    "remembered", "require_dataset", "show_error",
+    "remembered", "require_dataset", "runs_dir", "show_error", "load_model",
 ]
-from .models import load_model  # noqa: E402
+
+# Loaded on first use, not by `import ui`: charts and runs import plotly, models imports the
+# inference catalog (scipy.stats via the metrics, ~2 s on a busy machine). Every page's first run on a
+# fresh server paid all of it before drawing anything; now a page pays only for what it uses.
+_LAZY = {"charts": ("charts", None), "runs_dir": ("runs", "runs_dir"), "load_model": ("models", "load_model")}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return module if attr is None else getattr(module, attr)

@@ -179,7 +179,7 @@ def geo_clusters(df: pd.DataFrame, *, labels: tuple[str, str] = ("scored", "not 
     with `show(fig, geo=True)`), so the map reads offline. `extent` (lat_min, lat_max, lon_min,
     lon_max) zooms to that box on a Mercator map at the finer 1:50m outlines; None shows the world.
     """
-    fig = go.Figure()
+    traces = []
     for value, label, color in ((False, labels[1], colors[1]), (True, labels[0], colors[0])):
         part = df[df["scored"] == value]
         if part.empty:
@@ -187,11 +187,13 @@ def geo_clusters(df: pd.DataFrame, *, labels: tuple[str, str] = ("scored", "not 
         n = part["recordings"].to_numpy(dtype=float)
         text = [f"{r:.0f} recording{'s' if r != 1 else ''} · {k} species: {t}"
                 for r, k, t in zip(n, part["species"], part["top"])]
-        fig.add_trace(go.Scattergeo(lat=part["latitude"].round(4).tolist(), lon=part["longitude"].round(4).tolist(),
-                                    name=label, mode="markers", hovertext=text, hoverinfo="text",
-                                    customdata=part["recordings"].astype(int).tolist(),
-                                    marker=dict(size=np.clip(3 + 1.6 * np.sqrt(n), 3, 22).round(1).tolist(),
-                                                color=color, opacity=0.6, line=dict(width=0))))
+        traces.append(dict(type="scattergeo", lat=part["latitude"].round(4).tolist(),
+                           lon=part["longitude"].round(4).tolist(), name=label, mode="markers", hovertext=text,
+                           hoverinfo="text", customdata=part["recordings"].astype(int).tolist(),
+                           marker=dict(size=np.clip(3 + 1.6 * np.sqrt(n), 3, 22).round(1).tolist(),
+                                       color=color, opacity=0.6, line=dict(width=0))))
+    # All traces in one constructor call: add_trace would validate each ~4,500-point trace a second time.
+    fig = go.Figure(data=traces)
     geo = dict(showframe=True, framecolor=MUTED, bgcolor="#f7f9fb", showland=outlines, showcoastlines=outlines,
                showcountries=outlines, showocean=False, showlakes=False, showrivers=False, landcolor="#eef1f4",
                countrycolor="#c8cfd6", coastlinecolor="#9aa5b1")

@@ -30,7 +30,16 @@ _WARMED = False
 # The engine modules behind the model pages import torch and timm (~2 s, once per server process).
 # Importing them in a background thread when the first page renders means a user who opens Home
 # or EDA first does not wait for them when moving on to Preview, Training or Inspection.
-_HEAVY_MODULES = ("torch", "birdcore.features.mel_frontend", "birdcore.augment.preview", "birdcore.inference.catalog")
+# scipy.stats comes first: while it imports it peeks at sys.modules["torch"], and a torch that this thread
+# is still importing (half initialised) makes it raise in the page's thread ("partially initialized
+# module 'torch'"). Imported here first, a page either waits for it on its import lock or finds it done.
+_HEAVY_MODULES = ("scipy.stats", "torch", "birdcore.features.mel_frontend", "birdcore.augment.preview",
+                  "birdcore.inference.catalog")
+
+
+def _script_running() -> bool:
+    # Streamlit runs each page script in a thread of this name, alive only while a run is in progress.
+    return any(t.name == "ScriptRunner.scriptThread" and t.is_alive() for t in threading.enumerate())
 
 
 def _prewarm_imports() -> None:
@@ -41,7 +50,12 @@ def _prewarm_imports() -> None:
         _WARMED = True
 
     def load() -> None:
-        time.sleep(2.0)  # after the first page has rendered: never compete with it for the CPU
+        # After the first page has rendered, never while it runs: pages draw their title before their
+        # own heavy imports, and the two import streams fighting for the GIL delayed "settled" by seconds.
+        time.sleep(2.0)
+        deadline = time.monotonic() + 60.0
+        while _script_running() and time.monotonic() < deadline:
+            time.sleep(0.25)
         for name in _HEAVY_MODULES:
             try:
                 importlib.import_module(name)

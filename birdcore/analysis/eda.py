@@ -243,6 +243,23 @@ def recordings_table(meta: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+TABLE_PAGE_ROWS = 100  # rows of the recordings table sent to the browser at a time
+
+
+def table_page(table: pd.DataFrame, page: int, rows: int = TABLE_PAGE_ROWS) -> tuple[pd.DataFrame, int, int]:
+    """One page of a display table: (its rows, reindexed from 0; the page actually shown, 1-based and
+    clamped to what exists; the number of pages, at least 1).
+
+    A browser grid fed all 14,852 recordings re-ships and re-parses every row on each rerun; a page
+    of `rows` keeps a filter change light while every row stays reachable by paging.
+    """
+    rows = max(int(rows), 1)
+    pages = max((len(table) + rows - 1) // rows, 1)
+    page = min(max(int(page), 1), pages)
+    start = (page - 1) * rows
+    return table.iloc[start:start + rows].reset_index(drop=True), page, pages
+
+
 # ---- durations from audio headers (cached) ---------------------------------------------------
 DURATION_CACHE_VERSION = 1
 AUTO_READ_MAX_FILES = 500  # up to this many headers (~0.5 s) an app may read without asking first

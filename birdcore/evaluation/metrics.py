@@ -19,10 +19,29 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
-from sklearn.metrics import average_precision_score, f1_score
 
 from birdcore.errors import ConfigError, SubmissionError
+
+
+# sklearn.metrics and scipy.stats are imported on first use: together ~2 s, which every app page
+# importing thresholds (through this module) paid before drawing anything, metric or not.
+def _f1_score(*args, **kwargs):
+    from sklearn.metrics import f1_score
+
+    return f1_score(*args, **kwargs)
+
+
+def _average_precision_score(*args, **kwargs):
+    from sklearn.metrics import average_precision_score
+
+    return average_precision_score(*args, **kwargs)
+
+
+def _rankdata(*args, **kwargs):
+    from scipy.stats import rankdata
+
+    return rankdata(*args, **kwargs)
+
 
 __all__ = [
     "binarize",
@@ -94,7 +113,7 @@ def micro_f1(y_true: Any, y_prob: Any, threshold: Any = 0.5) -> float:
     """
     t, p = score_pair(y_true, y_prob, "y_prob")
     pred = binarize(p, threshold)
-    return float(f1_score(t, pred, average="micro", zero_division=0))
+    return float(_f1_score(t, pred, average="micro", zero_division=0))
 
 
 def macro_f1(y_true: Any, y_prob: Any, threshold: Any = 0.5) -> float:
@@ -105,7 +124,7 @@ def macro_f1(y_true: Any, y_prob: Any, threshold: Any = 0.5) -> float:
     """
     t, p = score_pair(y_true, y_prob, "y_prob")
     pred = binarize(p, threshold)
-    return float(f1_score(t, pred, average="macro", zero_division=0))
+    return float(_f1_score(t, pred, average="macro", zero_division=0))
 
 
 # --------------------------------------------------------------------------- BirdCLEF 2022
@@ -265,7 +284,7 @@ def padded_cmap(y_true: Any, y_score: Any, padding: int = 5) -> float:
     s_pad = np.vstack([s.astype(float), ones])
     if t_pad.shape[0] == 0:
         return float("nan")
-    return float(average_precision_score(t_pad, s_pad, average="macro"))
+    return float(_average_precision_score(t_pad, s_pad, average="macro"))
 
 
 def per_class_roc_auc(y_true: Any, y_score: Any) -> np.ndarray:
@@ -279,7 +298,7 @@ def per_class_roc_auc(y_true: Any, y_score: Any) -> np.ndarray:
     neg = t.shape[0] - pos
     if t.shape[0] == 0:
         return np.full(t.shape[1], np.nan)
-    ranks = rankdata(s.astype(float), axis=0, method="average")
+    ranks = _rankdata(s.astype(float), axis=0, method="average")
     rank_sum = (ranks * t).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
@@ -320,7 +339,7 @@ def per_class_report(y_true: Any, y_score: Any, classes: Sequence[str], threshol
         f1 = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
     ap = np.full(t.shape[1], np.nan)
     for c in np.flatnonzero(support > 0):
-        ap[c] = average_precision_score(t[:, c], s[:, c])
+        ap[c] = _average_precision_score(t[:, c], s[:, c])
     return pd.DataFrame({
         "species": list(classes),
         "support": support.astype(int),
@@ -347,8 +366,8 @@ def compute_all(y_true: Any, y_score: Any, classes: Sequence[str], threshold: An
     s = s.astype(float)
     pred = s >= _threshold_vector(threshold, s.shape[1], classes)
     return {
-        "micro_f1": float(f1_score(t, pred, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(t, pred, average="macro", zero_division=0)),
+        "micro_f1": float(_f1_score(t, pred, average="micro", zero_division=0)),
+        "macro_f1": float(_f1_score(t, pred, average="macro", zero_division=0)),
         "birdclef2022": birdclef2022_score(t, pred, skip_empty=True),
         "cmap_pad5": padded_cmap(t, s, padding=5),
         "macro_auc": macro_roc_auc(t, s),

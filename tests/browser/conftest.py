@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -79,18 +81,32 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
-def app_url(browser, browser_data_dir, browser_runs_dir, tmp_path_factory):
-    """Base URL of a Streamlit server running app/Home.py for the whole browser session."""
+@contextmanager
+def _serve(data: Path, work: Path, runs: Path | None = None) -> Iterator[str]:
     helper = _load_server_helper()
-    work = tmp_path_factory.mktemp("browser-server")
-    env = pytest.MonkeyPatch()  # the server inherits os.environ: point it at the session's runs folder
-    env.setenv("BIRDCORE_RUNS", str(browser_runs_dir))
+    env = pytest.MonkeyPatch()  # the server inherits os.environ: point it at this runs folder
+    if runs is not None:
+        env.setenv("BIRDCORE_RUNS", str(runs))
     try:
-        with helper.streamlit_server(browser_data_dir, work / "home", work / "streamlit.log") as base:
+        with helper.streamlit_server(data, work / "home", work / "streamlit.log") as base:
             yield base
     finally:
         env.undo()
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """`serve_app(data, work, runs=None)`: a context manager running `streamlit run app/Home.py` on
+    dataset `data` (settings and log under the folder `work`, runs in `runs` when given) and yielding
+    its base URL. The one way every browser test starts a server of its own."""
+    return _serve
+
+
+@pytest.fixture(scope="session")
+def app_url(browser, browser_data_dir, browser_runs_dir, serve_app, tmp_path_factory):
+    """Base URL of a Streamlit server running app/Home.py for the whole browser session."""
+    with serve_app(browser_data_dir, tmp_path_factory.mktemp("browser-server"), browser_runs_dir) as base:
+        yield base
 
 
 @pytest.fixture()

@@ -1,6 +1,8 @@
 """Issue 16's daily jobs end to end in headless Chromium: filter the EDA (demo data, and the real
 BirdCLEF 2022 metadata when ../shared has it), toggle and re-roll a preview without its section
-collapsing, label three annotation windows with the keyboard, export Raven tables.
+collapsing, label three annotation windows with the keyboard, export Raven tables, click a heatmap
+cell and hear that window, move a threshold and save it, build and download a submission, launch a
+run and stop it.
 
 Screenshots at 1400 px wide go to tests/artifacts/daily-<page>.png; measured times (seconds until
 the page is idle again) to tests/artifacts/daily-timings.txt.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -94,11 +97,10 @@ def test_eda_filter_and_map_on_the_browser_dataset(page, app_url):
     screenshot(page, "EDA")
 
 
-def test_eda_on_the_real_metadata(browser, tmp_path):
+def test_eda_on_the_real_metadata(browser, serve_app, tmp_path):
     if not (REAL / "train_metadata.csv").exists():
         pytest.skip(f"{REAL} not found: the real BirdCLEF 2022 metadata is not on this machine")
-    helper = _load("_app_server_helper_daily", REPO / "tests" / "test_app_server.py")
-    with helper.streamlit_server(REAL, tmp_path / "home", tmp_path / "streamlit.log") as base:
+    with serve_app(REAL, tmp_path) as base:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
         try:
@@ -211,3 +213,77 @@ def test_inspection_click_plays_that_window_beside_the_heatmap(page, app_url, br
     timed(page, "Training first render", lambda: page.goto(f"{app_url}/Training", wait_until="domcontentloaded"))
     no_exception(page)
     screenshot(page, "Training")
+
+
+
+def test_submission_build_and_download(page, app_url, browser_data_dir, browser_runs_dir):
+    """Predict the test soundscapes with the default (best) model and download submission.csv: a
+    row_id,target table with one row per test.csv row."""
+    if not any(browser_runs_dir.glob("*/checkpoints/best.pt")):
+        pytest.skip("no trained model in the browser session's runs folder")
+    timed(page, "Submission first render", lambda: page.goto(f"{app_url}/Submission", wait_until="domcontentloaded"))
+    no_exception(page)
+    predict = page.locator(".st-key-sub_predict button")
+    if not predict.count():
+        pytest.skip("the browser dataset has no test soundscapes to predict")
+    timed(page, "Submission predict", lambda: predict.click())
+    no_exception(page)
+    with page.expect_download() as dl:
+        page.locator(".st-key-sub_download button").first.click()
+    assert dl.value.suggested_filename == "submission.csv"
+    lines = Path(dl.value.path()).read_text(encoding="utf-8").splitlines()
+    test_rows = (browser_data_dir / "test.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "row_id,target" and len(lines) == len(test_rows)
+    assert {ln.rsplit(",", 1)[0] for ln in lines[1:]} == {ln.split(",", 1)[0] for ln in test_rows[1:]}
+    screenshot(page, "Submission")
+
+
+def test_training_launch_see_it_running_and_stop(page, app_url, browser_runs_dir):
+    """Launch a tiny run from the form, watch the page show it running, press Stop, see it stopped.
+    Last in this file: the stopped run it leaves must not change what the tests above see."""
+    from birdcore.training.launcher import stop_run
+    from birdcore.training.runs import list_runs
+
+    timed(page, "Training first render", lambda: page.goto(f"{app_url}/Training", wait_until="domcontentloaded"))
+    no_exception(page)
+    if page.locator(".st-key-tr_launch button").is_disabled():
+        pytest.skip("Launch is disabled: the browser dataset has no audio to train on")
+    form = page.locator('[data-testid="stExpander"]', has_text="Start a new run").first
+    if form.locator("details").get_attribute("open") is None:
+        form.locator("summary").click()
+    page.locator(".st-key-tr_name input").fill("browser-stop")
+    page.locator(".st-key-tr_epochs input").fill("50")  # far more than it gets: the test stops it
+    page.locator(".st-key-tr_backbone input").fill("resnet10t")
+    pretrained = page.locator(".st-key-tr_pretrained input")
+    if pretrained.is_checked():
+        page.locator(".st-key-tr_pretrained label").click()
+    page.locator(".st-key-tr_extra textarea").fill("train.num_workers=0\ndata.clip_seconds=2.0\ntrain.batch_size=12")
+    before = {r.run_id for r in list_runs(browser_runs_dir)}
+    timed(page, "Training launch", lambda: page.locator(".st-key-tr_launch button").click())
+    page.get_by_text("Started run").wait_for(timeout=30_000)
+    (run,) = [r for r in list_runs(browser_runs_dir) if r.run_id not in before]
+    try:
+        deadline = time.monotonic() + 180  # the run's process imports torch and loads the data first
+        while run.status()["state"] == "queued" and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        assert run.status()["state"] == "running", run.status()
+        # The monitor refreshes itself every 2 s: its badge turns to "running" without a reload.
+        badge = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]',
+                             has_text=re.compile(r"running\s*$"))
+        try:
+            badge.first.wait_for(timeout=30_000)
+        except Exception:
+            screenshot(page, "Training-not-running")
+            raise AssertionError(f"no 'running' badge; run status {run.status()}") from None
+        # Never delete a running run. (During the monitor's 2-s refresh Streamlit may briefly hold the
+        # old copy of its buttons beside the new one: check every copy.)
+        deletes = page.locator(".st-key-tr_delete button").all()
+        assert deletes and all(b.is_disabled() for b in deletes)
+        screenshot(page, "Training-running")
+        page.locator(".st-key-tr_stop button").first.click()
+        page.get_by_text("Stopped after").wait_for(timeout=90_000)
+        assert run.status()["state"] == "stopped"
+        no_exception(page)
+        assert page.locator(".st-key-tr_resume button").count() in (0, 1)  # offered once a checkpoint exists
+    finally:
+        stop_run(run)  # the run must never outlive a failed test

@@ -36,7 +36,7 @@ wait_until_idle = _load("_browser_pages", HERE / "test_browser.py").wait_until_i
 
 
 @pytest.fixture(scope="module")
-def loop_server(browser, tmp_path_factory):
+def loop_server(browser, serve_app, tmp_path_factory):
     """(base URL, dataset folder, runs folder) of a server on a small demo dataset."""
     from birdcore import pretrained
 
@@ -50,14 +50,8 @@ def loop_server(browser, tmp_path_factory):
     from birdcore.archive import embed_archive
 
     embed_archive([data], data / "archive")  # the page's default archive: <dataset>/archive
-    helper = _load("_app_server_helper_loop", REPO / "tests" / "test_app_server.py")
-    env = pytest.MonkeyPatch()
-    env.setenv("BIRDCORE_RUNS", str(work / "runs"))
-    try:
-        with helper.streamlit_server(data, work / "home", work / "streamlit.log") as base:
-            yield base, Path(data), work / "runs"
-    finally:
-        env.undo()
+    with serve_app(Path(data), work, work / "runs") as base:
+        yield base, Path(data), work / "runs"
 
 
 def click(page, key: str, nth: int = 0) -> None:

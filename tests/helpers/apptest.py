@@ -33,6 +33,17 @@ def start_page(script: Path, timeout: float, query_params: dict | None = None, *
     return at
 
 
+def app_on(data: Path, tmp_path: Path, monkeypatch) -> Path:
+    """Point the app at dataset `data` with an empty runs folder and settings home of this test
+    (`BIRDCORE_DATA`, `BIRDCORE_RUNS`, `BIRDCORE_HOME`); returns the runs folder."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("BIRDCORE_RUNS", str(runs))
+    monkeypatch.setenv("BIRDCORE_DATA", str(data))
+    monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "home"))
+    return runs
+
+
 def texts(elements) -> str:
     """The values of AppTest elements (errors, captions, …) joined into one searchable string."""
     return " | ".join(str(e.value) for e in elements)
