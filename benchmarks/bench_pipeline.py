@@ -10,13 +10,23 @@ the demo dataset), builds the decoded-audio cache, then prints clips/s for:
 3. waveform augmentations, default `AugmentConfig` (per clip, NumPy / audiomentations);
 4. mel front end on CPU, batches of 32 (`MelFrontend`, torch threads = --threads);
 5. full default training pipeline: cache read + waveform augs + mixup + mel + SpecAugment, serial
-   in one process;
+   in one process; the batch stage as the training loop runs it (`loop.model_input`: SpecAugment on
+   the one-channel image, then the three channel copies straight into channels-last format);
 6. the same through a real `torch.utils.data.DataLoader` (1 worker process for the per-clip
    stage, batch stage in the main process);
 
 and which stage limits the full pipeline (largest share of its CPU time). Wall-clock clips/s on a
 shared machine vary with other load (the load average is printed); single-thread clips per
 CPU-second do not, and give the estimate for 2 idle cores (`--threads 1`).
+
+History (one thread, clips per CPU-s, load average in brackets): before issue 17 item 5 the
+per-clip stage ran 167 and the batch stage 120, estimate 140 clips/s for 2 idle cores [6.2];
+after it 206 and 161, estimate 181 clips/s [5.8] — stage 3 (waveform augs) 161 → 300 (float32
+noise, one global-state save per chain), stage 4 (mel) 140 → 227 (CPU pieces of a few clips).
+What is left of the batch stage besides the mel (~4.4 ms per clip) is mixup (~0.7 ms: a clone
+of the whole waveform batch, `birdcore.augment.batch_mix`), dB/normalisation, SpecAugment on one
+channel and the channels-last copy (~1.1 ms together). With mixup and SpecAugment free the batch
+stage would be the mel's 227 and the estimate 2 / (1/206 + 1/227) = 216 clips/s.
 """
 
 from __future__ import annotations
@@ -104,6 +114,14 @@ class _ClipSet(torch.utils.data.Dataset):
         return load_training_clip(entry, self.aug, np.random.default_rng(i), seconds=SECONDS, sr=SR)
 
 
+def batch_stage(wave: torch.Tensor, targets: torch.Tensor, aug: AugmentConfig, frontend: MelFrontend,
+                g: torch.Generator) -> torch.Tensor:
+    """mixup (waveforms) + mel + SpecAugment, as `birdcore.training.loop.model_input` does it."""
+    wave, _y = mix_batch(wave, targets, aug, g)
+    image = apply_spec_augment(frontend.normalize(frontend.db(wave)).unsqueeze(1), aug, g)
+    return image.expand(-1, frontend.cfg.in_chans, -1, -1).contiguous(memory_format=torch.channels_last)
+
+
 def run_loader(cache_dir: Path, names: list[str], aug: AugmentConfig, frontend: MelFrontend,
                n: int, threads: int) -> float:
     """Wall seconds for `n` clips through a real DataLoader (1 worker) + batch stage."""
@@ -117,8 +135,7 @@ def run_loader(cache_dir: Path, names: list[str], aug: AugmentConfig, frontend: 
             next(it)
         t0 = time.perf_counter()
         for _ in range(n // BATCH):
-            wave, _y = mix_batch(next(it), targets, aug, g)
-            apply_spec_augment(frontend(wave), aug, g)
+            batch_stage(next(it), targets, aug, frontend, g)
         return time.perf_counter() - t0
 
 
@@ -180,8 +197,7 @@ def main() -> None:
                                              seconds=SECONDS, sr=SR) for k in range(BATCH)]
                     wave = torch.from_numpy(np.stack(ys))
                 with Timer() as b:
-                    wave, y = mix_batch(wave, targets, aug, g)
-                    mel = apply_spec_augment(frontend(wave), aug, g)
+                    batch_stage(wave, targets, aug, frontend, g)
                 t_clip.wall += a.wall
                 t_clip.cpu += a.cpu
                 t_batch.wall += b.wall

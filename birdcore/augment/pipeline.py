@@ -23,7 +23,7 @@ import torch
 from birdcore.audio.io import DEFAULT_SR
 from birdcore.augment.batch_mix import MixResult, mix_batch, mix_batch_info
 from birdcore.augment.spectrogram import apply_spec_augment, spec_augment
-from birdcore.augment.waveform import Fired, SeededTransform, build_wave_transforms
+from birdcore.augment.waveform import Fired, SeededTransform, build_wave_transforms, keep_global_state
 from birdcore.augment.window import OtherAudio, SourceLike, Window, read_window
 from birdcore.config.augment import AugmentConfig
 
@@ -54,10 +54,12 @@ class WaveformPipeline:
         rng = as_rng(rng)
         fired: list[Fired] = []
         y = np.asarray(y, dtype=np.float32)
-        for t in self.transforms:
-            y, f = t(y, self.sr, rng)
-            if f is not None:
-                fired.append(f)
+        # One save/restore of the global random states for the chain, not one per transform.
+        with keep_global_state():
+            for t in self.transforms:
+                y, f = t(y, self.sr, rng)
+                if f is not None:
+                    fired.append(f)
         return y, fired
 
 

@@ -45,6 +45,39 @@ class TrainConfig:
     - `device`: "auto" = CUDA when present, else CPU. `amp` = mixed precision, CUDA only.
     - `num_workers`: DataLoader workers; -1 = pick for the machine (cores - 1, at most 8).
     - `max_train_batches`: cap per epoch (0 = no cap) — handy for smoke runs.
+
+    CPU throughput (issue 17 item 5; figures from `benchmarks/bench_train.py --profile`, one
+    thread, EfficientNet-Lite0 at 64 mels × 251 frames, batch 32, CPU-seconds so other load does
+    not move them):
+    - `channels_last`: the backbone and its input in NHWC memory format. oneDNN's convolutions
+      run natively in it: forward+backward+AdamW 13.5 → 23 samples per CPU-s (1.7×), evaluation
+      ~60 → ~95 clips per CPU-s. Numerically the same network (float summation order only).
+    - `preload_audio_mb`: decode every recording of the run into RAM once before the first epoch
+      when they fit in this many MB of float32 (0 = off; skipped when the decoded-audio cache of
+      `birdcore cache` exists, which is already fast). Decoding an OGG window costs ~11 ms of CPU
+      per 5-s clip, repeated every epoch (DataLoader workers are re-created per epoch and keep
+      nothing); a RAM slice costs ~0.1 ms. The loader's worker processes are forked and share
+      the arrays.
+    - `val_cache_mb`: validation clips are fixed (first `clip_seconds` of each recording, no
+      augmentation), so their mel images are computed once and kept when they fit in this many MB
+      (0 = off); later validations run only the network, under `torch.inference_mode`. With the
+      images cached, validating the demo's 43 clips costs ~0.5 CPU-s against ~11 CPU-s of
+      training per epoch, so there is no "validate every N epochs" option: it would save ~4 % and
+      make early stopping and the best checkpoint coarser.
+    - `torch_threads`: intra-op threads of the training process; 0 = auto: on CPU the cores left
+      after the `num_workers` loader processes (at least 1), on GPUs torch's default. Torch's
+      default on CPU (every core) fights the loader workers: OpenMP threads spin at each barrier
+      when one is descheduled — measured at batch 32 on the shared 2-core machine (load ~6):
+      1 thread 11–14 samples/s, 2 threads 2.9–3.5 samples/s (see `loop.train_threads`).
+
+    Measured and not adopted (so no fields): bf16 autocast on CPU (the machine has AMX) gave
+    15.8–21.7 samples per CPU-s without channels-last and 14.7–15.9 with it, against 23 for fp32
+    channels-last; `torch.compile` (inductor) had not finished compiling the first training step
+    after 8.5 minutes (one thread, load ~9) — a demo run lasts about a minute. A precomputed-mel
+    cache for training: with RAM-preloaded audio the whole input pipeline (read, waveform
+    augmentations, mixup, mel, SpecAugment) is 14 % of a demo-cpu clip's CPU (8.7 of 62 ms; the
+    network is the rest), so a mel cache could save at most that while dropping the waveform
+    augmentations and moving the random crop onto images.
     """
 
     epochs: int = 20
@@ -67,6 +100,10 @@ class TrainConfig:
     max_train_batches: int = 0
     log_every_steps: int = 10
     seed: int = 42
+    channels_last: bool = True
+    preload_audio_mb: int = 0
+    val_cache_mb: int = 512
+    torch_threads: int = 0
 
     def __post_init__(self) -> None:
         check_range("epochs", self.epochs, 1)
@@ -84,6 +121,9 @@ class TrainConfig:
         check_range("num_workers", self.num_workers, -1, 64)
         check_range("max_train_batches", self.max_train_batches, 0)
         check_range("log_every_steps", self.log_every_steps, 1)
+        check_range("preload_audio_mb", self.preload_audio_mb, 0)
+        check_range("val_cache_mb", self.val_cache_mb, 0)
+        check_range("torch_threads", self.torch_threads, 0, 256)
         check_device_name(self.device)
 
 

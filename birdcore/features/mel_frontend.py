@@ -30,6 +30,14 @@ in ONNX Runtime. The legacy TorchScript exporter cannot export `unfold` with a d
 use `dynamo=True` (see `birdcore.inference.onnx_graph.export_onnx`). The whole front end (with the block-sparse projection)
 ran 32 five-second clips at 227 clips/s on 2 threads and 161 clips/s on one (lightly loaded).
 
+On CPU a batch is computed a few clips at a time (`_CPU_CHUNK_BYTES` of frames per piece):
+the frame, spectrum and power tensors of a whole batch (~80 MB each for 32 × 5 s at n_fft 2048)
+stream through memory several times, while a piece of ~2–4 clips stays in cache. Measured on the
+shared 2-core CPU, one thread, 32 × 5 s, n_fft 2048, 128 mels: power_mel 172 → 102–110 ms
+(identical values). Each block's product is added into its mel columns in place instead of padded
+to the full width and summed (155 vs 172 ms on its own). Not on GPUs (less parallelism per
+launch), nor while tracing/exporting (the loop would fix the batch size).
+
 Pitfall: under autocast the mel matmul would run in fp16/bf16 and |X|² (up to ~3e5 for a
 full-scale tone) overflows fp16; the frontend therefore disables autocast for itself.
 """
@@ -48,6 +56,10 @@ from birdcore.config.features import MelConfig
 __all__ = ["MelFrontend", "mel_filterbank", "compute_mel", "mel_frequencies"]
 
 _AMIN_POWER = 1e-10  # librosa.power_to_db default amin
+# Bytes of windowed frames per CPU piece (see the module docstring): ~8 MB = 4 five-second clips
+# at n_fft 2048 (measured 102 ms per 32 clips, against 99–119 ms one clip at a time and 172 ms for
+# the whole batch at once).
+_CPU_CHUNK_BYTES = 8 << 20
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -154,6 +166,16 @@ class MelFrontend(nn.Module):
         return self._power_mel(wave.float())
 
     def _power_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        # `_tracing()` first: reading a symbolic batch size or length would make an exporter
+        # specialise it
+        if _tracing() or wave.device.type != "cpu":
+            return self._power_mel_block(wave)
+        rows = max(1, _CPU_CHUNK_BYTES // (4 * self.cfg.n_fft * self.num_frames(wave.shape[-1])))
+        if wave.shape[0] <= rows:
+            return self._power_mel_block(wave)
+        return torch.cat([self._power_mel_block(wave[i:i + rows]) for i in range(0, wave.shape[0], rows)])
+
+    def _power_mel_block(self, wave: torch.Tensor) -> torch.Tensor:
         n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
         padded = F.pad(wave, (n_fft // 2, n_fft // 2))  # centre=True, zeros (librosa >= 0.10)
         frames = padded.unfold(-1, n_fft, hop)  # (B, frames, n_fft), a view
@@ -164,10 +186,15 @@ class MelFrontend(nn.Module):
             # `.abs()**2` (a reduction over a size-2 axis is slow on CPU).
             power = spec.flatten(-2).square_()
             n_mels = self.cfg.n_mels
-            mel = None
-            for i, (a, b, m0, m1) in enumerate(self._blocks):
-                part = F.pad(power[..., a:b] @ getattr(self, f"fb_block{i}"), (m0, n_mels - m1))
-                mel = part if mel is None else mel + part
+            if _tracing():  # out-of-place: what the ONNX exporters have always been given
+                mel = None
+                for i, (a, b, m0, m1) in enumerate(self._blocks):
+                    part = F.pad(power[..., a:b] @ getattr(self, f"fb_block{i}"), (m0, n_mels - m1))
+                    mel = part if mel is None else mel + part
+            else:
+                mel = power.new_zeros(power.shape[:-1] + (n_mels,))
+                for i, (a, b, m0, m1) in enumerate(self._blocks):
+                    mel[..., m0:m1] += power[..., a:b] @ getattr(self, f"fb_block{i}")
         else:
             mel = spec.square().sum(-1).sqrt() @ self.fb
         return mel.transpose(1, 2)
@@ -224,6 +251,12 @@ class MelFrontend(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, T) waveforms → (B, in_chans, n_mels, frames) normalised float32 images."""
         return self.to_channels(self.normalize(self.db(wave)))
+
+
+def _tracing() -> bool:
+    """True while TorchScript-tracing, compiling or exporting (no data-dependent Python loops)."""
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+            or torch.onnx.is_in_onnx_export())
 
 
 _CACHE: dict[str, MelFrontend] = {}

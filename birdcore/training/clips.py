@@ -7,6 +7,10 @@ recording, that recording's labels are added to the target (OR), as it is audibl
 Validation: the first `clip_seconds` of each recording (deterministic; most xeno-canto
 recordings start on the call).
 
+Without a decoded-audio cache, `train.preload_audio_mb` > 0 decodes every recording into RAM once
+(`preload_audio`) when they fit: the DataLoader's workers are re-created each epoch, so anything a
+worker decodes is lost, while arrays loaded in the main process before the fork are shared.
+
 `BatchAugment` runs on the training device: batch mixing (mixup/cutmix) before the front end when
 `augment.mix_on == "wave"` (else after it), spectrogram augmentations after it.
 """
@@ -18,9 +22,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from birdcore.audio.io import fit_length, load_audio
+from birdcore.audio.io import audio_info, fit_length, load_audio
 from birdcore.augment.batch_mix import mix_batch_info
-from birdcore.augment.pipeline import apply_spec_augment, load_training_clip
+from birdcore.augment.pipeline import apply_spec_augment, load_training_clip, waveform_pipeline
 from birdcore.augment.window import SpanSource, as_source, span_name
 from birdcore.config.features import DenoiseConfig
 from birdcore.config.run import RunConfig
@@ -42,12 +46,72 @@ def _open_cache(ds: BirdDataset, cfg: RunConfig):
         return None
 
 
+class PreloadedAudio:
+    """A whole recording decoded into RAM: a window source (`birdcore.augment.window.AudioSource`)
+    whose reads are array slices. Reads equal `load_audio(path, sr, offset, duration)`: offsets
+    and lengths are rounded to samples the same way."""
+
+    def __init__(self, name: str, y: np.ndarray, sr: int) -> None:
+        self.name, self.y, self.sample_rate = name, y, sr
+
+    @property
+    def duration(self) -> float:
+        return len(self.y) / self.sample_rate
+
+    def read(self, offset_s: float, duration_s: float | None) -> np.ndarray:
+        from birdcore.errors import AudioError
+
+        start = int(round(offset_s * self.sample_rate))
+        if start < 0 or start >= len(self.y):
+            raise AudioError(f"{self.name}: offset {offset_s:.3f} s is outside the recording ({self.duration:.3f} s)")
+        stop = len(self.y) if duration_s is None else min(len(self.y), start + int(round(duration_s * self.sample_rate)))
+        return self.y[start:stop].copy()  # a copy: augmentations may write their input
+
+
+def preload_audio(paths: list[str], sr: int, budget_mb: float, workers: int = 2) -> dict[str, PreloadedAudio]:
+    """{path: PreloadedAudio} for every distinct path that decodes, or {} when the decoded float32
+    audio would exceed `budget_mb` (checked from the headers before decoding anything).
+
+    Files that fail to decode are left out: reading them goes through `load_audio` as before and
+    the training loop's skip-and-record path handles the error. Decoding runs on `workers` threads
+    (libsndfile and soxr release the GIL).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from birdcore.errors import AudioError
+
+    unique = list(dict.fromkeys(paths))
+    total = 0.0
+    for p in unique:
+        try:
+            total += audio_info(p).duration * sr * 4 / 2**20
+        except AudioError:
+            continue
+        if total > budget_mb:
+            return {}
+
+    def one(p: str):
+        try:
+            return p, load_audio(p, sr=sr)
+        except AudioError:
+            return p, None
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return {p: PreloadedAudio(p, y, sr) for p, y in pool.map(one, unique) if y is not None}
+
+
 def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[ClipFn, ClipFn, "BatchAugment"]:
     """(train_clip, val_clip, batch_augment). Clip functions return (waveform, target row)."""
     sr = cfg.sample_rate
     secs = cfg.data.clip_seconds
     n = int(round(secs * sr))
     cache = _open_cache(ds, cfg)
+    ram: dict[str, PreloadedAudio] = {}
+    if cache is None and cfg.train.preload_audio_mb > 0:
+        ram = preload_audio(data.paths, sr, cfg.train.preload_audio_mb)
+    # Built here, in the main process, so the per-epoch (forked) loader workers inherit the built
+    # transforms and their imports (audiomentations + librosa, ~1 s) instead of redoing them.
+    waveform_pipeline(cfg.augment, sr)
     by_name = {name: r for r, name in enumerate(data.paths)}
     by_name.update({name: r for r, name in enumerate(data.filenames)})
     for r, span in enumerate(data.spans or []):  # a filler that is a span of a file names that span
@@ -61,7 +125,8 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
                 src = cache.entry(data.filenames[r])
             except (KeyError, FileNotFoundError, ValueError):
                 pass  # not cached (e.g. it failed to decode when the cache was built): read the file
-        src = src if src is not None else as_source(data.paths[r], sr)
+        if src is None:
+            src = ram.get(data.paths[r]) or as_source(data.paths[r], sr)
         if data.spans and data.spans[r] is not None:
             src = SpanSource(src, *data.spans[r])
         return DenoisedSource(src, cfg.denoise) if cfg.denoise.enabled else src
@@ -80,7 +145,9 @@ def make_clip_loaders(cfg: RunConfig, data: RunData, ds: BirdDataset) -> tuple[C
     def val_clip(r: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG001
         span = data.spans[r] if data.spans else None
         start, dur = (0.0, secs) if span is None else (span[0], min(secs, span[1] - span[0]))
-        y = maybe_denoise(load_audio(data.paths[r], sr=sr, offset=start, duration=dur), sr, cfg.denoise)
+        pre = ram.get(data.paths[r])
+        y = pre.read(start, dur) if pre is not None else load_audio(data.paths[r], sr=sr, offset=start, duration=dur)
+        y = maybe_denoise(y, sr, cfg.denoise)
         return fit_length(y, n), data.targets[r]
 
     return train_clip, val_clip, BatchAugment(cfg, seed=cfg.train.seed)
