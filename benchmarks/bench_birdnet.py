@@ -176,7 +176,7 @@ def profile(args) -> None:
     y = load_audio(SOUNDSCAPE, sr=bn.SAMPLE_RATE)
     _, starts, _ = bn.window_plan(len(y))
     chunks = np.stack([y[s:s + bn.CHUNK_SAMPLES] for s in starts])
-    spec = m2._front(chunks, threads=bn.FRONT_END_THREADS)
+    spec = m2._front(chunks, threads=m2.front_end_threads)
     b = args.batch
 
     def cnn(m):
@@ -192,15 +192,15 @@ def profile(args) -> None:
     _, _, owner = bn.window_plan(len(y))
     stages = [
         ("decode + resample 32->48 kHz", 1, lambda: load_audio(SOUNDSCAPE, sr=bn.SAMPLE_RATE)),
-        (f"front end, {bn.FRONT_END_THREADS} torch thread", 1, lambda: m2._front(chunks, threads=bn.FRONT_END_THREADS)),
+        ("front end, 1 torch thread", 1, lambda: m2._front(chunks, threads=1)),
         (f"front end, {args.threads} torch threads", 1, lambda: m2._front(chunks, threads=args.threads)),
         ("CNN, 1 TFLite thread", 1, lambda: cnn(m1)),
         (f"CNN, {args.threads} TFLite threads", 1, lambda: cnn(m2)),
         ("sigmoid + window max", 1, lambda: np.maximum.reduceat(bn.sigmoid(logits), np.flatnonzero(np.diff(owner, prepend=-1)))),
         (f"file, previous path ({args.threads} + {args.threads} threads, one after the other)", 0, old_file),
-        (f"file, predict_files, TFLite {args.threads} threads (overlapped)", 0,
+        (f"file, predict_files, TFLite {args.threads} threads ({'overlapped' if m2.overlap else 'in turn'})", 0,
          lambda: bn.predict_files([SOUNDSCAPE], codes, taxonomy_csv=taxonomy, batch_size=b, model=m2)),
-        ("file, predict_files, TFLite 1 thread (overlapped)", 0,
+        (f"file, predict_files, TFLite 1 thread ({'overlapped' if m1.overlap else 'in turn'})", 0,
          lambda: bn.predict_files([SOUNDSCAPE], codes, taxonomy_csv=taxonomy, batch_size=b, model=m1)),
     ]
     load0 = os.getloadavg()[0]

@@ -43,8 +43,16 @@ def test_a_minute_costs_36_chunk_evaluations(model, monkeypatch):
     assert len(index) == 12 and sum(seen) == 36 and max(seen) <= bn.DEFAULT_BATCH
 
 
+@pytest.fixture(params=["in turn", "overlapped"])
+def cores(request, model, monkeypatch):
+    """Both schedules whatever this machine has: with a core to spare the front end overlaps the CNN."""
+    monkeypatch.setattr(bn.os, "cpu_count", lambda: model.num_threads + (1 if request.param == "overlapped" else 0))
+    assert model.overlap == (request.param == "overlapped")
+    return request.param
+
+
 @pytest.mark.slow
-def test_pipelined_batches_equal_batches_run_alone(model):
+def test_pipelined_batches_equal_batches_run_alone(model, cores):
     rng = np.random.default_rng(1)
     t = np.arange(bn.CHUNK_SAMPLES) / SR
     chunks = (0.05 * rng.standard_normal((7, bn.CHUNK_SAMPLES))
@@ -53,14 +61,14 @@ def test_pipelined_batches_equal_batches_run_alone(model):
     piped = list(model.run_batches(iter(batches)))
     assert [tag for _, tag in piped] == ["a", "b", "c"]
     for ((logits, emb), _), (x, _) in zip(piped, batches):
-        alone_logits, alone_emb = model._invoke(model._front(x, threads=bn.FRONT_END_THREADS))
+        alone_logits, alone_emb = model._invoke(model._front(x, threads=model.front_end_threads))
         np.testing.assert_array_equal(logits, alone_logits)
         np.testing.assert_array_equal(emb, alone_emb)
     # and run_chunks (pipelined over its own batches) agrees with one batch of everything
     np.testing.assert_array_equal(model.run_chunks(chunks, batch_size=3)[1], model.run_chunks(chunks, batch_size=7)[1])
 
 
-def test_an_error_while_preparing_a_batch_reaches_the_caller(model, tmp_path):
+def test_an_error_while_preparing_a_batch_reaches_the_caller(model, cores, tmp_path):
     good = (0.05 * np.random.default_rng(2).standard_normal(6 * SR)).astype(np.float32)
     bad = tmp_path / "corrupt.ogg"
     bad.write_bytes(b"OggS" + bytes(300))

