@@ -33,8 +33,9 @@ def test_round_trip_replace_and_empty_windows(tmp_path):
     assert list(rows["species"]) == ["aaa1", "bbb1", ""] and list(rows["annotator"]) == ["ann", "ann", "bob"]
     assert all(t.endswith("+00:00") for t in back["updated_at"])
     text = path.read_text()
-    assert text.startswith("file_id,start,end,species,annotator,updated_at\n") and text.endswith("\n")
+    assert text.startswith("file_id,start,end,species,annotator,updated_at,low_hz,high_hz\n") and text.endswith("\n")
     assert "sc_2,0.3,5.3,aaa1," in text  # millisecond keys, no float noise in the file
+    assert back["low_hz"].isna().all() and text.splitlines()[1].endswith("+00:00,,")  # no band: empty cells
     with pytest.raises(DatasetError, match="unknown species code"):
         ann.save_window(path, "sc_1", 0, 5, ["zzz9"], classes=CLASSES)
     with pytest.raises(DatasetError, match="start < end"):
@@ -56,7 +57,7 @@ GOOD_ROW = "sc_1,0,5,aaa1,ann,2026-01-01T00:00:00+00:00\n"
 ])
 def test_invalid_files_name_file_line_and_field(tmp_path, body, message):
     path = tmp_path / "labels.csv"
-    header = "" if body.startswith("file_id") else ",".join(ann.COLUMNS) + "\n"
+    header = "" if body.startswith("file_id") else ",".join(ann.COLUMNS[:6]) + "\n"  # six columns: no bands
     path.write_text(header + body)
     with pytest.raises(DatasetError, match=message) as err:
         ann.read_annotations(path, classes=CLASSES)
@@ -173,6 +174,9 @@ def test_audacity_import_of_spinetail(real_audio_dir):
     assert (first["low_hz"], first["high_hz"]) == pytest.approx((2593.156006, 8866.920898))
     rows = ann.audacity_to_annotations(boxes, "spinetail", annotator="import", duration=20.0)
     assert len(rows) == len(boxes) + 1 and (rows["species"] == "CRER").sum() == 4
+    first_row = rows[rows["species"] == "CRER"].iloc[0]  # the spectral selection becomes the label's band
+    assert (first_row["low_hz"], first_row["high_hz"]) == pytest.approx((2593.156, 8866.921))
+    assert rows[rows["species"] == ""]["low_hz"].isna().all()  # the whole-recording "checked" row: no band
     assert ((rows["species"] == "") & (rows["start"] == 0) & (rows["end"] == 20.0)).sum() == 1
 
 
@@ -192,7 +196,7 @@ def test_annotations_to_labels_hand_case():
     rows = [("f", 0, 5, "aaa1"), ("f", 5, 10, ""),  # window 10–15 of f: nobody listened
             ("g", 0, 10, ""), ("g", 3.0, 7.2, "bbb1"),  # a call across the 5-s boundary: both windows
             ("g", 9.8, 10.3, "aaa1")]  # 0.2 s in window 5–10 < half its 0.5 s: not there; window 10–15 unchecked
-    ann_df = pd.DataFrame([(*r, "", "") for r in rows], columns=ann.COLUMNS)
+    ann_df = pd.DataFrame([(*r, "", "") for r in rows], columns=ann.COLUMNS[:6])  # a table without bands
     got = ann.annotations_to_labels(ann_df, test)
     assert dict(zip(got["row_id"], got["target"])) == {
         "f_aaa1_5": True, "f_aaa1_10": False, "f_bbb1_5": False, "f_bbb1_10": False,
@@ -245,3 +249,134 @@ def test_raven_tables_one_per_file_and_remove_window(tmp_path):
     assert queue.context_span(5, 10, 60) == (0.0, 15.0) and queue.context_span(0, 5, 7.5) == (0.0, 7.5)
     assert queue.context_span(50, 55, None, neighbours=2) == (40.0, 65.0)
     assert queue.window_edges(0.0, 15.0) == [0.0, 5.0, 10.0, 15.0] and queue.window_edges(2.5, 9) == [5.0]
+
+
+# ---- frequency bands (low_hz, high_hz) ---------------------------------------------------------------------
+OLD_HEADER = "file_id,start,end,species,annotator,updated_at"  # files written before bands existed
+
+
+def test_bands_round_trip_and_survive_other_saves_removes_and_merges(tmp_path):
+    path = tmp_path / "labels.csv"
+    ann.save_windows(path, [("sc_1", 0, 5, ["bbb1", "aaa1"], (1000, 8000.5)),  # 5th element: the band
+                            ("sc_1", 5, 10, [], (250.0, 4000.0)),  # a "no bird" row carries its band too
+                            ("sc_1", 10, 15, ["ccc1"], None),
+                            ("sc_2", 0, 5, ["aaa1"])])  # a 4-tuple as before: no band
+    table = ann.save_window(path, "sc_3", 0, 5, ["ccc1"], band=(500, 12000))
+    back = ann.read_annotations(path, classes=CLASSES)
+    pd.testing.assert_frame_equal(back, table)
+    assert list(back.columns) == ann.COLUMNS
+    want = {("sc_1", 0.0, 5.0): (1000.0, 8000.5), ("sc_1", 5.0, 10.0): (250.0, 4000.0), ("sc_1", 10.0, 15.0): None,
+            ("sc_2", 0.0, 5.0): None, ("sc_3", 0.0, 5.0): (500.0, 12000.0)}
+    assert ann.window_bands(back) == want
+    both = back[(back["file_id"] == "sc_1") & (back["start"] == 0)]
+    assert both["low_hz"].tolist() == [1000.0, 1000.0] and both["high_hz"].tolist() == [8000.5, 8000.5]
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(ann.COLUMNS)
+    assert [ln.split(",")[-2:] for ln in lines[1:4]] == [["1000", "8000.5"], ["1000", "8000.5"], ["250", "4000"]]
+
+    # A rewrite for another window (save, re-save without band, remove) leaves the other bands alone.
+    ann.save_window(path, "sc_2", 0, 5, ["bbb1"], band=(2000, 3000))
+    ann.save_window(path, "sc_3", 0, 5, ["ccc1"])  # re-saved without a band: its band goes
+    after = ann.remove_window(path, "sc_1", 10, 15)
+    assert ann.window_bands(ann.read_annotations(path)) == ann.window_bands(after) == {
+        **{k: v for k, v in want.items() if k != ("sc_1", 10.0, 15.0)},
+        ("sc_2", 0.0, 5.0): (2000.0, 3000.0), ("sc_3", 0.0, 5.0): None}
+
+
+@pytest.mark.parametrize("band, why", [
+    ((8000, 1000), "need finite 0 <= low_hz < high_hz"), ((1000, 1000), "need finite 0 <= low_hz < high_hz"),
+    ((-5, 1000), "need finite"), ((float("nan"), 1000), "need finite"), ((0, float("inf")), "need finite"),
+    (("low", 900), "could not convert"), ((1000,), "not enough values"),
+])
+def test_save_refuses_a_bad_band_and_keeps_the_file(tmp_path, band, why):
+    path = tmp_path / "labels.csv"
+    ann.save_window(path, "sc_1", 0, 5, ["aaa1"], band=(100, 200))
+    before = path.read_bytes()
+    message = f"cannot save sc_1 5.0–10.0 s with band {band!r} ({why}"
+    with pytest.raises(DatasetError, match=re.escape(message)) as err:
+        ann.save_window(path, "sc_1", 5, 10, ["aaa1"], band=band)
+    assert str(err.value).startswith(str(path))
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        ann.save_windows(path, [("sc_1", 5, 10, ["aaa1"], band)])
+    assert path.read_bytes() == before
+
+
+def test_old_six_column_file_reads_without_bands_and_keeps_its_rows_on_save(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(OLD_HEADER + "\n" + GOOD_ROW + "sc_1,5,10,,bob,2026-01-01T00:00:01+00:00\n")
+    old = ann.read_annotations(path, classes=CLASSES)
+    assert list(old.columns) == ann.COLUMNS and len(old) == 2
+    assert old["low_hz"].isna().all() and old["high_hz"].isna().all()
+    assert ann.window_bands(old) == {("sc_1", 0.0, 5.0): None, ("sc_1", 5.0, 10.0): None}
+    assert ann.read_annotations(tmp_path / "none.csv").columns.tolist() == ann.COLUMNS  # empty table: same columns
+    ann.save_window(path, "sc_2", 0, 5, ["bbb1"], band=(1500, 6000))  # the first save of new code
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(ann.COLUMNS)  # upgraded to eight columns
+    assert lines[1:3] == [GOOD_ROW.strip() + ",,", "sc_1,5,10,,bob,2026-01-01T00:00:01+00:00,,"]
+    new = ann.read_annotations(path, classes=CLASSES)
+    pd.testing.assert_frame_equal(new[new["file_id"] == "sc_1"].reset_index(drop=True), old)
+    assert ann.window_bands(new)[("sc_2", 0.0, 5.0)] == (1500.0, 6000.0)
+
+
+BAND_HEADER = ",".join(ann.COLUMNS) + "\n"
+GOOD_BAND_ROW = "sc_1,0,5,aaa1,ann,2026-01-01T00:00:00+00:00,1000,8000\n"
+ROW = "sc_1,5,10,aaa1,ann,2026-01-01T00:00:00+00:00,"
+
+
+@pytest.mark.parametrize("body, message", [
+    (GOOD_BAND_ROW + ROW + "1000,\n", "line 3, field high_hz: empty while low_hz is '1000' (give both or neither)"),
+    (GOOD_BAND_ROW + ROW + ",8000\n", "line 3, field low_hz: empty while high_hz is '8000'"),
+    (GOOD_BAND_ROW + ROW + "8000,1000\n", "line 3, field high_hz: '1000' is not above low_hz '8000'"),
+    (GOOD_BAND_ROW + ROW + "1000,1000\n", "line 3, field high_hz: '1000' is not above low_hz '1000'"),
+    (GOOD_BAND_ROW + ROW + "-1,1000\n", "line 3, field low_hz: '-1' is negative"),
+    (GOOD_BAND_ROW + ROW + "low,1000\n", "line 3, field low_hz: 'low' is not a number (Hz)"),
+    (GOOD_BAND_ROW + ROW + "0,high\n", "line 3, field high_hz: 'high' is not a number (Hz)"),
+    (GOOD_BAND_ROW + ROW + "0,inf\n", "line 3, field high_hz: 'inf' is not a finite number"),
+    (GOOD_BAND_ROW + ROW + "0\n", "line 3: expected 8 fields, got 7"),
+])
+def test_invalid_bands_name_file_line_and_field(tmp_path, body, message):
+    path = tmp_path / "labels.csv"
+    path.write_text(BAND_HEADER + body)
+    with pytest.raises(DatasetError, match=re.escape(message)) as err:
+        ann.read_annotations(path, classes=CLASSES)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("header, message", [
+    (OLD_HEADER + ",low_hz", "line 1: missing column(s) ['high_hz']"),
+    (OLD_HEADER + ",high_hz", "line 1: missing column(s) ['low_hz']"),
+    (OLD_HEADER + ",low_hz,high_hz,mid_hz", "line 1: unknown column(s) ['mid_hz']"),
+])
+def test_band_columns_come_together_and_unknown_columns_still_fail(tmp_path, header, message):
+    path = tmp_path / "labels.csv"
+    path.write_text(header + "\n")
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        ann.read_annotations(path)
+
+
+def test_raven_uses_each_labels_band_else_the_default(tmp_path):
+    import io
+    import zipfile
+
+    path = tmp_path / "labels.csv"
+    ann.save_windows(path, [("sc_1", 0, 5, ["bbb1", "aaa1"], (1000, 8000)), ("sc_1", 5, 10, ["ccc1"]),
+                            ("sc_2", 5, 10, ["ccc1"], (2500.25, 4000)), ("sc_2", 10, 15, [], (100, 200))])
+    saved = ann.read_annotations(path)
+    tables = ann.raven_tables(saved, low_hz=500, high_hz=9000)
+    one = tables["sc_1"]
+    assert one["Species Code"].tolist() == ["aaa1", "bbb1", "ccc1"]
+    assert one["Low Freq (Hz)"].tolist() == [1000.0, 1000.0, 500.0]  # ccc1 has no band: the default
+    assert one["High Freq (Hz)"].tolist() == [8000.0, 8000.0, 9000.0]
+    assert tables["sc_2"][["Low Freq (Hz)", "High Freq (Hz)"]].values.tolist() == [[2500.25, 4000.0]]
+    with_empty = ann.raven_table(saved, include_empty=True)  # default 0–16 kHz for rows without a band
+    assert with_empty[["Low Freq (Hz)", "High Freq (Hz)"]].values.tolist() == [
+        [1000.0, 8000.0], [1000.0, 8000.0], [0.0, 16000.0], [2500.25, 4000.0], [100.0, 200.0]]
+    with zipfile.ZipFile(io.BytesIO(ann.raven_zip(saved, low_hz=500, high_hz=9000))) as zf:
+        text = zf.read("sc_1.Table.1.selections.txt").decode()
+    assert text.splitlines()[1:] == ["1\tSpectrogram 1\t1\t0.000\t5.000\t1000.000\t8000.000\taaa1",
+                                     "2\tSpectrogram 1\t1\t0.000\t5.000\t1000.000\t8000.000\tbbb1",
+                                     "3\tSpectrogram 1\t1\t5.000\t10.000\t500.000\t9000.000\tccc1"]
+    assert ann.raven_text(saved).splitlines()[3].split("\t")[5:7] == ["0.000", "16000.000"]
+    # A table without band columns (the agile export's) spans the default everywhere.
+    bare = saved[ann.COLUMNS[:4]]
+    assert set(ann.raven_table(bare, low_hz=300)["Low Freq (Hz)"]) == {300.0}

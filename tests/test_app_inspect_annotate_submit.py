@@ -82,6 +82,29 @@ def frame(at: AppTest, key: str):
     return found[0]
 
 
+@pytest.fixture
+def media(monkeypatch) -> dict:
+    """Media id → the bytes the page handed to Streamlit (downloads, audio): AppTest drops its media
+    store after each run, so keep a copy of what is added."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    loaded, real = {}, MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        file_id = real(self, path_or_data, mimetype, kind, filename)
+        loaded[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return loaded
+
+
+def download_data(at: AppTest, key: str, media: dict) -> bytes:
+    """The bytes behind the download button `key` of the last run (see the `media` fixture)."""
+    dl = next(d for d in at.get("download_button") if d.proto.id.endswith(key))
+    return media[Path(dl.proto.url).stem]
+
+
 def save_next(at: AppTest) -> None:
     [b for b in at.button if b.label == "Save & next"][0].click().run()
 
@@ -360,7 +383,7 @@ def test_submission_budget_planner_times_the_chosen_model(env):
     assert "suggestion:" in at.code[0].value
 
 
-def test_annotation_keys_species_no_bird_undo_and_raven_per_file(env, tmp_path):
+def test_annotation_keys_species_no_bird_undo_and_raven_per_file(env, tmp_path, media):
     import io
     import zipfile
 
@@ -408,9 +431,52 @@ def test_annotation_keys_species_no_bird_undo_and_raven_per_file(env, tmp_path):
     assert dl.label.startswith("Raven selection tables (2 files")
     from birdcore.annotation import store
 
-    data = store.raven_zip(ann.read_annotations(labels), low_hz=1000.0, high_hz=8000.0)
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+    # The page's zip: window 0–5 was saved at full zoom (no band), so it spans the full range,
+    # whatever the zoom is now (1–8 kHz).
+    with zipfile.ZipFile(io.BytesIO(download_data(at, "ann_dl_raven", media))) as zf:
         assert sorted(zf.namelist()) == sorted([f"{fid}.Table.1.selections.txt", "other_file.Table.1.selections.txt"])
         rows = [line.split("\t") for line in zf.read(f"{fid}.Table.1.selections.txt").decode().splitlines()]
     assert rows[0] == store.RAVEN_FILE_COLUMNS
-    assert rows[1] == ["1", "Spectrogram 1", "1", "0.000", "5.000", "1000.000", "8000.000", "t1sp1"]
+    assert rows[1] == ["1", "Spectrogram 1", "1", "0.000", "5.000", "0.000", "16000.000", "t1sp1"]
+
+
+def test_annotation_saves_the_frequency_zoom_as_the_band_undoes_it_and_exports_it(env, tmp_path, media):
+    import io
+    import zipfile
+
+    ds = env[0]
+    labels = tmp_path / "labels.csv"
+    fid = ds.soundscapes[0].stem
+    at = start(ANNOTATE, ann_labels_path=str(labels), ann_annotator="tester", ann_quick=["t1sp1", "t2sp1"])
+    at.slider(key="ann_fzoom").set_value((1.0, 8.0)).run()
+    at.button(key="ann_key_1").click().run()
+    save_next(at)  # window 0–5: t1sp1, heard in 1–8 kHz
+    at.slider(key="ann_fzoom").set_value((0.0, 16.0)).run()
+    at.button(key="ann_key_2").click().run()
+    save_next(at)  # window 5–10: t2sp1 at full zoom = no band
+    saved = ann.read_annotations(labels)
+    assert ann.window_bands(saved) == {(fid, 0.0, 5.0): (1000.0, 8000.0), (fid, 5.0, 10.0): None}
+    assert labels.read_text().splitlines()[1].endswith(",1000,8000")
+
+    # Back to 0–5: re-save it as "no bird" (key path) in another band, then undo: species and band come back.
+    at.button(key="ann_prev").click().run()
+    at.button(key="ann_prev").click().run()
+    assert "Saved before: t1sp1 (band 1–8 kHz)." in texts(at.caption)
+    at.slider(key="ann_fzoom").set_value((2.0, 4.5)).run()
+    at.button(key="ann_nobird").click().run()
+    saved = ann.read_annotations(labels)
+    assert ann.window_species(saved)[(fid, 0.0, 5.0)] == set()
+    assert ann.window_bands(saved)[(fid, 0.0, 5.0)] == (2000.0, 4500.0)
+    at.button(key="ann_undo").click().run()
+    assert not at.exception and "0–5 s  (1/12)" in texts(at.subheader)
+    saved = ann.read_annotations(labels)
+    assert ann.window_species(saved) == {(fid, 0.0, 5.0): {"t1sp1"}, (fid, 5.0, 10.0): {"t2sp1"}}
+    assert ann.window_bands(saved) == {(fid, 0.0, 5.0): (1000.0, 8000.0), (fid, 5.0, 10.0): None}
+
+    # The page's Raven zip: each selection's Low/High Freq is its label's band, else the full range —
+    # not the zoom shown now (2–4.5 kHz).
+    with zipfile.ZipFile(io.BytesIO(download_data(at, "ann_dl_raven", media))) as zf:
+        rows = [line.split("\t") for line in zf.read(f"{fid}.Table.1.selections.txt").decode().splitlines()]
+    assert rows[1:] == [["1", "Spectrogram 1", "1", "0.000", "5.000", "1000.000", "8000.000", "t1sp1"],
+                        ["2", "Spectrogram 1", "1", "5.000", "10.000", "0.000", "16000.000", "t2sp1"]]
+    assert "Low/High Freq = each label's saved band" in texts(at.caption) and "0–16 kHz" in texts(at.caption)

@@ -68,7 +68,8 @@ kept = state.setdefault("labels_files", {})
 if "ann_labels_path" not in state:
     state["ann_labels_path"] = kept.get(str(ds.root), str(ann.default_labels_path(ds.root)))
 labels_path = Path(c1.text_input("Labels file", key="ann_labels_path",
-                                 help="CSV file_id,start,end,species,annotator,updated_at; created on the first save."))
+                                 help="CSV file_id,start,end,species,annotator,updated_at,low_hz,high_hz;"
+                                      " created on the first save."))
 kept[str(ds.root)] = str(labels_path)
 on_name = ui.remembered("ann_annotator", "annotation.annotator", "")
 annotator = c2.text_input("Annotator", key="ann_annotator", on_change=on_name, help="Saved with every label.")
@@ -174,15 +175,28 @@ else:
     prefill, origin = [], None
 
 
+# The frequency zoom's full range: a save at full zoom stores no band (the label is not about a band).
+FULL_KHZ = (0.0, 16.0)
+
+
+def zoom_band() -> tuple[float, float] | None:
+    """The frequency zoom as the band (Hz) a save stores, None at the full range."""
+    lo, hi = (float(x) for x in state.get("ann_fzoom", FULL_KHZ))
+    # Both thumbs on one value is no band at all: save the window without one rather than refuse it.
+    return None if (lo, hi) == FULL_KHZ or hi <= lo else (lo * 1000, hi * 1000)
+
+
 def move(step: int) -> None:
     state["ann_pos"] = int(min(max(state.get("ann_pos", 0) + step, 0), len(queue) - 1))
 
 
 def _remember_for_undo(file_id: str, w0: float, w1: float) -> None:
-    # What the window held before this save (None: never saved), so "undo" can put it back.
-    before = ann.window_species(saved).get((file_id, round(w0, 3), round(w1, 3)))
+    # What the window held before this save (None: never saved) and its band, so "undo" can put both back.
+    key = (file_id, round(w0, 3), round(w1, 3))
+    before = ann.window_species(saved).get(key)
     state.setdefault("_ann_undo", []).append((str(labels_path), file_id, w0, w1,
-                                              None if before is None else sorted(before), pos))
+                                              None if before is None else sorted(before),
+                                              ann.window_bands(saved).get(key), pos))
 
 
 def toggle_species(species_key: str, code: str) -> None:
@@ -192,12 +206,12 @@ def toggle_species(species_key: str, code: str) -> None:
 
 
 def _save(file_id: str, w0: float, w1: float, species: list[str], message: str) -> None:
-    """Save `species` ([] = no bird) for the window, undoable; then show `message` and go to the next
-    window, or on failure show the error and stay."""
+    """Save `species` ([] = no bird) for the window with the frequency zoom as its band (none at full
+    range), undoable; then show `message` and go to the next window, or on failure show the error and stay."""
     try:
         _remember_for_undo(file_id, w0, w1)
         ann.save_window(labels_path, file_id, w0, w1, species, annotator=state.get("ann_annotator", ""),
-                        classes=ds.species)
+                        classes=ds.species, band=zoom_band())
     except (BirdcoreError, OSError) as exc:
         state["_ann_undo"].pop()
         state["_ann_error"] = str(exc)
@@ -212,16 +226,16 @@ def save_no_bird(file_id: str, w0: float, w1: float) -> None:
 
 
 def undo_last() -> None:
-    """Put the window of the last save back as it was (unsaved, or its earlier species) and go there."""
+    """Put the window of the last save back as it was (unsaved, or its earlier species and band) and go there."""
     stack = state.get("_ann_undo", [])
     if not stack:
         return
-    where, file_id, w0, w1, before, at_pos = stack.pop()
+    where, file_id, w0, w1, before, band, at_pos = stack.pop()
     try:
         if before is None:
             ann.remove_window(where, file_id, w0, w1)
         else:
-            ann.save_window(where, file_id, w0, w1, before, annotator=state.get("ann_annotator", ""))
+            ann.save_window(where, file_id, w0, w1, before, annotator=state.get("ann_annotator", ""), band=band)
     except (BirdcoreError, OSError) as exc:
         state["_ann_error"] = str(exc)
         return
@@ -269,9 +283,9 @@ nav[3].button("Undo (u)", key="ann_undo", on_click=undo_last, disabled=not state
 nav[4].caption(shortcuts.HELP)
 
 f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
-nyquist_khz = 16.0
-fmin_k, fmax_k = f1.slider("Frequency zoom (kHz)", 0.0, nyquist_khz, (0.0, nyquist_khz), step=0.5, key="ann_fzoom",
-                           help="The band shown (and written as Low/High Freq in the Raven export).")
+fmin_k, fmax_k = f1.slider("Frequency zoom (kHz)", *FULL_KHZ, FULL_KHZ, step=0.5, key="ann_fzoom",
+                           help="The band shown. A save stores it as the window's band (none at the full range):"
+                                " the Low/High Freq of its selections in the Raven export.")
 neighbours = f2.selectbox("Neighbours each side", [0, 1, 2, 3], index=1, key="ann_neighbours",
                           help="Windows shown before and after the current one (highlighted).")
 
@@ -305,7 +319,9 @@ with right:
                               help="Key: s or Enter.",
                               args=(file_id, w0, w1, skey, tkey), width="stretch")
     if key in done_keys:
-        st.caption("Saved before: " + (", ".join(prefill) if prefill else "checked, nothing there") + ".")
+        band = ann.window_bands(saved).get(key)
+        st.caption("Saved before: " + (", ".join(prefill) if prefill else "checked, nothing there")
+                   + (f" (band {band[0] / 1000:g}–{band[1] / 1000:g} kHz)." if band else "."))
     elif origin:
         st.caption(f"Prefilled from {origin}." if prefill else f"No species reaches the threshold in {ref.label}.")
     if window_probs is not None:
@@ -328,12 +344,16 @@ if saved.empty:
 else:
     st.dataframe(eda.display_table(saved), hide_index=True, height=240, key="ann_saved")
     c1, c2, c3 = st.columns(3)
-    tables = ann.raven_tables(saved, low_hz=fmin_k * 1000, high_hz=fmax_k * 1000)
+    # Labels without a band (saved at full zoom, or before bands existed) span the full range.
+    full_hz = {"low_hz": FULL_KHZ[0] * 1000, "high_hz": FULL_KHZ[1] * 1000}
+    tables = ann.raven_tables(saved, **full_hz)
     c1.download_button(f"Raven selection tables ({ui.count(len(tables), 'file')}, zip)",
-                       ann.raven_zip(saved, low_hz=fmin_k * 1000, high_hz=fmax_k * 1000),
+                       ann.raven_zip(saved, **full_hz),
                        file_name=f"{labels_path.stem}.raven.zip", mime="application/zip", key="ann_dl_raven",
                        width="stretch", help="One <file_id>.Table.1.selections.txt per sound file (Begin/End Time,"
-                                             " Low/High Freq = the frequency zoom above, Species Code).")
+                                             " Low/High Freq, Species Code).")
+    c1.caption(f"Raven: Low/High Freq = each label's saved band (the frequency zoom when it was saved), else the"
+               f" full range {FULL_KHZ[0]:g}–{FULL_KHZ[1]:g} kHz.")
     if ds.test is not None:
         truth = ann.annotations_to_labels(saved, ds.test)
         c2.download_button(f"row_id,target table ({len(truth)} rows)", truth.to_csv(index=False, lineterminator="\n"),

@@ -1,24 +1,30 @@
 """Human labels per recording window: store, validate, merge concurrent saves, export and import.
 
-A label says which species are present in a time range of one recording:
+A label says which species are present in a time range of one recording, optionally in a
+frequency band:
 
-    file_id,start,end,species,annotator,updated_at
-    soundscape_1000170626,0,5,zzasc1,ann,2026-11-25T19:15:56+00:00
-    soundscape_1000170626,0,5,zzcro1,ann,2026-11-25T19:15:56+00:00
-    soundscape_1000170626,5,10,,ann,2026-11-25T19:16:02+00:00
+    file_id,start,end,species,annotator,updated_at,low_hz,high_hz
+    soundscape_1000170626,0,5,zzasc1,ann,2026-11-25T19:15:56+00:00,1000,8000
+    soundscape_1000170626,0,5,zzcro1,ann,2026-11-25T19:15:56+00:00,1000,8000
+    soundscape_1000170626,5,10,,ann,2026-11-25T19:16:02+00:00,,
 
 - One row per species present; a row with an empty `species` marks a range as "checked, nothing
   there" (so an empty window is told apart from one nobody listened to).
 - `file_id` is the recording's file name without extension (the soundscape id of test.csv).
 - `start`/`end` are seconds from the start of the recording, stored with millisecond precision;
   (file_id, start, end) is the key a save replaces.
+- `low_hz`/`high_hz` (optional): the band the label was made in (the Annotation page's frequency
+  zoom), the Low/High Freq of its Raven selection. Both empty = no band (Raven then gets the
+  export's default); when given, 0 <= low_hz < high_hz. A file without these two columns (written
+  before they existed) reads as having no bands; every save writes all eight columns.
 - Default location: `<dataset>/annotations/labels.csv` (`default_labels_path`).
 
 Saves are read-modify-write under `atomic_io.file_lock` and land with an atomic rename, so two
 app sessions saving at once never lose each other's rows and a reader never sees a torn file; a
 crash mid-save leaves the previous file as it was.
 
-Interchange: `raven_table` / `raven_text` (Raven selection table, tab-separated) and
+Interchange: `raven_table` / `raven_text` / `raven_tables` / `raven_zip` (Raven selection tables,
+tab-separated; a selection's Low/High Freq is its label's band, else a default) and
 `read_audacity_labels` / `audacity_to_annotations` (Audacity label tracks, see
 /work/shared/notes/birdclef-reference.md). `annotations_to_labels` turns labels into the
 `row_id,target` ground truth of a test.csv-like row set, for `evaluate_submission` and the app.
@@ -46,10 +52,13 @@ __all__ = [
     "save_window", "save_windows", "window_species", "annotated_windows", "raven_table", "raven_text",
     "read_audacity_labels", "audacity_to_annotations", "raven_tables", "raven_zip", "raven_file_name",
     "remove_window", "RAVEN_FILE_COLUMNS", "annotations_to_labels", "write_labels_table",
-    "overlaps_enough", "covered_seconds",
+    "overlaps_enough", "covered_seconds", "BAND_COLUMNS", "window_bands",
 ]
 
-COLUMNS = ["file_id", "start", "end", "species", "annotator", "updated_at"]
+# The band columns are optional in a file (older files have only the first six) but always in a table.
+BAND_COLUMNS = ["low_hz", "high_hz"]
+COLUMNS = ["file_id", "start", "end", "species", "annotator", "updated_at", *BAND_COLUMNS]
+_REQUIRED = COLUMNS[:6]
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
                  "High Freq (Hz)", "Species Code", "file"]
 # Same presence rule as the demo dataset's test_labels.csv (birdcore/demo/scenes.py): a labelled
@@ -70,7 +79,8 @@ def empty_annotations() -> pd.DataFrame:
     """An annotation table without rows (the right columns and dtypes)."""
     return pd.DataFrame({"file_id": pd.Series(dtype=str), "start": pd.Series(dtype=float),
                          "end": pd.Series(dtype=float), "species": pd.Series(dtype=str),
-                         "annotator": pd.Series(dtype=str), "updated_at": pd.Series(dtype=str)})
+                         "annotator": pd.Series(dtype=str), "updated_at": pd.Series(dtype=str),
+                         "low_hz": pd.Series(dtype=float), "high_hz": pd.Series(dtype=float)})
 
 
 def _now() -> str:
@@ -82,14 +92,29 @@ def _ms(x: float) -> float:
     return round(float(x) + 0.0, 3)
 
 
+def _band(band: Sequence[float] | None) -> tuple[float, float] | None:
+    """A band as (low_hz, high_hz) rounded as written (3 decimals), or None for "no band" (None or
+    two NaNs, as a table row without a band gives). Raises ValueError unless 0 <= low < high."""
+    if band is None:
+        return None
+    low, high = (float(x) for x in band)
+    if math.isnan(low) and math.isnan(high):
+        return None
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high <= low:
+        raise ValueError("need finite 0 <= low_hz < high_hz")
+    return round(low + 0.0, 3), round(high + 0.0, 3)
+
+
 # ------------------------------------------------------------------------------------ reading
 def read_annotations(path: str | os.PathLike, classes: Sequence[str] | None = None) -> pd.DataFrame:
     """Read and validate a labels CSV; a missing file reads as an empty table.
 
     DatasetError names the file, the line (header = line 1) and the field on: unknown or missing
-    columns, a row with the wrong number of fields (a truncated file says so), an empty file_id,
-    start/end that are not finite numbers with 0 <= start < end, and — when `classes` is given —
-    a species code not in `classes`. Rows come back sorted by file_id, start, end, species.
+    columns (`low_hz`/`high_hz` may be left out, but only together), a row with the wrong number of
+    fields (a truncated file says so), an empty file_id, start/end that are not finite numbers with
+    0 <= start < end, a band that is half given, not numbers, or not 0 <= low_hz < high_hz, and —
+    when `classes` is given — a species code not in `classes`. Rows come back sorted by file_id,
+    start, end, species, with all of `COLUMNS` (low_hz/high_hz NaN where a row has no band).
     """
     p = Path(path)
     try:
@@ -112,12 +137,15 @@ def _parse(data: bytes, p: Path, classes: Sequence[str] | None) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader)]
     unknown = [h for h in header if h not in COLUMNS]
-    missing = [c for c in COLUMNS if c not in header]
+    # Both band columns or neither: a file with one of them is damaged, not an old file.
+    wanted = COLUMNS if any(c in header for c in BAND_COLUMNS) else _REQUIRED
+    missing = [c for c in wanted if c not in header]
     if unknown or missing:
         parts = [f"unknown column(s) {unknown}"] if unknown else []
         parts += [f"missing column(s) {missing}"] if missing else []
-        raise DatasetError(f"{p}: line 1: {'; '.join(parts)}; expected exactly {','.join(COLUMNS)}")
-    pos = [header.index(c) for c in COLUMNS]
+        raise DatasetError(f"{p}: line 1: {'; '.join(parts)}; expected exactly {','.join(COLUMNS)}"
+                           f" ({','.join(BAND_COLUMNS)} may be left out together)")
+    pos = [header.index(c) for c in wanted]
     known = set(classes) if classes is not None else None
     ends_cleanly = text.endswith("\n")
     rows = []
@@ -129,7 +157,7 @@ def _parse(data: bytes, p: Path, classes: Sequence[str] | None) -> pd.DataFrame:
             last = not ends_cleanly and line == text.count("\n") + 1
             why = " — the file looks truncated (its last line is cut off)" if last else ""
             raise DatasetError(f"{p}: line {line}: expected {len(header)} fields, got {len(record)}{why}")
-        file_id, start, end, species, annotator, updated = (record[i].strip() for i in pos)
+        file_id, start, end, species, annotator, updated, *band = (record[i].strip() for i in pos)
         if not file_id:
             raise DatasetError(f"{p}: line {line}, field file_id: empty")
         t0, t1 = _number(start, p, line, "start"), _number(end, p, line, "end")
@@ -144,32 +172,55 @@ def _parse(data: bytes, p: Path, classes: Sequence[str] | None) -> pd.DataFrame:
         if species and known is not None and species not in known:
             raise DatasetError(f"{p}: line {line}, field species: unknown species code {species!r}"
                                " (not a class of this dataset)")
-        rows.append((file_id, _ms(t0), _ms(t1), species, annotator, updated))
+        low, high = _parse_band(band or ["", ""], p, line)
+        rows.append((file_id, _ms(t0), _ms(t1), species, annotator, updated, low, high))
     df = pd.DataFrame(rows, columns=COLUMNS) if rows else empty_annotations()
     return _sorted(df)
 
 
-def _number(value: str, p: Path, line: int, field: str) -> float:
+def _parse_band(cells: Sequence[str], p: Path, line: int) -> tuple[float, float]:
+    """(low_hz, high_hz) of one row; (NaN, NaN) when both cells are empty."""
+    low, high = cells
+    if not low and not high:
+        return math.nan, math.nan
+    if not low or not high:  # half a band is a slip, not "no band": say which half is missing
+        empty, given = ("low_hz", "high_hz") if not low else ("high_hz", "low_hz")
+        raise DatasetError(f"{p}: line {line}, field {empty}: empty while {given} is"
+                           f" {low or high!r} (give both or neither)")
+    lo, hi = _number(low, p, line, "low_hz", "Hz"), _number(high, p, line, "high_hz", "Hz")
+    if lo < 0:
+        raise DatasetError(f"{p}: line {line}, field low_hz: {low!r} is negative")
+    if hi <= lo:
+        raise DatasetError(f"{p}: line {line}, field high_hz: {high!r} is not above low_hz {low!r}")
+    return round(lo + 0.0, 3), round(hi + 0.0, 3)
+
+
+def _number(value: str, p: Path, line: int, field: str, unit: str = "seconds") -> float:
     try:
         x = float(value)
     except ValueError:
-        raise DatasetError(f"{p}: line {line}, field {field}: {value!r} is not a number (seconds)") from None
+        raise DatasetError(f"{p}: line {line}, field {field}: {value!r} is not a number ({unit})") from None
     if not math.isfinite(x):
         raise DatasetError(f"{p}: line {line}, field {field}: {value!r} is not a finite number")
     return x
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.assign(**{c: math.nan for c in BAND_COLUMNS if c not in df.columns})  # a table made without bands
     df = df.astype({"file_id": str, "start": float, "end": float, "species": str, "annotator": str,
-                    "updated_at": str})
+                    "updated_at": str, "low_hz": float, "high_hz": float})
     return df.sort_values(["file_id", "start", "end", "species"], kind="stable").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------ writing
+def _num_text(x: float) -> str:
+    """A number with at most 3 decimals and no trailing zeros; "" for NaN (no band)."""
+    return "" if math.isnan(x) else f"{x:.3f}".rstrip("0").rstrip(".")
+
+
 def _format_row(row: Sequence) -> list[str]:
-    file_id, start, end, species, annotator, updated = row
-    return [file_id, f"{start:.3f}".rstrip("0").rstrip("."), f"{end:.3f}".rstrip("0").rstrip("."), species,
-            annotator, updated]
+    file_id, start, end, species, annotator, updated, low, high = row
+    return [file_id, _num_text(start), _num_text(end), species, annotator, updated, _num_text(low), _num_text(high)]
 
 
 def _write_table(path: Path, df: pd.DataFrame) -> None:
@@ -182,18 +233,23 @@ def _write_table(path: Path, df: pd.DataFrame) -> None:
 
 
 def save_window(path: str | os.PathLike, file_id: str, start: float, end: float, species: Iterable[str], *,
-                annotator: str = "", classes: Sequence[str] | None = None) -> pd.DataFrame:
+                annotator: str = "", classes: Sequence[str] | None = None,
+                band: tuple[float, float] | None = None) -> pd.DataFrame:
     """Set the species of one range (replacing what was saved for exactly that range); returns the file's table.
 
-    An empty `species` saves an explicit "checked, nothing there" row. See `save_windows`.
+    An empty `species` saves an explicit "checked, nothing there" row. `band` = (low_hz, high_hz)
+    the label was made in, stored on each of its rows (None: no band). See `save_windows`.
     """
-    return save_windows(path, [(file_id, start, end, list(species))], annotator=annotator, classes=classes)
+    return save_windows(path, [(file_id, start, end, list(species), band)], annotator=annotator, classes=classes)
 
 
-def save_windows(path: str | os.PathLike, windows: Iterable[tuple[str, float, float, Iterable[str]]], *,
+def save_windows(path: str | os.PathLike, windows: Iterable[tuple], *,
                  annotator: str = "", classes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Save several ranges at once: `windows` = (file_id, start s, end s, species codes).
+    """Save several ranges at once: `windows` = (file_id, start s, end s, species codes[, band]).
 
+    The optional 5th element is the range's frequency band (low_hz, high_hz), stored on every row
+    of the range ("no bird" row included); None, two NaNs or no 5th element = no band. A save
+    replaces the range's rows, band included; rows of other ranges keep theirs.
     Read-modify-write under an exclusive file lock (`<path>.lock`), so concurrent savers (two
     browser sessions, two processes) serialise and none loses the other's rows; the new table
     replaces the file atomically. A corrupt existing file raises DatasetError and is left alone
@@ -202,7 +258,8 @@ def save_windows(path: str | os.PathLike, windows: Iterable[tuple[str, float, fl
     p = Path(path)
     stamp = _now()
     new_rows, keys = [], set()
-    for file_id, start, end, species in windows:
+    for window in windows:
+        file_id, start, end, species, *rest = window
         file_id = str(file_id).strip()
         t0, t1 = _ms(start), _ms(end)
         if not file_id or not (math.isfinite(t0) and math.isfinite(t1)) or t0 < 0 or t1 <= t0:
@@ -213,13 +270,20 @@ def save_windows(path: str | os.PathLike, windows: Iterable[tuple[str, float, fl
             bad = [c for c in codes if c not in set(classes)]
             if bad:
                 raise DatasetError(f"{p}: unknown species code(s) {bad} for {file_id} {t0}–{t1} s")
+        try:
+            band = _band(rest[0] if rest else None)
+        except (TypeError, ValueError) as exc:  # TypeError: not a pair of numbers
+            raise DatasetError(f"{p}: cannot save {file_id} {t0}–{t1} s with band {rest[0]!r} ({exc})") from None
+        low, high = band or (math.nan, math.nan)
         keys.add((file_id, t0, t1))
-        new_rows += [(file_id, t0, t1, c, annotator, stamp) for c in (codes or [""])]
+        new_rows += [(file_id, t0, t1, c, annotator, stamp, low, high) for c in (codes or [""])]
     with file_lock(p):
         current = read_annotations(p)  # under the lock: nobody writes between this read and our rename
         key = list(zip(current["file_id"], current["start"], current["end"]))
         keep = current[[k not in keys for k in key]] if len(current) else current
-        table = _sorted(pd.concat([keep, pd.DataFrame(new_rows, columns=COLUMNS)], ignore_index=True))
+        new = _sorted(pd.DataFrame(new_rows, columns=COLUMNS))
+        # Leave an empty side out: concatenating an empty frame is a pandas deprecation warning.
+        table = _sorted(pd.concat([f for f in (keep, new) if len(f)] or [new], ignore_index=True))
         _write_table(p, table)
     return table
 
@@ -235,6 +299,18 @@ def window_species(ann: pd.DataFrame) -> dict[tuple[str, float, float], set[str]
     return out
 
 
+def window_bands(ann: pd.DataFrame) -> dict[tuple[str, float, float], tuple[float, float] | None]:
+    """(file_id, start, end) → the band (low_hz, high_hz) saved for that range, None when it has none.
+    A save gives all rows of a range one band; should a hand-edited file differ, the first row's wins."""
+    out: dict[tuple[str, float, float], tuple[float, float] | None] = {}
+    cols = ["file_id", "start", "end", *BAND_COLUMNS]
+    for f, a, b, lo, hi in _sorted(ann)[cols].itertuples(index=False, name=None):
+        key = (f, _ms(a), _ms(b))
+        if key not in out:
+            out[key] = None if math.isnan(lo) or math.isnan(hi) else (float(lo), float(hi))
+    return out
+
+
 def annotated_windows(ann: pd.DataFrame, file_id: str | None = None) -> set[tuple[str, float, float]]:
     """The (file_id, start, end) keys that have been saved (of one file when `file_id` is given)."""
     keys = set(window_species(ann))
@@ -246,23 +322,33 @@ def raven_table(ann: pd.DataFrame, *, low_hz: float = 0.0, high_hz: float = 1600
                 include_empty: bool = False) -> pd.DataFrame:
     """Annotations as a Raven selection table (columns `RAVEN_COLUMNS`), one selection per species row.
 
-    Our labels carry no frequency range, so every box spans `low_hz`–`high_hz` (default 0–16 kHz,
-    the mel range of the 32-kHz front end). "Checked, nothing there" rows are left out unless
-    `include_empty` (then with an empty Species Code). `file` holds the file_id.
+    A box spans its row's band (`low_hz`/`high_hz` columns) when the row has one; rows without a
+    band (or a table without these columns) span the `low_hz`–`high_hz` given here (default
+    0–16 kHz, the mel range of the 32-kHz front end). "Checked, nothing there" rows are left out
+    unless `include_empty` (then with an empty Species Code). `file` holds the file_id.
     """
     rows = ann if include_empty else ann[ann["species"] != ""]
     rows = rows.sort_values(["file_id", "start", "end", "species"], kind="stable")
+    low, high = (_band_or(rows, col, default) for col, default in zip(BAND_COLUMNS, (low_hz, high_hz)))
     return pd.DataFrame({
         "Selection": np.arange(1, len(rows) + 1),
         "View": "Spectrogram 1",
         "Channel": 1,
         "Begin Time (s)": rows["start"].to_numpy(dtype=float),
         "End Time (s)": rows["end"].to_numpy(dtype=float),
-        "Low Freq (Hz)": float(low_hz),
-        "High Freq (Hz)": float(high_hz),
+        "Low Freq (Hz)": low,
+        "High Freq (Hz)": high,
         "Species Code": rows["species"].to_numpy(dtype=str),
         "file": rows["file_id"].to_numpy(dtype=str),
     }, columns=RAVEN_COLUMNS)
+
+
+def _band_or(rows: pd.DataFrame, column: str, default: float) -> np.ndarray:
+    """The rows' `column` (low_hz or high_hz) with `default` where a row has no band."""
+    if column not in rows.columns:
+        return np.full(len(rows), float(default))
+    values = rows[column].to_numpy(dtype=float)
+    return np.where(np.isnan(values), float(default), values)
 
 
 RAVEN_FILE_COLUMNS = RAVEN_COLUMNS[:-1]  # one table per sound file: the file is the table, not a column
@@ -272,8 +358,8 @@ def raven_tables(ann: pd.DataFrame, *, low_hz: float = 0.0, high_hz: float = 160
                  include_empty: bool = False) -> dict[str, pd.DataFrame]:
     """One Raven selection table per sound file, as Raven opens them: file_id → table with columns
     `RAVEN_FILE_COLUMNS` (Selection numbered from 1 in each file, Begin/End Time (s), Low/High Freq
-    (Hz), Species Code). Our labels are time ranges; every box spans `low_hz`–`high_hz` (pass the
-    band the annotator listened to). Files are in file_id order; empty rows as in `raven_table`."""
+    (Hz), Species Code). A box spans its label's saved band, else `low_hz`–`high_hz` (the default
+    for labels without a band). Files are in file_id order; empty rows as in `raven_table`."""
     out: dict[str, pd.DataFrame] = {}
     whole = raven_table(ann, low_hz=low_hz, high_hz=high_hz, include_empty=include_empty)
     for file_id, part in whole.groupby("file", sort=True):
@@ -290,7 +376,8 @@ def raven_file_name(file_id: str) -> str:
 
 
 def raven_zip(ann: pd.DataFrame, **kwargs) -> bytes:
-    """`raven_tables` as a zip of tab-separated selection tables, one `raven_file_name` per sound file."""
+    """`raven_tables` as a zip of tab-separated selection tables, one `raven_file_name` per sound file
+    (`kwargs`: `low_hz`/`high_hz` for labels without a band, `include_empty`)."""
     import zipfile
 
     buf = io.BytesIO()
@@ -304,7 +391,7 @@ def raven_zip(ann: pd.DataFrame, **kwargs) -> bytes:
 def remove_window(path: str | os.PathLike, file_id: str, start: float, end: float) -> pd.DataFrame:
     """Forget what was saved for exactly the range (file_id, start, end) — the undo of a first save;
     returns the file's table. Same lock and atomic replace as `save_windows`; a missing file is left
-    missing."""
+    missing. The other ranges' rows are written back as they were, bands included."""
     p = Path(path)
     key = (str(file_id).strip(), _ms(start), _ms(end))
     with file_lock(p):
@@ -317,7 +404,8 @@ def remove_window(path: str | os.PathLike, file_id: str, start: float, end: floa
 
 
 def raven_text(ann: pd.DataFrame, **kwargs) -> str:
-    """`raven_table` as the tab-separated text Raven reads (header line, `\\n` line ends)."""
+    """`raven_table` as the tab-separated text Raven reads (header line, `\\n` line ends); `kwargs` as
+    `raven_table` (each row's band, else `low_hz`/`high_hz`)."""
     return raven_table(ann, **kwargs).to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.3f")
 
 
@@ -357,18 +445,31 @@ def read_audacity_labels(path: str | os.PathLike) -> pd.DataFrame:
 def audacity_to_annotations(boxes: pd.DataFrame, file_id: str, *, annotator: str = "",
                             label_map: dict[str, str] | None = None, duration: float | None = None) -> pd.DataFrame:
     """Turn `read_audacity_labels` boxes into annotation rows of `file_id` (species = label, mapped by
-    `label_map` when given; zero-length point labels get 1 ms so they stay valid ranges).
+    `label_map` when given; zero-length point labels get 1 ms so they stay valid ranges). A box's
+    spectral selection becomes its band when it is a valid one (0 <= low < high), else no band.
 
     With `duration` (s) one "checked, nothing there" row spans the whole recording, which makes
     every window without a box count as a checked negative in `annotations_to_labels`.
     """
     mapping = label_map or {}
     stamp = _now()
-    rows = [(file_id, _ms(a), _ms(max(b, a + 0.001)), mapping.get(lab, lab), annotator, stamp)
-            for a, b, lab in boxes[["start", "end", "label"]].itertuples(index=False, name=None)]
+    cols = ["start", "end", "label"] + [c for c in BAND_COLUMNS if c in boxes.columns]
+    rows = [(file_id, _ms(a), _ms(max(b, a + 0.001)), mapping.get(lab, lab), annotator, stamp, *_band_or_nan(band))
+            for a, b, lab, *band in boxes[cols].itertuples(index=False, name=None)]
     if duration is not None:
-        rows.append((file_id, 0.0, _ms(duration), "", annotator, stamp))
+        rows.append((file_id, 0.0, _ms(duration), "", annotator, stamp, math.nan, math.nan))
     return _sorted(pd.DataFrame(rows, columns=COLUMNS)) if rows else empty_annotations()
+
+
+def _band_or_nan(band: Sequence[float]) -> tuple[float, float]:
+    """A box's (low_hz, high_hz) when it is a valid band, else (NaN, NaN): an odd spectral line of an
+    imported label track loses its band rather than the label."""
+    if len(band) != 2:  # boxes without low_hz/high_hz columns
+        return math.nan, math.nan
+    try:
+        return _band(band) or (math.nan, math.nan)
+    except ValueError:
+        return math.nan, math.nan
 
 
 # ------------------------------------------------------------------------------ ground truth
