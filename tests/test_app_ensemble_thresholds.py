@@ -60,3 +60,24 @@ def test_an_ensemble_gets_thresholds_tuned_on_its_own_oof_and_the_page_says_so(t
     want = build_submission(table.table, ds.test, made.thresholds, table.classes)
     got = next(d.value for d in at.dataframe if list(d.value.columns[:2]) == ["row_id", "target"])
     assert got["target"].tolist() == want["target"].tolist()
+
+
+def test_one_model_keeps_its_own_thresholds_file_and_the_page_names_it(two_runs, tmp_path, monkeypatch):
+    from birdcore.evaluation.curves import tune_run_thresholds
+
+    data, _, members = two_runs
+    runs = tmp_path / "runs"
+    run = shutil.copytree(members[0], runs / members[0].name)  # a copy: the other test's runs stay untuned
+    thr, _ = tune_run_thresholds(run)
+    monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BIRDCORE_DATA", str(data))
+    monkeypatch.setenv("BIRDCORE_RUNS", str(runs))
+    monkeypatch.setattr("birdcore.pretrained.is_available", lambda: False)
+    at = start_page(SUBMIT, 120)
+    at.button(key="sub_predict").click().run()  # the default pick: the one run
+    assert not at.exception, [e.value for e in at.exception]
+    mode = at.radio(key="sub_thr_mode")
+    assert mode.value == "The model's thresholds.json" and "The ensemble's thresholds" not in mode.options
+    assert (f"Per-class thresholds from `{run / 'thresholds.json'}` (global {thr.global_threshold:.3f})."
+            in texts(at.caption))
+    assert "Ensemble" not in texts(at.caption)

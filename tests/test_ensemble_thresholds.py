@@ -12,7 +12,8 @@ import pytest
 from birdcore.evaluation.ensemble_thresholds import ensemble_oof, ensemble_thresholds
 from birdcore.evaluation.metrics import METRICS
 from birdcore.evaluation.thresholds import apply_thresholds, load_thresholds, save_thresholds, tune_thresholds
-from birdcore.submission.submit import resolve_thresholds
+from birdcore.inference import catalog
+from birdcore.submission.submit import model_thresholds, resolve_thresholds
 
 CLASSES = ["aaa", "bbb"]
 
@@ -99,6 +100,52 @@ def test_submit_thresholds_an_ensemble_with_its_own_and_says_which(tmp_path, tru
     single = resolve_thresholds(None, [a], CLASSES)  # one model: its own file, as before
     assert single.source == "a"
 
+
+
+def test_model_thresholds_one_model_is_its_own_file_and_birdnet_is_left_out(tmp_path, truth):
+    a = member(tmp_path, "a", [f"f{i}" for i in range(60)], truth, np.where(truth, 0.3, 0.1) + 0.0)
+    made = model_thresholds([a], CLASSES)
+    assert made.how is None and made.where == str(a / "thresholds.json")
+    assert made.thresholds.for_classes(CLASSES).tolist() == load_thresholds(a / "thresholds.json").for_classes(
+        CLASSES).tolist()
+    # BirdNET's own scores, by the CLI's name or the app's picker entry, are no ensemble member
+    assert model_thresholds(["birdnet", a], CLASSES) == made
+    assert model_thresholds([catalog.BIRDNET_REF, catalog.ModelRef("run", str(a), "a")], CLASSES) == made
+    assert model_thresholds([catalog.BIRDNET_REF], CLASSES) == (None, None, None)
+    empty = tmp_path / "untuned"
+    empty.mkdir()
+    assert model_thresholds([empty], CLASSES) == (None, None, None)
+
+
+def test_model_thresholds_an_ensemble_is_tuned_on_its_oof_or_gets_the_members_mean(tmp_path, truth):
+    files = [f"f{i}" for i in range(60)]
+    a = member(tmp_path, "a", files, truth, np.where(truth, 0.2, 0.05) + 0.0)
+    b = member(tmp_path, "b", files, truth, np.where(truth, 0.9, 0.5) + 0.0)
+    made = model_thresholds([a, b, "birdnet"], CLASSES)
+    want = ensemble_thresholds([a, b], CLASSES)
+    assert made.how == want.how and made.how.startswith("tuned (birdclef2022) on the ensemble's out-of-fold")
+    assert made.where == made.thresholds.source == "ensemble OOF of a, b"
+    assert made.thresholds.for_classes(CLASSES).tolist() == want.thresholds.for_classes(CLASSES).tolist()
+    refs = [catalog.ModelRef("run", str(a), "a"), catalog.ModelRef("run", str(b), "b"), catalog.BIRDNET_REF]
+    assert model_thresholds(refs, CLASSES).how == made.how  # the app's picker entries: the same choice
+    (b / "oof_predictions.parquet").unlink()  # not every member has OOF predictions: the per-class mean
+    mean = model_thresholds([a, b], CLASSES)
+    assert mean.thresholds.method == "mean" and mean.where == "mean of the thresholds of a, b"
+    assert mean.how.startswith("the mean of the 2 members' own thresholds, per class")
+    # no member has anything: no thresholds, but the line says why (the page shows it)
+    c, d = tmp_path / "c", tmp_path / "d"
+    c.mkdir(), d.mkdir()
+    none = model_thresholds([c, d], CLASSES)
+    assert none.thresholds is None and none.where is None and "no member has thresholds.json" in none.how
+
+
+def test_submit_without_any_thresholds_uses_half_and_says_so(tmp_path, capsys):
+    c, d = tmp_path / "c", tmp_path / "d"
+    c.mkdir(), d.mkdir()
+    thr = resolve_thresholds(None, [c, d], CLASSES)
+    assert thr.method == "fixed" and thr.global_threshold == 0.5
+    err = capsys.readouterr().err
+    assert "no thresholds.json found; using 0.5" in err and "ensemble thresholds" not in err
 
 def test_a_torn_oof_table_falls_back_to_the_members_mean_and_says_why(tmp_path, truth):
     files = [f"f{i}" for i in range(60)]

@@ -147,6 +147,26 @@ def test_read_oof_round_trip_and_errors(tmp_path):
         tc.read_oof(tmp_path / "torn.parquet")
 
 
+
+def test_read_oof_rows_adds_each_rows_filename_from_the_same_read(tmp_path):
+    folder = write_oof(tmp_path / "run", T2, S2, ["a", "b"])
+    oof, files = tc.read_oof_rows(folder)
+    table = pd.read_parquet(folder / "oof_predictions.parquet")
+    assert files == table["filename"].tolist() == [f"x/XC{i}.ogg" for i in range(4)]
+    plain = tc.read_oof(folder)
+    assert oof.classes == plain.classes and oof.y_score.tolist() == plain.y_score.tolist()
+    assert oof.y_true.tolist() == plain.y_true.tolist()
+    # read_oof's checks still apply, the file named; a table without filenames cannot be matched by row
+    table.drop(columns=["filename"]).to_parquet(tmp_path / "no_names.parquet")
+    with pytest.raises(RunError, match="no_names.parquet: no `filename` column"):
+        tc.read_oof_rows(tmp_path / "no_names.parquet")
+    assert tc.read_oof(tmp_path / "no_names.parquet").classes == ["a", "b"]  # read_oof never needed them
+    table.drop(columns=["t:a"]).to_parquet(tmp_path / "no_t.parquet")
+    with pytest.raises(RunError, match="no_t.parquet: probability columns without targets: t:a"):
+        tc.read_oof_rows(tmp_path / "no_t.parquet")
+    with pytest.raises(RunError, match="no out-of-fold predictions"):
+        tc.read_oof_rows(tmp_path / "nothing")
+
 def test_tune_run_thresholds_saves_and_summarises(tmp_path):
     # Class a: positives at .30/.35/.40, negatives ≤ .20 → any threshold in (.20, .30] separates them
     # perfectly; the tuner takes the middle of that plateau on its grid. Class b: 2 positives, fewer

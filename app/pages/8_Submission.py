@@ -12,7 +12,6 @@ st.title("Submission")
 from ui import charts  # noqa: E402
 
 from birdcore.errors import BirdcoreError  # noqa: E402
-from birdcore.evaluation.ensemble_thresholds import ensemble_thresholds  # noqa: E402
 from birdcore.evaluation.thresholds import (  # noqa: E402
     Thresholds,
     check_thresholds_cover,
@@ -21,7 +20,7 @@ from birdcore.evaluation.thresholds import (  # noqa: E402
 from birdcore.inference import catalog  # noqa: E402
 from birdcore.inference.base import BACKENDS  # noqa: E402
 from birdcore.submission import budget, report  # noqa: E402
-from birdcore.submission.submit import soundscapes_for_test  # noqa: E402
+from birdcore.submission.submit import model_thresholds, soundscapes_for_test  # noqa: E402
 from birdcore.submission.table import (  # noqa: E402
     build_submission,
     evaluate_submission,
@@ -101,14 +100,10 @@ if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary
         result = catalog.predict_table(models, files, fill_missing=0.0, progress=lambda done, total: bar.progress(
             done / total, text=f"{done}/{total} soundscapes"))
         report.check_predictions(result)
-        thr_own, thr_path, thr_how = models[0].thresholds, models[0].thresholds_path, None
-        members = [r.path for r in chosen if r.kind != catalog.BIRDNET_KIND]
-        if len(members) > 1:  # averaged probabilities need thresholds made for the average
-            made = ensemble_thresholds(members, result.classes)
-            thr_own, thr_how = made.thresholds, made.how
-            thr_path = made.thresholds.source if made.thresholds is not None else None
+        made = model_thresholds(chosen, result.classes)  # an ensemble's are made for its average
         state["sub_result"] = {"key": run_key, "table": result.table, "classes": result.classes,
-                               "thresholds": thr_own, "thresholds_path": thr_path, "thresholds_how": thr_how,
+                               "thresholds": made.thresholds, "thresholds_path": made.where,
+                               "thresholds_how": made.how,
                                "seconds": result.audio_seconds, "notes": [n for m in models for n in m.notes]}
     except BirdcoreError as exc:
         state.pop("sub_result", None)

@@ -3,8 +3,8 @@ for a set of thresholds, and tuning thresholds of a run from its out-of-fold (OO
 
 A run's `oof_predictions.parquet` holds one row per validation recording with `p:<code>`
 probabilities and `t:<code>` 0/1 targets (written by the training loop at its best epoch).
-`read_oof` turns it into `(y_true, y_score, classes)`; the functions below take those arrays, so
-they work as well on predictions from anywhere else.
+`read_oof` turns it into `(y_true, y_score, classes)` (`read_oof_rows` adds each row's `filename`);
+the functions below take those arrays, so they work as well on predictions from anywhere else.
 
 Conventions (the same as `birdcore.evaluation.metrics` and `birdcore.evaluation.thresholds`):
 
@@ -40,7 +40,7 @@ from birdcore.evaluation.thresholds import (
 )
 
 __all__ = [
-    "TUNE_METRICS", "CURVE_METRICS", "Oof", "read_oof", "oof_epoch", "order_classes",
+    "TUNE_METRICS", "CURVE_METRICS", "Oof", "read_oof", "read_oof_rows", "oof_epoch", "order_classes",
     "score_histograms", "default_curve_grid", "threshold_curve", "operating_point", "pr_curve", "overall_scores",
     "make_thresholds", "load_run_thresholds", "save_run_thresholds", "tune_run_thresholds",
 ]
@@ -70,6 +70,23 @@ def read_oof(path: str | Path) -> Oof:
     the file's column order. RunError (naming the file) when the file is missing or unreadable,
     a `p:` column has no `t:` partner, or a score is not a finite number.
     """
+    return _read_oof_table(path)[0]
+
+
+def read_oof_rows(path: str | Path) -> tuple[Oof, list[str]]:
+    """`read_oof`, and the recording each row scores (the table's `filename` column, as the
+    training loop writes it): for callers that match rows across tables, from one read of the file.
+
+    RunError (naming the file) as `read_oof`, and when the table has no `filename` column.
+    """
+    oof, df, p = _read_oof_table(path)
+    if "filename" not in df.columns:
+        raise RunError(f"{p}: no `filename` column to say which recording each row scores")
+    return oof, df["filename"].tolist()
+
+
+def _read_oof_table(path: str | Path) -> tuple[Oof, pd.DataFrame, Path]:
+    """(the checked `Oof`, the table as read, the file): the one reader behind `read_oof` and `read_oof_rows`."""
     p = Path(path)
     if p.is_dir():
         p = p / "oof_predictions.parquet"
@@ -90,7 +107,7 @@ def read_oof(path: str | Path) -> Oof:
     if bad.any():
         raise RunError(f"{p}: {int(bad.sum())} probabilities are NaN or infinite (did training diverge?)")
     y_true = df[[f"t:{c}" for c in classes]].to_numpy(dtype=float) >= 0.5
-    return Oof(y_true, y_score, classes)
+    return Oof(y_true, y_score, classes), df, p
 
 
 def oof_epoch(path: str | Path) -> int | None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from birdcore.errors import RunError
-from birdcore.evaluation.curves import read_oof
+from birdcore.evaluation.curves import read_oof_rows
 from birdcore.evaluation.thresholds import THRESHOLDS_FILE, Thresholds, load_thresholds, tune_thresholds
 
 OOF_FILE = "oof_predictions.parquet"
@@ -45,20 +45,21 @@ def ensemble_oof(members: Sequence[str | Path], classes: Sequence[str]) -> tuple
     RunError naming the file when a member's OOF table is missing or broken, or when no member
     scores one of `classes`.
     """
-    scores: dict[str, list[pd.DataFrame]] = {}
-    truths = []
+    scores: list[pd.DataFrame] = []  # per member: its recordings × the wanted classes it scores
+    truths: list[pd.DataFrame] = []
     for m in members:
-        path = Path(m) / OOF_FILE
-        read_oof(path)  # the checks (finite scores, p:/t: pairs) with the file named
-        df = pd.read_parquet(path).set_index("filename")
-        have = [c for c in classes if f"p:{c}" in df.columns]
-        scores.setdefault("p", []).append(df[[f"p:{c}" for c in have]].rename(columns=lambda c: c[2:]))
-        truths.append(df[[f"t:{c}" for c in have]].rename(columns=lambda c: c[2:]))
-    lacking = [c for c in classes if not any(c in s.columns for s in scores["p"])]
+        # one read: read_oof's checks (file named, finite scores, p:/t: pairs) and the filenames to match rows on
+        (y_true, y_score, oof_classes), files = read_oof_rows(Path(m) / OOF_FILE)
+        col = {c: k for k, c in enumerate(oof_classes)}
+        have = [c for c in classes if c in col]
+        keep = [col[c] for c in have]
+        scores.append(pd.DataFrame(y_score[:, keep], index=files, columns=have))
+        truths.append(pd.DataFrame(y_true[:, keep].astype(float), index=files, columns=have))
+    lacking = [c for c in classes if not any(c in s.columns for s in scores)]
     if lacking:
         raise RunError(f"no member's out-of-fold table scores {', '.join(lacking[:5])}")
     # mean over the members that hold a (recording, class): NaN where a member did not validate on it
-    score = pd.concat(scores["p"], keys=range(len(members))).groupby(level=1).mean()
+    score = pd.concat(scores, keys=range(len(members))).groupby(level=1).mean()
     truth = pd.concat(truths, keys=range(len(members))).groupby(level=1).max()
     score, truth = score[list(classes)], truth.loc[score.index, list(classes)]
     return truth.to_numpy(float) >= 0.5, score.fillna(0.0).to_numpy(float), len(members)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, NamedTuple, Sequence
 
 import pandas as pd
 
@@ -44,31 +44,60 @@ def soundscapes_for_test(ds) -> list[Path]:
     return [by_stem[f] for f in ids]
 
 
+class ModelThresholds(NamedTuple):
+    """The thresholds a pick of models comes with, before any user choice (`model_thresholds`)."""
+
+    thresholds: Thresholds | None  # None: no member has any (the CLI uses 0.5; the page offers a value or a file)
+    how: str | None  # an ensemble's: the line saying where its thresholds came from; None for one model
+    where: str | None  # what messages name: the model's thresholds.json, or the ensemble thresholds' source
+
+
+def model_thresholds(sources: Sequence[Any], classes: Sequence[str]) -> ModelThresholds:
+    """The thresholds made for what `sources` score, and where they came from.
+
+    `sources`: model folders, "birdnet" or catalog `ModelRef`s (the app's picker). BirdNET's own
+    scores are left out: they have no thresholds.json and are never ensembled. Several models get
+    the thresholds made for their averaged probabilities (`ensemble_thresholds`: tuned on the
+    ensemble's OOF predictions, else the members' mean), `how` saying which, even when there are
+    none; one model gets its own thresholds.json (`how` None). The CLI prints `how` to stderr, the
+    Submission page shows it as a caption.
+    """
+    members = [f for f in map(_model_folder, sources) if f is not None]
+    if len(members) > 1:  # averaged probabilities need thresholds made for the average
+        made = ensemble_thresholds(members, classes)
+        where = (made.thresholds.source or "ensemble thresholds") if made.thresholds is not None else None
+        return ModelThresholds(made.thresholds, made.how, where)
+    own = [f / THRESHOLDS_FILE for f in members if (f / THRESHOLDS_FILE).is_file()]
+    if own:
+        return ModelThresholds(load_thresholds(own[0]), None, str(own[0]))
+    return ModelThresholds(None, None, None)
+
+
+def _model_folder(source: Any) -> Path | None:
+    """The folder of a model source; None for BirdNET's own scores (no folder, no thresholds)."""
+    if hasattr(source, "kind"):  # a catalog ModelRef: duck-typed, as importing catalog pulls in training
+        source = BIRDNET_SOURCE if source.kind == BIRDNET_SOURCE else source.path
+    return None if str(source) == BIRDNET_SOURCE else Path(source)
+
+
 def resolve_thresholds(thresholds_file: str | Path | None, sources: list[str | Path], classes: list[str]) -> Thresholds:
-    """--thresholds FILE; else for an ensemble the thresholds made for its averaged probabilities
-    (`ensemble_thresholds`: tuned on the ensemble's OOF predictions, or the members' mean; stderr
-    says which); else the model's thresholds.json; else a fixed 0.5 (with a warning).
+    """--thresholds FILE; else the thresholds made for the models (`model_thresholds`: for an
+    ensemble those made for its averaged probabilities, tuned on its OOF predictions or the members'
+    mean, stderr says which; for one model its thresholds.json); else a fixed 0.5 (with a warning).
 
     The file must have been made for `classes` (the model's): ConfigError when it shares none of
     them, a warning on stderr when it covers only some (the others use its global threshold).
     """
     if thresholds_file:
         return _checked(load_thresholds(thresholds_file), classes, thresholds_file)
-    members = [s for s in sources if str(s) != BIRDNET_SOURCE]
-    if len(members) > 1:
-        made = ensemble_thresholds(members, classes)
-        if made.thresholds is not None:
-            sys.stderr.write(f"birdcore: ensemble thresholds: {made.how}\n")
-            return _checked(made.thresholds, classes, made.thresholds.source or "ensemble thresholds")
-    for src in sources:
-        if str(src) == BIRDNET_SOURCE:
-            continue
-        cand = Path(src) / THRESHOLDS_FILE
-        if cand.exists():
-            return _checked(load_thresholds(cand), classes, cand)
-    sys.stderr.write("birdcore: warning: no thresholds.json found; using 0.5 for every class"
-                     " (run `birdcore tune-thresholds RUN` first: low thresholds score much better)\n")
-    return Thresholds(classes=list(classes), global_threshold=0.5, method="fixed")
+    made = model_thresholds(sources, classes)
+    if made.thresholds is None:
+        sys.stderr.write("birdcore: warning: no thresholds.json found; using 0.5 for every class"
+                         " (run `birdcore tune-thresholds RUN` first: low thresholds score much better)\n")
+        return Thresholds(classes=list(classes), global_threshold=0.5, method="fixed")
+    if made.how is not None:
+        sys.stderr.write(f"birdcore: ensemble thresholds: {made.how}\n")
+    return _checked(made.thresholds, classes, made.where)
 
 
 def _checked(thr: Thresholds, classes: list[str], path: str | Path) -> Thresholds:
