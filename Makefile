@@ -31,9 +31,10 @@ demo: $(STAMP)
 	$(PY) -m birdcore demo-data --out $(DEMO) --if-missing
 
 # The app opens the demo dataset unless the user picked another folder before (remembered in
-# ~/.birdcore/app.json) or BIRDCORE_DATA is set.
+# ~/.birdcore/app.json) or BIRDCORE_DATA is set. app/serve.py loads torch & co. before it serves (the
+# URL appears when that is done), so no visitor waits for those imports; then it runs `streamlit run`.
 app: demo
-	$(PY) -m streamlit run app/Home.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) app/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)

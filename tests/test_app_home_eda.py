@@ -99,6 +99,14 @@ def show_all(at: AppTest) -> AppTest:
     return at.run()
 
 
+def tab(at: AppTest, name: str) -> AppTest:
+    """Open the EDA tab `name` (a lazy tab: only the open one runs and draws)."""
+    at.session_state["eda_tab"] = name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def texts(elements) -> str:
     return " | ".join(str(e.value) for e in elements)
 
@@ -144,6 +152,7 @@ def test_eda_runs_on_its_own_on_the_demo(demo_dir):
     assert at.sidebar.text_input[0].value == str(demo_dir) and not at.error
     ds = load_dataset(demo_dir)
     assert species_bars(chart(at, "eda_species_counts")) == ds.metadata["primary_label"].value_counts().to_dict()
+    tab(at, "Durations")
     assert sum(bars(chart(at, "eda_durations_hist")).values()) == len(ds.metadata)  # ≤ 500 files: read at once
 
 
@@ -209,7 +218,7 @@ def real_eda(real_data_dir):
 def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
     from birdcore.data.dataset import load_dataset
 
-    at = real_eda
+    at = tab(real_eda, "Species")
     assert not at.exception and not at.error
     ds = load_dataset(real_data_dir)
     assert len(bars(chart(at, "eda_species_counts"))) == 30  # the default view: top 30, every line labelled
@@ -227,19 +236,24 @@ def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
     assert [counts[c.split()[1]] for c in order] == sorted(counts.values(), reverse=True)  # ranked, most first
     assert order[0].startswith("#1 ") and " — " in order[0]  # rank, code and common name
     assert bars(chart(at, "eda_rating_hist"))["4.0"] == 3974
+    tab(at, "Calls & times")
     assert bars(chart(at, "eda_types"))["call"] == 7265
     hours = bars(chart(at, "eda_hours"))
     missing = int(ds.metadata["time_minutes"].isna().sum())
     assert sum(hours.values()) == 14852 - missing and f"{missing} recordings without a usable time" in texts(at.caption)
+    tab(at, "Places")
     places = chart(at, "eda_map")["data"]
     assert sum(sum(t["customdata"]) for t in places) == int(ds.metadata["latitude"].notna().sum())
     assert sum(len(t["lat"]) for t in places) < 6000  # merged per place: light for the browser
+    tab(at, "Heard together")
     cooc = chart(at, "eda_cooc")["data"][0]
     assert cooc["type"] == "heatmap" and len(cooc["x"]) == 15
     pairs = [d for d in at.dataframe if d.value.columns[0] == "species_a"][0].value
     assert tuple(pairs.iloc[0][["species_a", "species_b", "recordings"]]) == ("moudov", "normoc", 52)
+    tab(at, "Durations")
     assert "metadata only" in texts(at.info)  # durations need train_audio
     # The recordings table ships one page of rows, not all 14,852 (which cost seconds per rerun).
+    tab(at, "Recordings")
     table = [d for d in at.dataframe if "filename" in d.value.columns][0].value
     assert len(table) == 100 and table["filename"].tolist() == ds.metadata["filename"].head(100).tolist()
     assert "Rows 1–100 of 14,852, page 1 of 149." in texts(at.caption)
@@ -253,15 +267,17 @@ def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
 
 
 def test_eda_real_filters_change_every_chart(real_eda):
-    at = real_eda
+    at = tab(real_eda, "Recordings")
     at.session_state["eda_rank_mode"] = "top"
     at.number_input(key="eda_table_page").set_value(149).run()
     at.multiselect(key="eda_species").set_value(["skylar", "houspa"]).run()
-    assert species_bars(chart(at, "eda_species_counts")) == {"skylar": 500, "houspa": 500}
     assert "Rows 901–1,000 of 1,000, page 10 of 10." in texts(at.caption)  # the last page left, not an error
-    assert sum(bars(chart(at, "eda_rating_hist")).values()) == 1000
-    assert sum(sum(t["customdata"]) for t in chart(at, "eda_map")["data"]) <= 1000
     assert "1,000 of 14,852 recordings" in texts(at.caption)
+    tab(at, "Places")
+    assert sum(sum(t["customdata"]) for t in chart(at, "eda_map")["data"]) <= 1000
+    tab(at, "Species")
+    assert species_bars(chart(at, "eda_species_counts")) == {"skylar": 500, "houspa": 500}
+    assert sum(bars(chart(at, "eda_rating_hist")).values()) == 1000
 
     at.slider(key="eda_rating").set_value((4.0, 5.0)).run()
     ratings = bars(chart(at, "eda_rating_hist"))
@@ -289,7 +305,7 @@ def test_eda_real_filters_change_every_chart(real_eda):
 
 
 def test_eda_ranked_list_search_and_bottom_n(real_eda):
-    at = real_eda
+    at = tab(real_eda, "Species")
     at.session_state["eda_rank_mode"] = "top"
     at.run()
     at.number_input(key="eda_rank_n").set_value(10).run()
@@ -325,11 +341,12 @@ def test_eda_ranked_list_search_and_bottom_n(real_eda):
 
 
 def test_eda_ratings_and_cooccurrence_label_every_row(real_eda):
-    at = real_eda
+    at = tab(real_eda, "Species")
     at.session_state["eda_rank_mode"] = "top"
     at.run()
     box = chart(at, "eda_rating_species")
     assert len(box["layout"]["yaxis"]["ticktext"]) == len(box["data"][0]["y"]) == 30
+    tab(at, "Heard together")
     for n in (20, 30):
         at.select_slider(key="eda_cooc_n").set_value(n).run()
         heat = chart(at, "eda_cooc")
@@ -339,7 +356,7 @@ def test_eda_ratings_and_cooccurrence_label_every_row(real_eda):
 
 
 def test_eda_map_local_outlines_and_scored_focus(real_eda):
-    at = real_eda
+    at = tab(real_eda, "Places")
     found = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-eda_map")][0]
     config = json.loads(found.proto.config)
     assert config["topojsonURL"] == "app/static/topojson/"  # served by the app itself …
@@ -372,14 +389,17 @@ def test_eda_map_local_outlines_and_scored_focus(real_eda):
 
 def test_eda_toggles_are_remembered(tiny_dir, isolated_home, monkeypatch):
     at = run(EDA, tiny_dir, monkeypatch)
-    assert at.toggle(key="eda_log").value is False and at.toggle(key="eda_outlines").value is True
+    assert at.toggle(key="eda_log").value is False
     at.toggle(key="eda_log").set_value(True).run()
+    tab(at, "Places")
+    assert at.toggle(key="eda_outlines").value is True
     at.toggle(key="eda_outlines").set_value(False).run()
     assert chart(at, "eda_map")["layout"]["geo"]["showland"] is False
     assert app_settings.load_settings(isolated_home / "app.json") == {"eda.log_scale": True, "eda.map_outlines": False}
     fresh = run(EDA, tiny_dir, monkeypatch)  # a new session
-    assert fresh.toggle(key="eda_log").value is True and fresh.toggle(key="eda_outlines").value is False
+    assert fresh.toggle(key="eda_log").value is True
     assert chart(fresh, "eda_species_counts")["layout"]["xaxis"]["type"] == "log"
+    assert tab(fresh, "Places").toggle(key="eda_outlines").value is False
 
 
 # ---- EDA on a small dataset with audio --------------------------------------------------------------
@@ -388,10 +408,12 @@ def test_eda_tiny_durations_and_table_click_through(tiny_dir, monkeypatch):
     at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
     at.switch_page("pages/1_EDA.py").run()  # as in the app: entered from Home
     assert not at.exception and not at.error
+    tab(at, "Durations")
     durations = bars(chart(at, "eda_durations_hist"))
     assert sum(durations.values()) == 5 and durations[12.5] == 1  # the 12-s file, in bin 12–13 s
     assert "5 recordings, 0.0 h in total" in texts(at.caption)
 
+    tab(at, "Recordings")
     table = [d for d in at.dataframe if "filename" in d.value.columns][0].value
     at.session_state["eda_table"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
     at.run()
@@ -408,17 +430,17 @@ def test_eda_large_dataset_reads_durations_on_request(tiny_dir, tmp_path, monkey
 
     monkeypatch.setattr(eda, "AUTO_READ_MAX_FILES", 2)  # the tiny dataset now counts as "large"
     monkeypatch.setenv("BIRDCORE_HOME", str(tmp_path / "fresh-home"))  # no duration cache yet
-    at = run(EDA, tiny_dir, monkeypatch)
+    at = tab(run(EDA, tiny_dir, monkeypatch), "Durations")
     assert not charts_with_key(at, "eda_durations_hist")
     at.button(key="eda_read_durations").click().run()
     assert sum(bars(chart(at, "eda_durations_hist")).values()) == 5
-    again = run(EDA, tiny_dir, monkeypatch)  # a new session: straight from the on-disk cache, no button
+    again = tab(run(EDA, tiny_dir, monkeypatch), "Durations")  # a new session: the on-disk cache, no button
     assert sum(bars(chart(again, "eda_durations_hist")).values()) == 5
     assert not [b for b in again.button if b.key == "eda_read_durations"]
 
 
 def test_eda_metadata_only_explains_durations(tmp_path, monkeypatch):
-    at = run(EDA, make_tiny_dataset(tmp_path / "meta", audio=False), monkeypatch)
+    at = tab(run(EDA, make_tiny_dataset(tmp_path / "meta", audio=False), monkeypatch), "Durations")
     info = texts(at.info)
     assert "train_audio/" in info and "metadata only" in info
     assert not charts_with_key(at, "eda_durations_hist")
@@ -432,3 +454,24 @@ def test_eda_broken_path_and_empty_filter(tmp_path, tiny_dir, monkeypatch):
     at.multiselect(key="eda_species").set_value(["zzbbb1"])
     at.slider(key="eda_rating").set_value((4.5, 5.0)).run()  # zzbbb1 has only an unrated recording
     assert not at.exception and "No recordings match" in texts(at.warning) and not at.get("plotly_chart")
+
+
+def test_eda_draws_only_the_open_tab(tiny_dir, monkeypatch):
+    """The sections are lazy tabs: a filter change redraws the open tab's charts, not all ten."""
+    def drawn(at):
+        return sorted(c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart"))
+
+    at = run(EDA, tiny_dir, monkeypatch)
+    assert drawn(at) == ["eda_rating_hist", "eda_rating_species", "eda_species_counts"]
+    assert [t.label for t in at.tabs] == ["Species", "Heard together", "Calls & times", "Places", "Durations",
+                                          "Recordists & licences", "Recordings"]
+    expected = {"Heard together": ["eda_cooc"], "Calls & times": ["eda_hours", "eda_types"], "Places": ["eda_map"],
+                "Durations": ["eda_durations_hist"], "Recordists & licences": ["eda_authors", "eda_licenses"],
+                "Recordings": []}
+    for name, charts_there in expected.items():
+        assert drawn(tab(at, name)) == charts_there, name
+    assert [d for d in at.dataframe if "filename" in d.value.columns]  # the Recordings tab's table
+    at.multiselect(key="eda_species").set_value(["zzccc1"]).run()  # a filter keeps the open tab
+    assert at.session_state["eda_tab"] == "Recordings" and not at.get("plotly_chart")
+    table = [d for d in at.dataframe if "filename" in d.value.columns][0].value
+    assert table["primary_label"].tolist() == ["zzccc1", "zzccc1"]

@@ -29,11 +29,12 @@ _WARM = threading.Lock()
 _WARMED = False
 # The engine modules behind the model pages import torch and timm (~2 s, once per server process).
 # Importing them in a background thread when the first page renders means a user who opens Home
-# or EDA first does not wait for them when moving on to Preview, Training or Inspection.
+# or EDA first does not wait for them when moving on to Preview, Training or Inspection. `app/serve.py`
+# (what `make app` runs) imports them before the server listens; then this thread finds them loaded.
 # scipy.stats comes first: while it imports it peeks at sys.modules["torch"], and a torch that this thread
 # is still importing (half initialised) makes it raise in the page's thread ("partially initialized
 # module 'torch'"). Imported here first, a page either waits for it on its import lock or finds it done.
-_HEAVY_MODULES = ("scipy.stats", "torch", "birdcore.features.mel_frontend", "birdcore.augment.preview",
+HEAVY_MODULES = ("scipy.stats", "torch", "birdcore.features.mel_frontend", "birdcore.augment.preview",
                   "birdcore.inference.catalog")
 
 
@@ -56,7 +57,7 @@ def _prewarm_imports() -> None:
         deadline = time.monotonic() + 60.0
         while _script_running() and time.monotonic() < deadline:
             time.sleep(0.25)
-        for name in _HEAVY_MODULES:
+        for name in HEAVY_MODULES:
             try:
                 importlib.import_module(name)
             except Exception:  # a missing optional part shows up on its page, with its message

@@ -82,6 +82,8 @@ def eda_job(page, base: str, label: str) -> None:
     timed(page, f"EDA scored-only filter ({label})",
           lambda: page.locator('[data-testid="stSidebar"]').get_by_text("Scored species only").click())
     no_exception(page)
+    # The sections are lazy tabs: the map is drawn once its tab is opened.
+    timed(page, f"EDA open the Places tab ({label})", lambda: page.get_by_role("tab", name="Places").click())
     assert page.locator(".st-key-eda_map_view button").count() >= 2
     focus = page.locator(".st-key-eda_map_view button", has_text="Scored species focus")
     if focus.count():
