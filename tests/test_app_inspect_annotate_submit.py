@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.apptest import chart, charts_with_key, start_page, texts  # noqa: F401
+from helpers.apptest import chart, charts_with_key, plotly_array, start_page, texts  # noqa: F401
 from streamlit.testing.v1 import AppTest
 from test_inspection import (
     tiny_trained,  # one tiny model per session, shared with the engine tests
@@ -147,7 +147,7 @@ def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env
     assert outlines == {x for x, _ in want}
     assert "autoplay" not in player_html(at) or "if (false)" in player_html(at)  # no sound on arrival
     spec = chart(at, "insp_spec")["data"][0]
-    assert spec["type"] == "heatmap" and max(spec["x"]) > 55 and min(spec["y"]) > 0
+    assert spec["type"] == "heatmap" and plotly_array(spec["x"]).max() > 55 and plotly_array(spec["y"]).min() > 0
 
     first_top, first_audio = frame(at, "insp_top"), audio_url(at)
     at.select_slider(key="insp_window").set_value(3).run()
@@ -198,7 +198,7 @@ def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monk
 
 def test_inspection_defaults_to_the_best_scored_run_and_never_to_birdnet(env, tmp_path, monkeypatch):
     """With BirdNET installed but no run that scored, the page opens on the recording, no error."""
-    ds, runs = env[0], env[1]
+    runs = env[1]
     monkeypatch.setattr("birdcore.pretrained.is_available", lambda: True)
     monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "no-runs"))
     at = start(INSPECT)
@@ -211,7 +211,6 @@ def test_inspection_defaults_to_the_best_scored_run_and_never_to_birdnet(env, tm
 
 
 def test_inspection_training_clip_shows_its_labels_across_its_window(env):
-    ds = env[0]
     at = start(INSPECT)
     at.radio(key="insp_source").set_value("Training recording").run()
     fn = at.selectbox(key="insp_train").value
@@ -420,7 +419,7 @@ def test_annotation_keys_species_no_bird_undo_and_raven_per_file(env, tmp_path, 
 
     # The spectrogram shows the neighbours with the current window framed, cut to the frequency zoom.
     spec = chart(at, "ann_spec")
-    xs = spec["data"][0]["x"]
+    xs = plotly_array(spec["data"][0]["x"])
     assert xs[0] < 1.0 and xs[-1] > 14.0  # 0–15 s around the 5–10 s window
     at.slider(key="ann_fzoom").set_value((1.0, 8.0)).run()
     assert chart(at, "ann_spec")["layout"]["yaxis"]["range"] == [1000.0, 8000.0]

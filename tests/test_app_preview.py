@@ -6,7 +6,6 @@ decodes them. Timing is printed (run with -s), never asserted: the 2 CPU cores a
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import math
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers.apptest import chart, charts_with_key, texts  # noqa: F401
+from helpers.apptest import chart, charts_with_key, plotly_array, texts  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from birdcore import demo as demo_data
@@ -64,14 +63,7 @@ def ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def arr(value) -> np.ndarray:
-    """A Plotly JSON array: a plain list, or a typed array {"dtype", "bdata", "shape"}."""
-    if isinstance(value, dict) and "bdata" in value:
-        out = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        if "shape" in value:
-            out = out.reshape([int(s) for s in str(value["shape"]).split(",")])
-        return out
-    return np.asarray(value)
+arr = plotly_array  # a Plotly JSON array (list or typed array) as numpy
 
 
 def fired(at: AppTest) -> dict[str, str]:

@@ -34,8 +34,11 @@ _WARMED = False
 # scipy.stats comes first: while it imports it peeks at sys.modules["torch"], and a torch that this thread
 # is still importing (half initialised) makes it raise in the page's thread ("partially initialized
 # module 'torch'"). Imported here first, a page either waits for it on its import lock or finds it done.
+# After them, what pages import lazily on their first run (found by diffing sys.modules around each
+# page's first AppTest run after a preload): Streamlit's emoji table (set_page_config's icon, 0.75 s),
+# audiomentations (Preview), Matplotlib's colormaps and PIL (spectrogram pictures).
 HEAVY_MODULES = ("scipy.stats", "torch", "birdcore.features.mel_frontend", "birdcore.augment.preview",
-                  "birdcore.inference.catalog")
+                 "birdcore.inference.catalog", "streamlit.emojis", "audiomentations", "matplotlib.cm", "PIL.Image")
 
 
 def _script_running() -> bool:

@@ -45,6 +45,7 @@ full-scale tone) overflows fp16; the frontend therefore disables autocast for it
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -255,8 +256,11 @@ class MelFrontend(nn.Module):
 
 def _tracing() -> bool:
     """True while TorchScript-tracing, compiling or exporting (no data-dependent Python loops)."""
+    # `torch.onnx` is imported lazily by torch (0.25 s on a first mel); no ONNX export can be running
+    # before something imported it, so only ask it once it is loaded.
+    onnx = sys.modules.get("torch.onnx")
     return (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
-            or torch.onnx.is_in_onnx_export())
+            or (onnx is not None and onnx.is_in_onnx_export()))
 
 
 _CACHE: dict[str, MelFrontend] = {}

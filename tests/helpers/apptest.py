@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+
+import numpy as np
 
 from streamlit.testing.v1 import AppTest
 
@@ -18,6 +21,17 @@ def chart(at: AppTest, key: str) -> dict:
     found = charts_with_key(at, key)
     assert found, f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in at.get('plotly_chart')]}"
     return json.loads(found[0].proto.spec)
+
+
+def plotly_array(value) -> np.ndarray:
+    """A Plotly JSON array as numpy: a plain list, or a typed array {"dtype", "bdata", "shape"} (how
+    Plotly ships numpy arrays)."""
+    if isinstance(value, dict) and "bdata" in value:
+        out = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            out = out.reshape([int(s) for s in str(value["shape"]).split(",")])
+        return out
+    return np.asarray(value)
 
 
 def start_page(script: Path, timeout: float, query_params: dict | None = None, **state) -> AppTest:
