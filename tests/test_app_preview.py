@@ -48,12 +48,14 @@ def demo():
     return load_dataset(demo_data.ensure_demo_dataset(demo_data.default_demo_dir()))
 
 
-def start(preset_file: str | None = None, data: Path | None = None, monkeypatch=None) -> AppTest:
+def start(preset_file: str | None = None, data: Path | None = None, monkeypatch=None,
+          zoomable: bool = True) -> AppTest:
     if data is not None:
         monkeypatch.setenv("BIRDCORE_DATA", str(data))
     at = AppTest.from_file(str(PREVIEW), default_timeout=TIMEOUT)
     if preset_file:
         at.session_state["preview_filename"] = preset_file  # what the EDA page sets
+    at.session_state["pv_zoomable"] = zoomable  # the Plotly views these tests read are in that expander
     at.run()
     ok(at)
     return at
@@ -341,3 +343,24 @@ def test_sections_keep_their_label_across_toggles_and_result_is_beside_the_contr
     assert len(players) == 2 and all("data:audio/wav;base64," in h.proto.srcdoc for h in players)
     assert all("data:image/png;base64," in h.proto.srcdoc and "bc-cursor" in h.proto.srcdoc for h in players)
     assert "http" not in " ".join(h.proto.srcdoc for h in players)  # nothing fetched: works offline
+
+
+def test_zoomable_view_is_closed_until_opened_and_a_remembered_open_is_kept(demo, isolated_home):
+    """The four Plotly views are drawn only once their expander is opened; the players show the mels
+    meanwhile. A user who opened it before (remembered) finds it open in a new session."""
+    from birdcore import settings as app_settings
+
+    at = start(zoomable=False)  # a new user: closed
+    assert not at.get("plotly_chart")
+    players = [h for h in at.get("iframe") if "bc-cursor" in h.proto.srcdoc]
+    assert len(players) == 2  # original and augmented log-mel pictures with a playhead
+    at.session_state["pv_zoomable"] = True  # what opening it in the browser sets
+    at.run()
+    ok(at)
+    drawn = sorted(c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart"))
+    assert drawn == ["pv_mel_aug", "pv_mel_orig", "pv_wave_aug", "pv_wave_orig"]
+
+    app_settings.update_settings({"preview.zoomable": True})  # what the expander's on_change stores
+    fresh = AppTest.from_file(str(PREVIEW), default_timeout=TIMEOUT).run()
+    ok(fresh)
+    assert fresh.session_state["pv_zoomable"] is True and charts_with_key(fresh, "pv_mel_orig")
