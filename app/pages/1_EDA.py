@@ -119,17 +119,16 @@ def places(ds, flt: eda.EdaFilter, views: dict) -> None:
                   if views["no_coords"] else ""))
 
 
-def calls_and_times(ds, flt: eda.EdaFilter, views: dict) -> None:
-    """Call types and the time of day of the recordings."""
+def side_by_side(ds, flt: eda.EdaFilter, *parts: tuple[str, str, str]) -> None:
+    """Summary figures of the filtered recordings in columns: (heading, figure name, caption) each,
+    the chart keyed `eda_<figure name>`."""
     figs = eda_views.summary_figures(ds, flt)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Call types")
-        charts.show(figs["types"], key="eda_types")
-    with right:
-        st.subheader("Time of day")
-        charts.show(figs["hours"], key="eda_hours")
-        st.caption(f"{ui.count(views['no_time'], 'recording')} without a usable time ('?', 'xx:xx' …), not shown.")
+    for col, (heading, name, caption) in zip(st.columns(len(parts)), parts):
+        with col:
+            st.subheader(heading)
+            charts.show(figs[name], key=f"eda_{name}")
+            if caption:
+                st.caption(caption)
 
 
 def durations_section(ds, flt: eda.EdaFilter) -> None:
@@ -166,16 +165,6 @@ def durations_section(ds, flt: eda.EdaFilter) -> None:
                + (f" {ui.count(summary['unreadable'], 'file')} unreadable." if summary["unreadable"] else ""))
 
 
-def people(ds, flt: eda.EdaFilter) -> None:
-    """Who recorded the filtered recordings, and under which licences."""
-    figs = eda_views.summary_figures(ds, flt)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Top recordists")
-        charts.show(figs["authors"], key="eda_authors")
-    with right:
-        st.subheader("Licences")
-        charts.show(figs["licenses"], key="eda_licenses")
 
 
 # ---- the recordings themselves, a page at a time, with a way to listen ------------------------------
@@ -207,10 +196,13 @@ def recordings(ds, flt: eda.EdaFilter, matches: int) -> None:
 sections = {
     "Species": lambda: species_and_ratings(ds, flt, views),
     "Heard together": lambda: cooccurrence(ds, flt, views),
-    "Calls & times": lambda: calls_and_times(ds, flt, views),
+    "Calls & times": lambda: side_by_side(ds, flt, ("Call types", "types", ""), (
+        "Time of day", "hours", f"{ui.count(views['no_time'], 'recording')} without a usable time ('?', 'xx:xx' …),"
+                                " not shown.")),
     "Places": lambda: places(ds, flt, views),
     "Durations": lambda: durations_section(ds, flt),
-    "Recordists & licences": lambda: people(ds, flt),
+    "Recordists & licences": lambda: side_by_side(ds, flt, ("Top recordists", "authors", ""),
+                                                  ("Licences", "licenses", "")),
     "Recordings": lambda: recordings(ds, flt, views["matches"]),
 }
 for tab, draw in zip(st.tabs(list(sections), key="eda_tab", on_change="rerun"), sections.values()):
