@@ -61,7 +61,6 @@ def preload(names: list[str]) -> tuple[int, float]:
     """Import `names`; returns (modules imported, seconds). A name that is not a module (an attribute
     from `from x import y`) or that fails to import is skipped: its page shows that error itself."""
     t0 = time.perf_counter()
-    done = 0
     with _no_runtime_warnings():
         done = _import_all(names)
     return done, time.perf_counter() - t0

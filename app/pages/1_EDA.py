@@ -165,8 +165,6 @@ def durations_section(ds, flt: eda.EdaFilter) -> None:
                + (f" {ui.count(summary['unreadable'], 'file')} unreadable." if summary["unreadable"] else ""))
 
 
-
-
 # ---- the recordings themselves, a page at a time, with a way to listen ------------------------------
 @st.fragment
 def recordings(ds, flt: eda.EdaFilter, matches: int) -> None:
