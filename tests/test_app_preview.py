@@ -26,6 +26,7 @@ from birdcore.audio.io import audio_info, load_audio
 pytestmark = pytest.mark.app
 
 REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("denoise", "wave", "spec", "mix")  # app/ui/preview_widgets.SECTIONS
 PREVIEW = REPO / "app" / "pages" / "2_Preview.py"
 TIMEOUT = 90  # the first run imports audiomentations/librosa (several seconds on a busy machine)
 SWITCHES = ("normalize", "background", "gaussian_noise", "color_noise", "pitch_shift", "time_stretch", "gain",
@@ -49,13 +50,15 @@ def demo():
 
 
 def start(preset_file: str | None = None, data: Path | None = None, monkeypatch=None,
-          zoomable: bool = True) -> AppTest:
+          zoomable: bool = True, sections_open: bool = True) -> AppTest:
     if data is not None:
         monkeypatch.setenv("BIRDCORE_DATA", str(data))
     at = AppTest.from_file(str(PREVIEW), default_timeout=TIMEOUT)
     if preset_file:
         at.session_state["preview_filename"] = preset_file  # what the EDA page sets
     at.session_state["pv_zoomable"] = zoomable  # the Plotly views these tests read are in that expander
+    for name in SECTIONS:  # the form's sections are lazy: open, their widgets are there to set
+        at.session_state[f"pv_x_{name}"] = sections_open
     at.run()
     ok(at)
     return at
@@ -237,11 +240,15 @@ def test_settings_survive_a_visit_to_another_page(demo):
     at = AppTest.from_file(str(REPO / "app" / "Home.py"), default_timeout=TIMEOUT).run()
     at.switch_page("pages/2_Preview.py").run()
     ok(at)
+    assert not [n for n in at.number_input if n.key == "pv_gain_min_db"]  # its section starts closed
+    at.session_state["pv_x_wave"] = True  # open "Waveform"
+    at.run()
     at.number_input(key="pv_gain_min_db").set_value(-3.0)
     at.button(key="pv_reroll").click().run()
     at.switch_page("pages/1_EDA.py").run()
     at.switch_page("pages/2_Preview.py").run()
     ok(at)
+    # the value, the seed and the open section all come back
     assert at.number_input(key="pv_gain_min_db").value == -3.0 and at.number_input(key="pv_seed").value == 1
 
 
@@ -364,3 +371,32 @@ def test_zoomable_view_is_closed_until_opened_and_a_remembered_open_is_kept(demo
     fresh = AppTest.from_file(str(PREVIEW), default_timeout=TIMEOUT).run()
     ok(fresh)
     assert fresh.session_state["pv_zoomable"] is True and charts_with_key(fresh, "pv_mel_orig")
+
+
+def test_closed_sections_draw_no_widgets_and_keep_their_values(demo):
+    """The form's sections are lazy: a closed one draws none of its widgets, yet what was set in it
+    still makes the config and the preview, also after closing it, a page visit and coming back."""
+    at = start(sections_open=False)
+    assert not [t for t in at.toggle if t.key and t.key.startswith("pv_on_")]  # nothing drawn while closed
+    assert {e.label for e in at.expander} >= {"Noise reduction", "Waveform", "Spectrogram",
+                                              "Batch mix & training window"}
+    at.session_state["pv_x_wave"] = True  # open "Waveform" (what clicking it does)
+    at.run()
+    ok(at)
+    at.toggle(key="pv_on_gain").set_value(True).run()
+    at.number_input(key="pv_gain_min_db").set_value(6.0).run()
+    at.number_input(key="pv_gain_max_db").set_value(6.0).run()
+    at.session_state["pv_x_wave"] = False  # close it again
+    at.run()
+    ok(at)
+    at.run()  # a second run: Streamlit has dropped the closed section's widget state by now
+    ok(at)
+    assert not [t for t in at.toggle if t.key == "pv_on_gain"]
+    assert "Gain" in texts(at.caption)  # the summary above the sections still counts it on
+    fired = [d for d in at.dataframe if "transform" in d.value.columns][0].value
+    assert "gain" in fired["transform"].tolist()
+    gain_row = fired[fired["transform"] == "gain"]["parameters"].iat[0]
+    assert "= 6 " in f"{gain_row} " or gain_row.endswith("= 6")  # min = max = 6 dB, set before closing
+    at.session_state["pv_x_wave"] = True  # reopened: the widgets show what was set
+    at.run()
+    assert at.toggle(key="pv_on_gain").value is True and at.number_input(key="pv_gain_min_db").value == 6.0

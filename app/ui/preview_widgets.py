@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, Callable, get_args, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -67,8 +67,13 @@ MIX = (
 )
 GROUPS = WAVE + SPEC + (CLIP,) + MIX
 OTHER_KEYS = ("pv_enabled", "pv_mix_on", "pv_crop_mode", "pv_extend_ratio")
-VIEW_KEYS = ("pv_mel", "pv_duration", "pv_start", "pv_denoise", "pv_dn_prop", "pv_dn_stationary", "pv_seed",
-             "pv_source")
+# The form's sections: expander key suffix → (label, icon). Lazy: only an open one draws its widgets.
+SECTIONS = {"denoise": ("Noise reduction", ":material/noise_aware:"), "wave": ("Waveform", ":material/graphic_eq:"),
+            "spec": ("Spectrogram", ":material/grid_on:"),
+            "mix": ("Batch mix & training window", ":material/call_merge:")}
+DENOISE_KEYS = ("pv_denoise", "pv_dn_prop", "pv_dn_stationary")
+VIEW_KEYS = ("pv_mel", "pv_duration", "pv_start", *DENOISE_KEYS, "pv_seed", "pv_source",
+             *(f"pv_x_{name}" for name in SECTIONS))
 
 state = st.session_state
 
@@ -123,7 +128,34 @@ def values_from_config(cfg: AugmentConfig) -> dict[str, Any]:
 def seed_form(cfg: AugmentConfig) -> None:
     """Set every widget of the form to show `cfg`."""
     state["_pv_base"] = to_dict(cfg)  # fields without a widget (wave_order) come from here
-    state.update(values_from_config(cfg))
+    values = values_from_config(cfg)
+    state.update(values)
+    state.setdefault("_pv_form", {}).update(values)
+
+
+def kept_keys() -> tuple[str, ...]:
+    """The widgets whose values live in `_pv_form` (the one source of truth): every change goes
+    through `keep` (their on_change), and `restore_form` puts `_pv_form` back into them each run."""
+    return (*form_keys(), *DENOISE_KEYS)
+
+
+def keep(key: str) -> None:
+    """on_change of a kept widget: its new value becomes the truth in `_pv_form`."""
+    state.setdefault("_pv_form", {})[key] = state[key]
+
+
+def lazy_section(name: str, draw: Callable[[], None]) -> None:
+    """One of the form's sections (`SECTIONS`): an expander keyed `pv_x_<name>` that runs `draw` inside
+    it only while open. A closed section draws none of its widgets; their values stay in `_pv_form`.
+
+    Why `_pv_form` must be the truth: Streamlit keeps a value set through session state before its
+    widget first exists, and once that widget is dropped (a closed section, a visit to another page)
+    the old value resurfaces over the user's edit (a gain of −3 dB came back as −15 dB)."""
+    label, icon = SECTIONS[name]
+    box = st.expander(label, icon=icon, key=f"pv_x_{name}", on_change="rerun")
+    if box.open:
+        with box:
+            draw()
 
 
 def config_dict() -> dict[str, Any]:
@@ -148,9 +180,10 @@ def restore_form() -> None:
     """Widget state is dropped when the user visits another page: put back what they had."""
     if "_pv_base" not in state:
         seed_form(AugmentConfig())
-    saved = state.get("_pv_form", {})
+    saved = state.setdefault("_pv_form", {})
+    kept = set(kept_keys())
     for key, value in saved.items():
-        if key not in state:
+        if key in kept or key not in state:  # kept widgets: `_pv_form` is the truth (see lazy_section)
             state[key] = value
     defaults = {"pv_mel": "hop512", "pv_duration": 5.0, "pv_denoise": False, "pv_dn_prop": 0.9,
                 "pv_dn_stationary": True, "pv_seed": 0, **values_from_config(AugmentConfig())}
@@ -203,23 +236,25 @@ def _background_inactive() -> bool:
 
 def transform_block(section: str, label: str, help_text: str, fields: tuple) -> None:
     """On/off toggle, probability slider and parameter inputs of one transform."""
-    on = st.toggle(label, key=f"pv_on_{section}", help=help_text)
+    on = st.toggle(label, key=f"pv_on_{section}", help=help_text, on_change=keep, args=(f"pv_on_{section}",))
     if section == "clip":
         cols = st.columns(len(fields))
     else:
         widths = [1.3] + [1.6 if name == "path" else 1 for name, _, _ in fields]
         cols = st.columns(widths) if fields else [st.container()]
-        cols[0].slider("probability", 0.0, 1.0, step=0.05, key=f"pv_p_{section}", disabled=not on)
+        cols[0].slider("probability", 0.0, 1.0, step=0.05, key=f"pv_p_{section}", disabled=not on, on_change=keep,
+                       args=(f"pv_p_{section}",))
         cols = cols[1:]
     for col, (name, flabel, step) in zip(cols, fields):
         key = f"pv_{section}_{name}"
         with col:
+            kept = dict(key=key, disabled=not on, on_change=keep, args=(key,))
             if name == "path":
-                st.text_input(flabel, key=key, disabled=not on, placeholder="/path/to/noise/")
+                st.text_input(flabel, placeholder="/path/to/noise/", **kept)
             elif step is None:
-                st.selectbox(flabel, choices(section, name), key=key, disabled=not on)
+                st.selectbox(flabel, choices(section, name), **kept)
             else:
-                st.number_input(flabel, step=step, key=key, disabled=not on)
+                st.number_input(flabel, step=step, **kept)
     if section == "background" and on and _background_inactive():
         st.caption("No noise path: inactive (as in training).")
 
