@@ -39,6 +39,7 @@ from birdcore.inference.scorers import load_scorer  # noqa: E402
 from birdcore.models import build_model  # noqa: E402
 from birdcore.training.checkpoint import save_checkpoint  # noqa: E402
 from birdcore.training.runs import create_run  # noqa: E402
+from timing import best_of  # noqa: E402  (benchmarks/, on sys.path as the script's folder)
 
 
 def fake_run(tmp: Path, preset: str, classes: list[str]) -> Path:
@@ -114,13 +115,7 @@ def main() -> int:
 
 def _best_of(fn, repeats: int = 3) -> float:
     """Best wall time of `repeats` calls after one warm-up (the least disturbed by other users)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_of(fn, repeats)
 
 
 def kaggle_bundle(run: Path, tmp: Path, files: list[Path], classes: list[str], threads: int, torch_rtf: float) -> None:

@@ -38,6 +38,7 @@ import torch  # noqa: E402
 from birdcore.config.run import load_run_config  # noqa: E402
 from birdcore.demo import default_demo_dir, ensure_demo_dataset  # noqa: E402
 from birdcore.training.launcher import prepare_run, run_in_process  # noqa: E402
+from timing import best_of  # noqa: E402  (benchmarks/, on sys.path as the script's folder)
 
 T_IMPORTS = time.perf_counter() - T_START
 _PROFILE_S = [0.0]  # seconds spent in --profile: not part of the run's wall time
@@ -78,13 +79,7 @@ def _load() -> str:
 
 def _cpu(fn, repeats: int = 3) -> float:
     """Best-of-`repeats` CPU-seconds of `fn()` after one warm-up call (this process, all threads)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        c = time.process_time()
-        fn()
-        best = min(best, time.process_time() - c)
-    return best
+    return best_of(fn, repeats, clock=time.process_time)
 
 
 def profile(data: Path, cfg) -> dict:
