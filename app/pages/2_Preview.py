@@ -144,11 +144,10 @@ def denoise_form() -> None:
                " with `denoise.enabled=true` treats every window. It is a run setting (the `denoise` section,"
                " e.g. as an extra override on the Training page), not part of the saved augmentation config.")
     n1, n2, n3 = st.columns([1, 1.5, 1], vertical_alignment="bottom")
-    dn_on = n1.toggle("Noise reduction", key="pv_denoise", on_change=pw.keep, args=("pv_denoise",))
-    n2.slider("noise removed", 0.0, 1.0, step=0.05, key="pv_dn_prop", disabled=not dn_on, on_change=pw.keep,
-              args=("pv_dn_prop",), help="prop_decrease: the fraction of the estimated noise removed.")
-    n3.checkbox("stationary noise", key="pv_dn_stationary", disabled=not dn_on, on_change=pw.keep,
-                args=("pv_dn_stationary",),
+    dn_on = n1.toggle("Noise reduction", **pw.kept("pv_denoise"))
+    n2.slider("noise removed", 0.0, 1.0, step=0.05, disabled=not dn_on, **pw.kept("pv_dn_prop"),
+              help="prop_decrease: the fraction of the estimated noise removed.")
+    n3.checkbox("stationary noise", disabled=not dn_on, **pw.kept("pv_dn_stationary"),
                 help="One noise profile for the whole window (fast); off = a running noise floor.")
 
 
@@ -166,12 +165,11 @@ def mix_form() -> None:
             " yourself. These settings are saved with the config and used by training.", icon=":material/info:")
     pw.grid(pw.MIX)
     m1, m2, m3 = st.columns(3)
-    m1.selectbox("Mix on", pw.choices(None, "mix_on"), key="pv_mix_on", on_change=pw.keep, args=("pv_mix_on",),
+    m1.selectbox("Mix on", pw.choices(None, "mix_on"), **pw.kept("pv_mix_on"),
                  help="wave: the physical sum of two recordings; mel: mix the normalised images (cheaper).")
-    m2.selectbox("Crop (training window)", pw.choices("crop", "mode"), key="pv_crop_mode", on_change=pw.keep,
-                 args=("pv_crop_mode",), help="Which window of a longer recording training reads.")
-    m3.number_input("Fill short clips with other audio (p)", 0.0, 1.0, step=0.05, key="pv_extend_ratio",
-                    on_change=pw.keep, args=("pv_extend_ratio",),
+    m2.selectbox("Crop (training window)", pw.choices("crop", "mode"), **pw.kept("pv_crop_mode"),
+                 help="Which window of a longer recording training reads.")
+    m3.number_input("Fill short clips with other audio (p)", 0.0, 1.0, step=0.05, **pw.kept("pv_extend_ratio"),
                     help="extend.other_audio_ratio: probability that a clip shorter than the window is padded"
                          " with another recording instead of silence.")
 
@@ -180,8 +178,7 @@ with ctl:
     st.subheader("Augmentation")
     pw.flash()
     top = st.columns([1, 2], vertical_alignment="bottom")
-    top[0].toggle("Augment", key="pv_enabled", help="Off: no random transform at all (as for validation).",
-                  on_change=pw.keep, args=("pv_enabled",))
+    top[0].toggle("Augment", help="Off: no random transform at all (as for validation).", **pw.kept("pv_enabled"))
     saved = presets_store.list_presets()
     if state.get("pv_load_name") not in saved:
         state["pv_load_name"] = None  # deleted meanwhile (or nothing chosen yet)

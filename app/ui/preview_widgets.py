@@ -144,6 +144,11 @@ def keep(key: str) -> None:
     state.setdefault("_pv_form", {})[key] = state[key]
 
 
+def kept(key: str) -> dict[str, Any]:
+    """The widget arguments of a kept widget: `st.toggle(label, **kept("pv_on_gain"))`."""
+    return {"key": key, "on_change": keep, "args": (key,)}
+
+
 def lazy_section(name: str, draw: Callable[[], None]) -> None:
     """One of the form's sections (`SECTIONS`): an expander keyed `pv_x_<name>` that runs `draw` inside
     it only while open. A closed section draws none of its widgets; their values stay in `_pv_form`.
@@ -236,25 +241,23 @@ def _background_inactive() -> bool:
 
 def transform_block(section: str, label: str, help_text: str, fields: tuple) -> None:
     """On/off toggle, probability slider and parameter inputs of one transform."""
-    on = st.toggle(label, key=f"pv_on_{section}", help=help_text, on_change=keep, args=(f"pv_on_{section}",))
+    on = st.toggle(label, help=help_text, **kept(f"pv_on_{section}"))
     if section == "clip":
         cols = st.columns(len(fields))
     else:
         widths = [1.3] + [1.6 if name == "path" else 1 for name, _, _ in fields]
         cols = st.columns(widths) if fields else [st.container()]
-        cols[0].slider("probability", 0.0, 1.0, step=0.05, key=f"pv_p_{section}", disabled=not on, on_change=keep,
-                       args=(f"pv_p_{section}",))
+        cols[0].slider("probability", 0.0, 1.0, step=0.05, disabled=not on, **kept(f"pv_p_{section}"))
         cols = cols[1:]
     for col, (name, flabel, step) in zip(cols, fields):
         key = f"pv_{section}_{name}"
         with col:
-            kept = dict(key=key, disabled=not on, on_change=keep, args=(key,))
             if name == "path":
-                st.text_input(flabel, placeholder="/path/to/noise/", **kept)
+                st.text_input(flabel, placeholder="/path/to/noise/", disabled=not on, **kept(key))
             elif step is None:
-                st.selectbox(flabel, choices(section, name), **kept)
+                st.selectbox(flabel, choices(section, name), disabled=not on, **kept(key))
             else:
-                st.number_input(flabel, step=step, **kept)
+                st.number_input(flabel, step=step, disabled=not on, **kept(key))
     if section == "background" and on and _background_inactive():
         st.caption("No noise path: inactive (as in training).")
 
