@@ -260,8 +260,11 @@ async ([quiet, timeout]) => {
     const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"]:has(.main-svg)').length;
     // A fragment rerun leaves the script state alone but shows the status widget ("Running…") and
     // marks the fragment's elements stale until their new versions arrive.
+    // An element whose code Streamlit is still fetching (Plotly's 4.7 MB chunk, the data grid, …)
+    // shows a skeleton in its place: the page is not drawn until the skeleton is gone.
     const busy = document.querySelector('[data-testid="stStatusWidget"]') !== null
-      || document.querySelector('[data-stale="true"]') !== null;
+      || document.querySelector('[data-stale="true"]') !== null
+      || document.querySelector('[data-testid="stSkeleton"],[data-testid="stSkeletonElement"]') !== null;
     if (state === 'notRunning' && charts === drawn && !busy) {
       if (calm === null) calm = performance.now();
       if (performance.now() - calm >= quiet) return calm;
