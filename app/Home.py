@@ -6,6 +6,23 @@ import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 
 from birdcore.analysis import eda
+from ui import pictures
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def ratings_png(ratings: tuple[str, ...], counts: tuple[int, ...]) -> bytes:
+    return pictures.bar_png(ratings, counts, title="Ratings (0.0 = not rated)", xlabel="rating",
+                            ylabel="recordings", width_px=720, height_px=270)
+
+
+def ratings_caption(hist) -> str:
+    """The histogram in words: what a picture cannot say on hover."""
+    rated = hist[hist["rating"] > 0]
+    top = rated.loc[rated["recordings"].idxmax()] if rated["recordings"].sum() else None
+    unrated = int(hist.loc[hist["rating"] == 0, "recordings"].sum())
+    return ((f"Most common rating {top['rating']:.1f} ({int(top['recordings']):,} recordings); " if top is not None
+             else "No rated recordings; ") + f"{unrated:,} not rated.")
+
 
 ui.page_setup("Home", icon="🐦")
 st.title("BirdCLEF workbench")
@@ -40,9 +57,11 @@ else:
 
     left, right = st.columns([3, 2])
     with left:
-        ui.charts.show(ui.charts.bar(eda.rating_histogram(ds.metadata), "rating", "recordings",
-                                     title="Ratings (0.0 = not rated)", height=260,
-                                     xlabel="rating", ylabel="recordings"), key="home_ratings")
+        # A picture, not a Plotly chart: Home is the first page of a day, and Plotly's JavaScript would
+        # hold its first load back by ~1.7 s (ui/pictures.py). The EDA page has the interactive one.
+        ratings = eda.rating_histogram(ds.metadata)
+        st.image(ratings_png(tuple(ratings["rating"].map("{:.1f}".format)), tuple(ratings["recordings"])),
+                 caption=ratings_caption(ratings), width="stretch")
     with right:
         st.markdown("**What is here**")
         if ds.has_train_audio:

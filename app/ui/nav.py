@@ -36,9 +36,11 @@ _WARMED = False
 # module 'torch'"). Imported here first, a page either waits for it on its import lock or finds it done.
 # After them, what pages import lazily on their first run (found by diffing sys.modules around each
 # page's first AppTest run after a preload): Streamlit's emoji table (set_page_config's icon, 0.75 s),
-# audiomentations (Preview), Matplotlib's colormaps and PIL (spectrogram pictures).
+# audiomentations (Preview), Matplotlib's colormaps and PIL (spectrogram pictures), Matplotlib's Figure
+# and Agg canvas (picture charts, ui/pictures.py).
 HEAVY_MODULES = ("scipy.stats", "torch", "birdcore.features.mel_frontend", "birdcore.augment.preview",
-                 "birdcore.inference.catalog", "streamlit.emojis", "audiomentations", "matplotlib.cm", "PIL.Image")
+                 "birdcore.inference.catalog", "streamlit.emojis", "audiomentations", "matplotlib.cm", "PIL.Image",
+                 "matplotlib.figure", "matplotlib.backends.backend_agg")
 
 
 def _script_running() -> bool:
