@@ -72,7 +72,8 @@ arr = plotly_array  # a Plotly JSON array (list or typed array) as numpy
 
 
 def fired(at: AppTest) -> dict[str, str]:
-    tables = [d.value for d in at.dataframe if list(d.value.columns) == ["transform", "parameters"]]
+    # The fired transforms are a static st.table indexed by transform.
+    tables = [t.value.reset_index() for t in at.table if t.value.index.name == "transform"]
     return dict(zip(tables[0]["transform"], tables[0]["parameters"])) if tables else {}
 
 
@@ -393,7 +394,7 @@ def test_closed_sections_draw_no_widgets_and_keep_their_values(demo):
     ok(at)
     assert not [t for t in at.toggle if t.key == "pv_on_gain"]
     assert "Gain" in texts(at.caption)  # the summary above the sections still counts it on
-    fired = [d for d in at.dataframe if "transform" in d.value.columns][0].value
+    fired = [d.value.reset_index() for d in at.table if d.value.index.name == "transform"][0]
     assert "gain" in fired["transform"].tolist()
     gain_row = fired[fired["transform"] == "gain"]["parameters"].iat[0]
     assert "= 6 " in f"{gain_row} " or gain_row.endswith("= 6")  # min = max = 6 dB, set before closing
