@@ -6,6 +6,7 @@ make_submission's), navigation and saving, and that broken inputs give messages,
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -120,53 +121,122 @@ def player_html(at: AppTest) -> str:
     return found[0]
 
 
+def player_picture(html: str) -> np.ndarray:
+    """The picture inside a player's HTML (a PNG data: URL) as an RGB array."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    data = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+
 # ---- page 6: inspection ------------------------------------------------------------------------------
-def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env):
+def grids(at: AppTest) -> list:
+    """The probability grids (`st.dataframe(..., key="insp_heatmap")`) of the last run."""
+    return [d for d in at.dataframe if d.proto.id.endswith("-insp_heatmap")]
+
+
+def grid(at: AppTest):
+    """The probability grid as (values, shown texts, headers): the numbers and the Styler's display
+    values (species × window label), and column name → header drawn."""
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    found = grids(at)
+    assert len(found) == 1, "no probability grid"
+    proto = found[0].proto
+    values = found[0].value
+    shown = convert_arrow_bytes_to_pandas_df(proto.arrow_data.styler.display_values)
+    shown.index, shown.columns = values.index, values.columns
+    config = json.loads(proto.columns) if proto.columns else {}
+    headers = {c: (config.get(c) or {}).get("label") or c for c in values.columns}
+    return values, shown, headers
+
+
+def picture(at: AppTest, media: dict) -> np.ndarray:
+    """The whole-recording spectrogram picture (the page's only st.image) as an RGB array."""
+    import io
+
+    from PIL import Image
+
+    imgs = [i for e in at.get("image") for i in e.proto.imgs]
+    assert len(imgs) == 1, "no spectrogram picture"
+    return np.asarray(Image.open(io.BytesIO(media[Path(imgs[0].url).stem])).convert("RGB"))
+
+
+def no_plotly(at: AppTest) -> bool:
+    return not at.get("plotly_chart")
+
+
+def test_inspection_heatmap_is_the_engine_prediction_and_window_choice_works(env, media):
     ds, _, ref, model = env
     at = start(INSPECT)
-    assert not at.error
+    assert not at.error and no_plotly(at)  # Plotly's script would cost every page load ~1.7 s
     probs = catalog.recording_probs([model], ds.soundscapes[0])
-    heat = chart(at, "insp_heatmap")["data"]
-    cells = heat[0]
-    assert cells["type"] == "heatmap" and sorted(cells["y"]) == sorted(model.classes)
-    # x = window edges: every cell as wide as its window
-    assert cells["x"] == probs["start"].tolist() + [float(probs["end"].iat[-1])]
-    for species, row in zip(cells["y"], cells["z"]):
-        np.testing.assert_allclose(row, probs[species].to_numpy(), atol=1e-4)
-    # ○ markers where test_labels.csv says present
+    cols = [f"{a:g}–{b:g} s" for a, b in zip(probs["start"], probs["end"])]
+    values, shown, headers = grid(at)
+    # rows = every species (4 classes < 25), "code — name", most active first; columns = the windows
+    codes = [r.split(" — ")[0] for r in values.index]
+    assert sorted(codes) == sorted(model.classes) and list(values.columns) == cols
+    peaks = [probs[c].max() for c in codes]
+    assert peaks == sorted(peaks, reverse=True)
+    assert values.index[0] == f"{codes[0]} — {ds.common_name(codes[0])}"
+    for code, (_, row) in zip(codes, values.iterrows()):
+        np.testing.assert_allclose(row.to_numpy(dtype=float), probs[code].to_numpy(), atol=1e-6)
+    # ✓ exactly where test_labels.csv says present; every cell shows its probability, 2 decimals
     fid = ds.soundscapes[0].stem
     truth = dict(zip(ds.test_labels["row_id"], ds.test_labels["target"]))
-    marks = next((t for t in heat if t.get("name") == "labelled present"), {"x": [], "y": []})
-    want = {(e - 2.5, b) for r, t in truth.items() if t and r.startswith(fid + "_")
-            for b, e in [(r.split("_")[-2], float(r.split("_")[-1]))]}
-    assert set(zip(marks["x"], marks["y"])) == want
-    # ... each drawn as an outline of its cell (the number inside stays readable)
-    shapes = chart(at, "insp_heatmap")["layout"].get("shapes", [])
-    outlines = {(s["x0"] + s["x1"]) / 2 for s in shapes if s.get("name") == "labelled present"}
-    assert len([s for s in shapes if s.get("name") == "labelled present"]) == len(want)
-    assert outlines == {x for x, _ in want}
+    want = {(b, f"{float(e) - 5:g}–{e} s") for r, t in truth.items() if t and r.startswith(fid + "_")
+            for b, e in [(r.split("_")[-2], r.split("_")[-1])]}
+    assert want, "the demo soundscape has labelled birds"
+    checked = {(code, col) for code, (_, row) in zip(codes, shown.iterrows()) for col in cols
+               if str(row[col]).endswith("✓")}
+    assert checked == want
+    for code, (_, row) in zip(codes, shown.iterrows()):
+        assert [str(v).removesuffix(" ✓") for v in row] == [f"{p:.2f}" for p in probs[code]]
+    # the chosen window (the first) marked in its header only
+    assert [h for h in headers.values() if h.startswith("▶")] == ["▶ 0–5 s"]
+    assert "✓ = labelled present" in texts(at.caption)
     assert "autoplay" not in player_html(at) or "if (false)" in player_html(at)  # no sound on arrival
-    spec = chart(at, "insp_spec")["data"][0]
-    assert spec["type"] == "heatmap" and plotly_array(spec["x"]).max() > 55 and plotly_array(spec["y"]).min() > 0
+    # the whole recording's spectrogram as a picture: 60 s over 1200 px, a line at each window bound
+    pic0 = picture(at, media)
+    assert pic0.shape == (240, 1200, 3)
+    for x in range(100, 1200, 100):
+        assert (pic0[:, x] == (200, 200, 200)).all(), x
+    assert (pic0[:, 98:100] == (127, 219, 255)).all() and (pic0[:, 0:2] == (127, 219, 255)).all()
+    assert "0–60 s" in texts(at.caption) and "Hz" in texts(at.caption)
 
     first_top, first_audio = frame(at, "insp_top"), audio_url(at)
     at.select_slider(key="insp_window").set_value(3).run()
     assert "Window 15–20 s" in texts(at.subheader)
+    assert [h for h in grid(at)[2].values() if h.startswith("▶")] == ["▶ 15–20 s"]
     top = frame(at, "insp_top")
     engine = ins.top_species(probs.iloc[[3]], model.classes, 0.5, k=8)
     assert top["species"].tolist() == engine["species"].tolist()
     np.testing.assert_allclose(top["prob"], engine["prob"], atol=1e-6)
     assert audio_url(at) != first_audio and not top.equals(first_top)
+    # the highlight moved: 15–20 s (px 300–400) bright, the first window dimmed to 40 %
+    pic3 = picture(at, media)
+    assert (pic3[:, 300:302] == (127, 219, 255)).all() and (pic3[:, 0:2] != (127, 219, 255)).any()
+    np.testing.assert_array_equal((pic3[:, 350].astype(float) * 0.4).astype(np.uint8), pic0[:, 350])
+    np.testing.assert_array_equal((pic0[:, 50].astype(float) * 0.4).astype(np.uint8), pic3[:, 50])
+    assert pic3[:, 350].max() > pic0[:, 350].max()
 
-    # a click on a heatmap cell (its selection state) picks that window
-    at.session_state["insp_heatmap"] = {"selection": {"points": [{"x": 37.5, "y": model.classes[0]}],
-                                                      "point_indices": [0], "box": [], "lasso": []}}
+    # a click on a grid cell (its selection state: row position, column name) picks that window
+    at.session_state["insp_heatmap"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "35–40 s")]}}
     at.run()
     assert not at.exception and "Window 35–40 s" in texts(at.subheader)
     assert "if (true) audio.play()" in player_html(at)  # the clicked window plays at once
     assert 'data-start="35.000"' in player_html(at)
+    assert [h for h in grid(at)[2].values() if h.startswith("▶")] == ["▶ 35–40 s"]
     at.select_slider(key="insp_window").set_value(1).run()  # the old click is not re-applied
     assert "Window 5–10 s" in texts(at.subheader)
+    at.session_state["insp_heatmap"] = {"selection": {"rows": [], "columns": [], "cells": [(1, "species")]}}
+    at.run()  # a click on a species name chooses no window
+    assert not at.exception and "Window 5–10 s" in texts(at.subheader)
 
     at.slider(key="insp_thr").set_value(0.0).run()  # everything with prob ≥ 0 counts as detected
     assert frame(at, "insp_top")["detected"].all()
@@ -182,55 +252,63 @@ def test_labels_saved_on_annotation_page_show_on_inspection_page(env, tmp_path):
     save_next(at)
     at.switch_page("pages/6_Inspection.py").run()
     assert not at.exception and not at.error
-    marks = next(t for t in chart(at, "insp_heatmap")["data"] if t.get("name") == "labelled present")
-    assert (2.5, "t3sp1") in set(zip(marks["x"], marks["y"]))
+    _, shown, _ = grid(at)
+    row = shown.loc["t3sp1 — Tone t3sp1"]
+    assert str(row["0–5 s"]).endswith(" ✓") and not str(row["5–10 s"]).endswith("✓")
     assert "annotations" in texts(at.caption) and "t3sp1 (Tone t3sp1)" in texts(at.markdown)
     assert ann.read_annotations(labels)["file_id"].tolist() == [ds.soundscapes[0].stem]
 
 
-def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monkeypatch):
+def test_inspection_without_models_still_shows_the_recording(env, tmp_path, monkeypatch, media):
     monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "no-runs"))
     at = start(INSPECT)
     assert "No trained model yet" in texts(at.info)
-    assert chart(at, "insp_spec") and not charts_with_key(at, "insp_heatmap")
+    assert picture(at, media).shape == (240, 1200, 3) and not grids(at) and no_plotly(at)
     assert player_html(at) and not at.error
 
 
-def test_inspection_defaults_to_the_best_scored_run_and_never_to_birdnet(env, tmp_path, monkeypatch):
+def test_inspection_defaults_to_the_best_scored_run_and_never_to_birdnet(env, tmp_path, monkeypatch, media):
     """With BirdNET installed but no run that scored, the page opens on the recording, no error."""
     runs = env[1]
     monkeypatch.setattr("birdcore.pretrained.is_available", lambda: True)
     monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "no-runs"))
     at = start(INSPECT)
     assert not at.error and at.selectbox(key="insp_model").value is None
-    assert chart(at, "insp_spec") and player_html(at)
+    assert picture(at, media).size and player_html(at) and not grids(at)
     monkeypatch.setenv("BIRDCORE_RUNS", str(runs))  # the trained run: picked, its score in the label
     at = start(INSPECT)
     ref = at.selectbox(key="insp_model").value
-    assert ref is not None and ref.kind == "run" and " · " in ref.label and charts_with_key(at, "insp_heatmap")
+    assert ref is not None and ref.kind == "run" and " · " in ref.label and grids(at)
 
 
-def test_inspection_training_clip_shows_its_labels_across_its_window(env):
+def test_inspection_training_clip_shows_its_labels_across_its_window(env, media):
     at = start(INSPECT)
     at.radio(key="insp_source").set_value("Training recording").run()
     fn = at.selectbox(key="insp_train").value
     primary = fn.split("/")[0]
     assert not at.error
-    heat = chart(at, "insp_heatmap")["data"]
-    assert len(heat[0]["x"]) == len(heat[0]["z"][0]) + 1  # edges: the window is drawn at full width
-    assert heat[0]["x"][-1] - heat[0]["x"][0] >= 5.0
-    marks = next(t for t in heat if t.get("name") == "labelled present")
-    assert primary in marks["y"] and "train_metadata.csv" in texts(at.caption)
-    assert primary in texts(at.markdown)
+    values, shown, headers = grid(at)
+    n = len(values.columns)
+    assert n >= 1 and list(headers.values())[0] == "▶ 0–5 s"
+    # the clip's species labelled present in every window (a whole-clip label)
+    row = shown.loc[[r for r in shown.index if r.startswith(primary + " — ")][0]]
+    assert all(str(v).endswith(" ✓") for v in row)
+    assert "train_metadata.csv" in texts(at.caption) and primary in texts(at.markdown)
+    # the picture spans the clip's windows, not a sliver of a longer axis: window 1 fills 1/n of it
+    pic = picture(at, media)
+    width = 1200 // n
+    assert pic.shape == (240, 1200, 3)
+    assert (pic[:, 0:2] == (127, 219, 255)).all() and (pic[:, width - 2:width] == (127, 219, 255)).all()
+    assert f"0–{5 * n:g} s" in texts(at.caption)
 
 
-def test_inspection_broken_run_folder_is_a_message(env, tmp_path, monkeypatch):
+def test_inspection_broken_run_folder_is_a_message(env, tmp_path, monkeypatch, media):
     broken = tmp_path / "runs" / "20990101-000000-broken-0000"
     shutil.copytree(env[2].path, broken, ignore=shutil.ignore_patterns("onnx"))
     (broken / "checkpoints" / "best.pt").write_bytes(b"garbage")
     monkeypatch.setenv("BIRDCORE_RUNS", str(tmp_path / "runs"))
     at = start(INSPECT)
-    assert "cannot load checkpoint" in texts(at.error) and chart(at, "insp_spec")
+    assert "cannot load checkpoint" in texts(at.error) and picture(at, media).size
 
 
 def test_inspection_model_of_another_dataset_is_a_message(env, other_dataset, monkeypatch):
@@ -417,12 +495,25 @@ def test_annotation_keys_species_no_bird_undo_and_raven_per_file(env, tmp_path, 
     assert "5–10 s  (2/12)" in texts(at.subheader)
     assert ann.window_species(ann.read_annotations(labels)) == {(fid, 0.0, 5.0): {"t1sp1"}}
 
-    # The spectrogram shows the neighbours with the current window framed, cut to the frequency zoom.
-    spec = chart(at, "ann_spec")
-    xs = plotly_array(spec["data"][0]["x"])
-    assert xs[0] < 1.0 and xs[-1] > 14.0  # 0–15 s around the 5–10 s window
+    # The player's picture is the spectrogram: the neighbours, the window edges marked, the current
+    # window framed, cut to the frequency zoom. No Plotly chart unless the detail view is opened.
+    html = player_html(at)
+    assert 'data-start="0.000" data-end="15.000"' in html  # 0–15 s around the 5–10 s window
+    assert re.findall(r'class="mk" style="left:([\d.]+)%"', html) == ["33.333", "66.667"]  # edges at 5 and 10 s
+    assert 'class="hl" style="left:33.333%;width:33.333%"' in html
+    assert not at.get("plotly_chart")
+    sp = ins.spectrogram(ds.soundscapes[0], 0.0, 15.0, max_frames=None)
+    assert player_picture(html).shape[0] == len(sp.freqs)
     at.slider(key="ann_fzoom").set_value((1.0, 8.0)).run()
+    in_band = int(((sp.freqs >= 1000) & (sp.freqs <= 8000)).sum())
+    assert "1–8 kHz" in player_html(at) and player_picture(player_html(at)).shape[0] == in_band < len(sp.freqs)
+    at.session_state["ann_detail"] = True  # what opening the zoomable view in the browser sets
+    at.run()
     assert chart(at, "ann_spec")["layout"]["yaxis"]["range"] == [1000.0, 8000.0]
+    xs = plotly_array(chart(at, "ann_spec")["data"][0]["x"])
+    assert xs[0] < 1.0 and xs[-1] > 14.0
+    at.session_state["ann_detail"] = False
+    at.run()
 
     ann.save_window(labels, "other_file", 0, 5, ["t0sp1"])
     at.run()

@@ -6,12 +6,12 @@ import pandas as pd
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 
-# Title first, then the heavy imports below (torch, plotly, the engine): a fresh server draws
+# Title first, then the heavy imports below (torch, the engine): a fresh server draws
 # the page at once instead of a blank screen for the seconds the imports take.
 ui.page_setup("Clip inspection", icon="🔎")
 st.title("Clip inspection")
 
-from ui import charts, figures, player, search_widgets  # noqa: E402
+from ui import figures, player, search_widgets  # noqa: E402
 
 from birdcore.analysis import inspection as ins  # noqa: E402
 from birdcore.analysis import selftrain_view  # noqa: E402
@@ -25,7 +25,7 @@ from birdcore.settings import birdcore_home  # noqa: E402
 
 ds = ui.require_dataset()
 st.caption("What a model hears in each 5-s window of a recording, next to the spectrogram and, where"
-           " labels exist, the truth. Click a cell of the heatmap (or use the window slider) to listen.")
+           " labels exist, the truth. Click a cell of the probability grid (or use the window slider) to listen.")
 names = {c: ds.common_name(c) for c in ds.species}
 
 
@@ -51,6 +51,14 @@ def window_player(path: str, mtime: float, start: float, end: float) -> tuple[by
     sp = ins.spectrogram(path, start, end, max_frames=400)
     y, sr = ins.window_audio(path, start, end)
     return wav_bytes(y, sr), image_png(sp.db, cmap="magma")
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def spectrogram_png(path: str, mtime: float, mel_key: str, span: tuple, bounds: tuple, selected: tuple,
+                    _sp: ins.Spectrogram) -> bytes:
+    """The whole recording's spectrogram picture with `selected` highlighted (cached per window:
+    going back to one is instant)."""
+    return figures.spectrogram_picture(_sp, span, bounds=bounds, selected=selected)
 
 
 # ---- which recording ---------------------------------------------------------------------------
@@ -142,17 +150,17 @@ species_cols = model.classes if model is not None else ds.species
 truth, truth_sources = ins.truth_matrix(file_id, grid["start"], species_cols, test=ds.test, labels=ds.test_labels,
                                         events=events, annotations=saved, clip_species=clip_species)
 
-# ---- window selection: the slider, or a click on the heatmap (applied once per new click) ---------
+# ---- window selection: the slider, or a click on a grid cell (applied once per new click) --------
 n = len(grid)
 if st.session_state.get("insp_window", 0) >= n:
     st.session_state["insp_window"] = 0
-points = charts.clicked_points(st.session_state.get("insp_heatmap"))
-if points and points != st.session_state.get("_insp_click_done"):
-    st.session_state["_insp_click_done"] = points
-    x = points[0].get("x")
-    if isinstance(x, (int, float)):
-        st.session_state["insp_window"] = int(min(max(x // WINDOW_S, 0), n - 1))
-labels = [f"{a:g}–{b:g} s" for a, b in zip(grid["start"], grid["end"])]
+labels = figures.window_labels(grid["start"], grid["end"])  # also the grid's column names
+# The grid's selection stays in its state on every later rerun: apply a cell only when it is new,
+# or the slider could never leave a clicked window.
+click = figures.clicked_window(st.session_state.get("insp_heatmap"), labels)
+if click and click[1] != st.session_state.get("_insp_click_done"):
+    st.session_state["_insp_click_done"] = click[1]
+    st.session_state["insp_window"] = min(click[0], n - 1)
 w = st.select_slider("Window", options=list(range(n)), format_func=lambda i: labels[i], key="insp_window") \
     if n > 1 else 0  # a slider needs two options
 w0, w1 = float(grid["start"].iat[w]), float(grid["end"].iat[w])
@@ -163,7 +171,7 @@ st.session_state["_insp_shown"] = shown_key
 known = truth.loc[w0]
 present = [c for c in truth.columns if known[c] == 1.0]
 
-# ---- heatmap, with the chosen window's player beside it ------------------------------------------
+# ---- probability grid, with the chosen window's player beside it ---------------------------------
 heat_col, win_col = st.columns([3, 2]) if probs is not None else (None, st.container())
 if probs is not None:
     with heat_col:
@@ -173,10 +181,19 @@ if probs is not None:
         if len(rows) > 25:  # a 152-class model: the 25 most active species, plus every labelled one
             labelled = [c for c in rows if c in truth.columns and (truth[c] == 1.0).any()]
             rows = rows[:25] + [c for c in labelled if c not in rows[:25]]
-        st.plotly_chart(figures.probability_heatmap(probs, rows, truth, w, names), key="insp_heatmap",
-                        on_select="rerun", selection_mode="points", width="stretch", config={"displaylogo": False})
-        st.caption(f"{len(rows)} of {len(model.classes)} species, most active first. Outlined = labelled present"
-                   + (f" ({', '.join(truth_sources)})." if truth_sources else " (no labels for this recording)."))
+        # A table, not a Plotly heatmap: the grid's script is on the page anyway (insp_top), Plotly's
+        # would cost ~1.7 s of every fresh page load. Many windows: the grid scrolls sideways,
+        # species names pinned.
+        styler = figures.probability_grid(probs, rows, truth, names)
+        headers = figures.grid_headers(list(styler.data.columns), w)
+        st.dataframe(styler, key="insp_heatmap", on_select="rerun", selection_mode="single-cell", width="stretch",
+                     height=min(38 + 35 * len(rows), 600),
+                     column_config={"_index": st.column_config.Column("species", width="medium")}
+                     | {c: st.column_config.Column(label=h, width="small") for c, h in headers.items()})
+        st.caption(f"{len(rows)} of {len(model.classes)} species, most active first; darker = more probable."
+                   f" {figures.CHECK} = labelled present"
+                   + (f" ({', '.join(truth_sources)})" if truth_sources else " (no labels for this recording)")
+                   + f"; {figures.SELECTED.strip()} = the window playing beside. Click a cell to hear its window.")
 with win_col:
     st.subheader(f"Window {labels[w]}")
     with ui.error_box():
@@ -204,8 +221,15 @@ st.subheader("Spectrogram")
 mel = model.mel if model is not None else None
 try:
     sp = spec_of(str(path), mtime, mel, repr(mel))
-    bounds = grid["start"].tolist()[1:] + [float(grid["end"].iat[-1])]
-    charts.show(figures.spectrogram_figure(sp, bounds=bounds, selected=(w0, w1)), key="insp_spec")
+    span = (float(grid["start"].iat[0]), float(grid["end"].iat[-1]))  # the scored windows, the last one padded
+    bounds = grid["start"].tolist()[1:] + [span[1]]
+    # A picture, not a Plotly chart: no Plotly script for the browser to load (see the grid above).
+    st.image(spectrogram_png(str(path), mtime, repr(mel), span, tuple(bounds), (w0, w1), sp), width="stretch",
+             output_format="PNG")  # lossless: JPEG would blur the 1-px bound lines
+    st.caption(f"{span[0]:g}–{span[1]:g} s (the whole recording, left to right) ·"
+               f" {figures.hz_label(float(sp.freqs.min()))}–{figures.hz_label(float(sp.freqs.max()))} Hz"
+               f" (mel scale, low at the bottom). Lines: window bounds; window {labels[w]} bright between"
+               " blue edges, the rest dimmed.")
 except BirdcoreError as exc:
     ui.show_error(exc)
 

@@ -294,15 +294,25 @@ with left:
     try:
         mtime = path.stat().st_mtime
         c0, c1 = ann_queue.context_span(w0, w1, recording_seconds(str(path), mtime), neighbours=neighbours)
-        sp = window_spec(str(path), mtime, c0, c1)
         bounds = [b for b in ann_queue.window_edges(c0, c1) if c0 < b < c1]
-        fig = figures.spectrogram_figure(sp, height=300, left=10, db_decimals=0, bounds=bounds, selected=(w0, w1))
-        fig.update_yaxes(range=[fmin_k * 1000, fmax_k * 1000])
-        charts.show(fig, key="ann_spec")
+        # The player's picture is the spectrogram to label on: the context span cut to the frequency zoom,
+        # window edges marked, the window being labelled framed, a playhead. No Plotly chart on the first
+        # view: Plotly's JavaScript alone held the page's first load back by ~1.7 s (ui/pictures.py).
         wav, png = context_player(str(path), mtime, c0, c1, fmin_k * 1000, fmax_k * 1000)
-        player.player(wav, png, start_s=c0, end_s=c1, highlight=(w0, w1), height_px=120, seek_s=w0,
-                      label=f"{c0:g}–{c1:g} s, the window being labelled framed; click the picture to jump")
+        player.player(wav, png, start_s=c0, end_s=c1, highlight=(w0, w1), height_px=260, seek_s=w0, marks=bounds,
+                      label=f"{c0:g}–{c1:g} s, the window being labelled framed; click the picture to jump",
+                      axis=f"{fmin_k:g}–{fmax_k:g} kHz (bottom to top), magma: brighter = louder")
         search_widgets.similar_windows_link(ds, path, w0)
+        # The same span with a dB readout under the mouse and box zoom, drawn only while open.
+        detail = st.expander("Spectrogram with dB readout, zoomable", key="ann_detail",
+                             on_change=ui.remembered("ann_detail", "annotation.detail", False))
+        if detail.open:
+            with detail:
+                sp = window_spec(str(path), mtime, c0, c1)
+                fig = figures.spectrogram_figure(sp, height=300, left=10, db_decimals=0, bounds=bounds,
+                                                 selected=(w0, w1))
+                fig.update_yaxes(range=[fmin_k * 1000, fmax_k * 1000])
+                charts.show(fig, key="ann_spec")
     except BirdcoreError as exc:
         ui.show_error(exc)
 with right:

@@ -218,15 +218,6 @@ def show(fig: go.Figure, key: str | None = None, geo: bool = False) -> None:
     st.plotly_chart(fig, width="stretch", key=key, config=config)
 
 
-def clicked_points(selection) -> list:
-    """The points of a chart's selection state (`st.session_state[key]` of an
-    `st.plotly_chart(..., on_select="rerun")`); [] when nothing is selected."""
-    try:
-        return list(selection["selection"]["points"])
-    except (KeyError, TypeError):
-        return []
-
-
 def species_label(codes: Sequence[str], names: dict[str, str]) -> list[str]:
     """"code — common name" labels for pickers."""
     return [f"{c} — {names[c]}" if names.get(c) else c for c in codes]

@@ -1,10 +1,13 @@
-"""Plotly figures of audio and of a model's view of it: waveform, log-mel image, spectrogram with
-window marks, species × window probabilities. Used by the Preview, Inspection and Annotation pages.
+"""Figures of audio and of a model's view of it: waveform, log-mel image, spectrogram with window
+marks (Plotly), and, for the Inspection page, the species × window probabilities as a styled
+table and the whole recording's spectrogram as a picture. Used by the Preview, Inspection and
+Annotation pages.
 
 Each builder only decides looks; the numbers come from the engine (`birdcore.audio.display`,
-`birdcore.analysis.inspection`, `birdcore.augment.preview`). Built with `plotly.graph_objects`,
-like `charts`, and each in one constructor call where it can: the `update_*` chain costs ~10 ms
-per figure.
+`birdcore.analysis.inspection`, `birdcore.augment.preview`). Plotly figures are built with
+`plotly.graph_objects`, like `charts`, and each in one constructor call where it can: the
+`update_*` chain costs ~10 ms per figure. The Inspection page shows no Plotly chart at all: the
+browser loads Plotly's 4.7-MB script only for a page that has one (~1.7 s on 2 cores).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import io
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from birdcore.audio.display import ENVELOPE_POINTS, envelope
-from birdcore.audio.windows import WINDOW_S
+from birdcore.audio.display import ENVELOPE_POINTS, envelope, image_png
 
 from .charts import BASE, HIGHLIGHT
 
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
 # Preview: fixed side margins, wide enough for the axis labels and the spectrogram's colour bar, so
 # that the waveform and the log-mel image below it share one time scale on screen.
 PLOT_LEFT_PX, MEL_COLORBAR_PX = 64, 64
-# Inspection: px for the y labels of both time charts (heatmap and spectrogram), so they line up.
+# `spectrogram_figure`'s default left margin: room for its frequency labels.
 TIME_LEFT_PX = 90
 
 
@@ -122,49 +126,110 @@ def spectrogram_figure(sp: Spectrogram, *, height: int = 320, left: int = TIME_L
     return fig
 
 
-def probability_heatmap(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, selected: int,
-                        names: dict[str, str]) -> go.Figure:
-    """Species (`rows`) × window probabilities from a table with `start`, `end` and one column per
-    species; cells `truth` says labelled present are outlined (the number stays readable); window
-    `selected` framed.
+CHECK = "✓"       # appended to a grid cell that is labelled present
+SELECTED = "▶ "   # put before the chosen window's column header
 
-    The heatmap's x are the window edges (n + 1 values), so even a one-window clip is drawn as wide
-    as its window (Plotly draws a single centre as a 1-unit sliver). Every cell carries an
-    invisible marker at its centre: heatmap traces do not report clicks, scatter points do
-    (`st.plotly_chart(..., on_select="rerun")` then returns the clicked window's centre as x).
+
+def window_labels(starts: Sequence[float], ends: Sequence[float]) -> list[str]:
+    """Window names as the page shows them: "0–5 s", "5–10 s", …"""
+    return [f"{float(a):g}–{float(b):g} s" for a, b in zip(starts, ends)]
+
+
+def species_labels(rows: Sequence[str], names: dict[str, str]) -> list[str]:
+    """"code — common name" row labels (the code alone when the name is unknown)."""
+    return [f"{c} — {names[c]}" if names.get(c) and names[c] != c else c for c in rows]
+
+
+def probability_grid(probs: pd.DataFrame, rows: list[str], truth: pd.DataFrame, names: dict[str, str]):
+    """Species (`rows`, in that order) × window probabilities as a pandas Styler for `st.dataframe`.
+
+    `probs` has `start`, `end` and one column per species (one row per window); `truth` is
+    `inspection.truth_matrix`'s (index = window start, 1.0 = labelled present). The table keeps
+    the probabilities as numbers (index = "code — name", columns = `window_labels`); the Styler
+    shows them with 2 decimals, "✓" after a labelled-present one, on a white-to-blue background
+    over [0, 1] (text turns light on dark cells). A mark in the text, not a border: Streamlit's
+    grid draws a cell's background and text colour but no CSS border.
     """
-    starts = probs["start"].astype(float).tolist()
-    edges = starts + [starts[-1] + WINDOW_S] if starts else []
-    centres = [s + WINDOW_S / 2 for s in starts]
-    z = probs[rows].T.to_numpy(dtype=float)
-    fig = go.Figure(go.Heatmap(
-        z=np.round(z, 4).tolist(), x=edges, y=rows, zmin=0, zmax=1, colorscale="Blues",
-        text=[[f"{v:.2f}" if v >= 0.05 else "" for v in r] for r in np.nan_to_num(z)], texttemplate="%{text}",
-        customdata=[[names.get(s, s)] * len(centres) for s in rows],
-        hovertemplate="%{y} (%{customdata})<br>window %{x:.0f} s<br>p = %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="p"), thickness=14), xgap=1, ygap=1))
-    pos = [(c, s) for s in rows if s in truth.columns for c, t in zip(centres, truth[s].tolist()) if t == 1.0]
-    row_of = {s: i for i, s in enumerate(rows)}
-    # An outline per labelled cell; category axes take the row index as a number.
-    shapes = [dict(type="rect", xref="x", yref="y", x0=c - WINDOW_S / 2 + 0.08, x1=c + WINDOW_S / 2 - 0.08,
-                   y0=row_of[s] - 0.45, y1=row_of[s] + 0.45, line=dict(color=HIGHLIGHT, width=2.5),
-                   name="labelled present") for c, s in pos]
-    # The labelled cells as (invisible) points too: a legend entry, a hover text, and data to test.
-    fig.add_trace(go.Scatter(x=[p[0] for p in pos], y=[p[1] for p in pos], mode="markers", name="labelled present",
-                             marker=dict(symbol="square-open", size=14, color=HIGHLIGHT, line=dict(width=2.5),
-                                         opacity=0),
-                             showlegend=False, hovertemplate="%{y}: labelled present<extra></extra>"))
-    if pos:  # the legend's sample: an outlined square (an invisible marker would show nothing)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="labelled present (outlined)",
-                                 marker=dict(symbol="square-open", size=12, color=HIGHLIGHT, line=dict(width=2.5))))
-    fig.add_trace(go.Scatter(x=[c for c in centres for _ in rows], y=[s for _ in centres for s in rows], mode="markers",
-                             marker=dict(size=22, opacity=0), showlegend=False, hoverinfo="none", name="cells"))
-    shapes.append(_vrect(selected * WINDOW_S, (selected + 1) * WINDOW_S, dict(color="black", width=2)))
-    fig.update_layout(shapes=shapes)
-    fig.update_xaxes(title_text="time (s)", dtick=WINDOW_S, range=[0, edges[-1] if edges else WINDOW_S])
-    fig.update_yaxes(type="category", autorange="reversed")
-    # Same left margin as the spectrogram below, so the two time axes line up.
-    fig.update_layout(height=min(140 + 26 * len(rows), 760), margin=dict(l=TIME_LEFT_PX, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
-                      clickmode="event+select")
-    return fig
+    cols = window_labels(probs["start"], probs["end"])
+    table = pd.DataFrame(probs[rows].to_numpy(dtype=float).T, columns=cols,
+                         index=pd.Index(species_labels(rows, names), name="species"))
+    styler = table.style.format("{:.2f}", na_rep="").background_gradient(cmap="Blues", vmin=0.0, vmax=1.0, axis=None)
+    present = truth.reindex(index=probs["start"].astype(float).tolist(), columns=rows).to_numpy().T == 1.0
+    # A Styler formats label subsets, not a mask: one call per species with labelled windows (a few,
+    # where a call per cell or per window cost ~3 ms each, 0.4 s for a long recording).
+    for label, hits in zip(table.index, present):
+        if hits.any():
+            styler.format(f"{{:.2f}} {CHECK}", subset=pd.IndexSlice[[label], [c for c, h in zip(cols, hits) if h]],
+                          na_rep=CHECK)
+    return styler
+
+
+def grid_headers(columns: Sequence[str], selected: int) -> dict[str, str]:
+    """Column name → header shown: the `selected` window's marked with "▶ ". Headers, not names,
+    change, so a clicked cell's column name (what the selection state holds) stays a window label."""
+    return {c: (SELECTED + c if j == selected else c) for j, c in enumerate(columns)}
+
+
+def clicked_window(selection, columns: Sequence[str]) -> tuple[int, str] | None:
+    """The (window index, cell) of an `st.dataframe(..., selection_mode="single-cell")` state
+    (`st.session_state[key]`) when its selected cell is a window's; None otherwise (nothing
+    selected, or a species-name cell)."""
+    try:
+        cells = list(selection["selection"]["cells"])
+    except (KeyError, TypeError):
+        return None
+    if not cells:
+        return None
+    row, col = cells[0]
+    return (list(columns).index(col), f"{row}|{col}") if col in columns else None
+
+
+DIM = 0.4                 # brightness left to the windows around the chosen one
+BOUND_RGB = (200, 200, 200)  # thin line at each window bound
+FRAME_RGB = (127, 219, 255)  # the chosen window's edges (#7fdbff, as the Plotly spectrogram's frame)
+
+
+def time_columns(times: Sequence[float], span: tuple[float, float], width: int) -> np.ndarray:
+    """The picture column (0 … `width`) of each time in s, `span` = (start, end) drawn across `width`."""
+    t0, t1 = span
+    return np.clip(np.round((np.asarray(times, dtype=float) - t0) / max(t1 - t0, 1e-9) * width), 0, width).astype(int)
+
+
+def spectrogram_picture(sp: Spectrogram, span: tuple[float, float], *, bounds: Sequence[float] = (),
+                        selected: tuple[float, float] | None = None, width: int = 1200,
+                        height: int = 240) -> bytes:
+    """The dB mel spectrogram `sp` as a `width` × `height` PNG (magma, low frequencies at the
+    bottom; each mel bin the same height) covering `span` = (start, end) s, whatever its length:
+    a 5-s clip fills the width like a 10-min recording. Time past the audio's end (a last window
+    that is zero-padded when scored) stays black.
+
+    A 1-px grey line at each window bound in `bounds` (s); the `selected` (start, end) window at full
+    brightness between 2-px light-blue edges, the rest dimmed. Colours come from
+    `birdcore.audio.display.image_png`, as the window players' pictures; a picture is light to send
+    and to draw where a Plotly heatmap would need Plotly's script in the browser.
+    """
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(image_png(sp.db, cmap="magma"))).convert("RGB"))
+    times = np.asarray(sp.times, dtype=float)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    # Nearest frame for each picture column's centre time; columns past the last frame are black.
+    t = span[0] + (np.arange(width) + 0.5) / width * (span[1] - span[0])
+    frame = np.searchsorted(times, t, side="right") - 1
+    inside = (frame >= 0) & (t < times[-1] + step) if len(times) else np.zeros(width, bool)
+    rows = (np.arange(height) * rgb.shape[0] // height)  # nearest mel bin per picture row
+    out = np.zeros((height, width, 3), np.uint8)
+    out[:, inside] = rgb[rows][:, frame[inside]]
+    if selected is not None:
+        a, b = time_columns(selected, span, width)
+        keep = np.zeros(width, bool)
+        keep[a:b] = True
+        out[:, ~keep] = (out[:, ~keep] * DIM).astype(np.uint8)
+    for x in time_columns(bounds, span, width):
+        out[:, min(x, width - 1)] = BOUND_RGB
+    if selected is not None and b > a:
+        for x in (a, a + 1, b - 2, b - 1):
+            out[:, min(max(x, 0), width - 1)] = FRAME_RGB
+    buf = io.BytesIO()
+    Image.fromarray(out).save(buf, format="PNG")
+    return buf.getvalue()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+from typing import Sequence
 
 import streamlit as st
 
@@ -20,12 +21,16 @@ def _data_url(data: bytes, mime: str) -> str:
 
 def player_html(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: str = "",
                 highlight: tuple[float, float] | None = None, height_px: int = 150, seek_s: float | None = None,
-                autoplay: bool = False) -> str:
+                autoplay: bool = False, marks: Sequence[float] = (), axis: str = "") -> str:
     """The player's HTML: the picture spans [`start_s`, `end_s`] of the recording, as does the audio;
     playback begins at `seek_s` (default `start_s`); `highlight` (start, end in s) frames a part of
-    the picture (the annotated window) and dims the rest. `autoplay` starts playing as soon as the
-    audio is loaded (the click that chose the window is the user gesture browsers ask for)."""
+    the picture (the annotated window) and dims the rest; `marks` (s) draws thin lines there (window
+    edges) with their times; `axis` is a note under the picture (its frequency range). `autoplay`
+    starts playing as soon as the audio is loaded (the click that chose the window is the user
+    gesture browsers ask for)."""
     span = max(end_s - start_s, 1e-6)
+    lines = "".join(f'<div class="mk" style="left:{(t - start_s) / span * 100:.3f}%"><span>{t:g} s</span></div>'
+                    for t in marks if start_s < t < end_s)
     box = ""
     if highlight is not None:
         a = max(0.0, (highlight[0] - start_s) / span) * 100
@@ -43,11 +48,17 @@ def player_html(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: 
  .hl {{position: absolute; top: 0; bottom: 0; border: 2px solid #7fdbff; box-sizing: border-box;
        pointer-events: none;}}
  .dim {{position: absolute; top: 0; bottom: 0; background: rgba(0,0,0,.35); pointer-events: none;}}
+ .mk {{position: absolute; top: 0; bottom: 0; width: 0; border-left: 1px dashed rgba(255,255,255,.7);
+       pointer-events: none;}}
+ .mk span {{position: absolute; top: 2px; left: 3px; color: #fff; font-size: 10px; text-shadow: 0 0 2px #000;
+           white-space: nowrap;}}
+ .bc-axis {{color: #52606d; font-size: 11px;}}
  audio {{width: 100%; height: 32px; margin-top: 4px;}}
  .bc-t {{float: right;}}
 </style>
 <div>{html.escape(label)}<span class="bc-t">{start_s:.2f}–{end_s:.2f} s</span></div>
-<div class="bc-pic"><img alt="spectrogram" src="{_data_url(png, 'image/png')}">{box}<div class="bc-cursor"></div></div>
+<div class="bc-pic"><img alt="spectrogram" src="{_data_url(png, 'image/png')}">{lines}{box}<div class="bc-cursor"></div></div>
+{f'<div class="bc-axis">{html.escape(axis)}</div>' if axis else ''}
 <audio controls preload="auto" src="{_data_url(wav, 'audio/wav')}"></audio>
 <script>
 (function() {{
@@ -76,7 +87,8 @@ def player_html(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: 
 
 def player(wav: bytes, png: bytes, *, start_s: float, end_s: float, label: str = "",
            highlight: tuple[float, float] | None = None, height_px: int = 150, seek_s: float | None = None,
-           autoplay: bool = False) -> None:
+           autoplay: bool = False, marks: Sequence[float] = (), axis: str = "") -> None:
     """Draw `player_html` (picture + playhead + audio controls) in the page."""
     st.iframe(player_html(wav, png, start_s=start_s, end_s=end_s, label=label, highlight=highlight,
-                                height_px=height_px, seek_s=seek_s, autoplay=autoplay), height=height_px + 62)
+                          height_px=height_px, seek_s=seek_s, autoplay=autoplay, marks=marks, axis=axis),
+              height=height_px + 62 + (16 if axis else 0))

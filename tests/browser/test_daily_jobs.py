@@ -168,31 +168,38 @@ def test_annotation_three_windows_by_keyboard_and_raven_export(page, app_url, tm
 
 
 def test_inspection_click_plays_that_window_beside_the_heatmap(page, app_url, browser_runs_dir):
-    """Click a heatmap cell: the player beside the heatmap (not a screen below) loads that window
-    and starts playing; then the Thresholds page (charts above the fold; move the global threshold
+    """Click a cell of the probability grid: the player beside it (not a screen below) loads that
+    window and starts playing; then the Thresholds page (charts above the fold; move the global threshold
     by keyboard and save it into the run) and the Training page."""
     timed(page, "Inspection first render", lambda: page.goto(f"{app_url}/Inspection", wait_until="domcontentloaded"))
     no_exception(page)
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
-    heat = page.locator(".st-key-insp_heatmap .nsewdrag").first
+    heat = page.locator('.st-key-insp_heatmap [data-testid="stDataFrame"]').first
     if not heat.count():
         pytest.skip("no trained model in the browser session's runs folder")
-    x0, x1, rows = page.evaluate("""() => {
-        const g = document.querySelector('.st-key-insp_heatmap .js-plotly-plot');
-        return [g._fullLayout.xaxis.range[0], g._fullLayout.xaxis.range[1], g._fullData[0].y.length]; }""")
-    box = heat.bounding_box()
-    # The second window's cell (5–10 s) of the top row.
-    timed(page, "Inspection heatmap click", lambda: page.mouse.click(
-        box["x"] + (7.5 - x0) / (x1 - x0) * box["width"], box["y"] + box["height"] / (2 * rows)))
+    # The grid is a canvas (glide data grid): click where the second window's column (5–10 s) meets
+    # the top species' row. Widths are the page's column_config: species "medium" (200 px), each
+    # window "small" (75 px); the header is one row high (35 px, Streamlit's default row height).
+    canvas = page.locator('.st-key-insp_heatmap [data-testid="data-grid-canvas"]').first
+    box = (canvas if canvas.count() else heat).bounding_box()
+    heat_box = heat.bounding_box()
+    headers = page.locator(".st-key-insp_heatmap th")  # glide's hidden accessibility table
+    assert headers.nth(1).text_content() == "▶ 0–5 s" and headers.nth(2).text_content() == "5–10 s"
+    timed(page, "Inspection grid click", lambda: page.mouse.click(box["x"] + 200 + 75 + 75 / 2,
+                                                                  box["y"] + 35 + 35 / 2))
     no_exception(page)
     player = page.locator('iframe[srcdoc*="bc-player"]').first
     assert 'data-start="5.000"' in player.get_attribute("srcdoc")
+    assert headers.nth(2).text_content() == "▶ 5–10 s"  # the grid marks the window now playing
     pbox = player.bounding_box()
-    assert pbox["x"] >= box["x"] + box["width"] - 5 and pbox["y"] < box["y"] + box["height"]  # beside it
+    assert pbox["x"] >= heat_box["x"] + heat_box["width"] - 5 and pbox["y"] < heat_box["y"] + heat_box["height"]
     # Started by itself: it is playing, or already played (a 5-s window may be over by now).
     played = page.frame_locator('iframe[srcdoc*="bc-player"]').locator("audio").evaluate(
         "a => !a.paused || a.played.length > 0")
     assert played, "the clicked window did not start playing"
+    # No Plotly chart on the page (its script costs every page load ~1.7 s); the spectrogram is a picture.
+    assert page.locator(".js-plotly-plot").count() == 0
+    assert page.locator('[data-testid="stImage"] img').count() == 1
     screenshot(page, "Inspection")
 
     timed(page, "Thresholds first render", lambda: page.goto(f"{app_url}/Thresholds", wait_until="domcontentloaded"))
