@@ -1,4 +1,6 @@
-"""The picture charts (app/ui/pictures.py): PNGs whose bars really have the values' heights."""
+"""What keeps Plotly off a page's first load: the picture charts (app/ui/pictures.py, PNGs whose bars
+really have the values' heights) and the Plotly warm-up (app/ui/warmup.py; its browser test is in
+tests/browser/test_plotly_warmup.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "app"))
 
-from ui import palette, pictures  # noqa: E402
+from ui import palette, pictures, warmup  # noqa: E402
 
 
 def _bar_heights(png: bytes, color: str) -> list[int]:
@@ -47,3 +49,11 @@ def test_bar_png_draws_each_bar_at_its_value_in_order():
 def test_bar_png_refuses_mismatched_lengths():
     with pytest.raises(ValueError, match="3 categories but 2 values"):
         pictures.bar_png(["a", "b", "c"], [1, 2])
+
+
+def test_the_warmup_imports_streamlits_own_plotly_chunk():
+    import streamlit
+
+    chunk = warmup.plotly_chunk()
+    assert chunk and (Path(streamlit.__file__).parent / "static" / chunk).is_file()
+    assert f'"{chunk}"' in warmup.script(chunk)

@@ -28,7 +28,7 @@ def app_pages() -> list[tuple[str, str]]:
 
 
 def wait_until_idle(page, timeout_s: float = 90.0) -> None:
-    """Wait until the script run has finished and every Plotly chart is drawn.
+    """Wait until the script run has finished, no element is still loading and every Plotly chart is drawn.
 
     Streamlit marks the app root with data-test-script-state: "initial" → "running" →
     "notRunning", so "notRunning" means at least one run completed. It must hold for a second in
@@ -41,7 +41,9 @@ def wait_until_idle(page, timeout_s: float = 90.0) -> None:
         state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
         charts = page.locator('[data-testid="stPlotlyChart"]').count()
         drawn = page.locator('[data-testid="stPlotlyChart"]:has(.main-svg)').count()
-        quiet = quiet + 1 if (state == "notRunning" and drawn == charts) else 0
+        # An element whose script Streamlit is still loading shows a skeleton in its place.
+        loading = page.locator('[data-testid="stSkeleton"],[data-testid="stSkeletonElement"]').count()
+        quiet = quiet + 1 if (state == "notRunning" and drawn == charts and not loading) else 0
         if time.monotonic() > deadline:
             raise AssertionError(f"page not idle after {timeout_s:.0f} s (script {state}, {drawn}/{charts} charts)")
         page.wait_for_timeout(250)

@@ -125,7 +125,6 @@ def test_preview_toggle_keeps_the_section_open_and_reroll(page, app_url):
     seed_before = page.locator(".st-key-pv_seed input").input_value()
     timed(page, "Preview re-roll", lambda: page.get_by_role("button", name="Re-roll").click())
     assert int(page.locator(".st-key-pv_seed input").input_value()) == int(seed_before) + 1
-    assert page.frame_locator("iframe").first.locator(".bc-cursor").count() >= 0  # player frames load
     players = [f for f in page.frames if f.locator(".bc-player").count()]
     assert len(players) == 2 and all(f.locator("audio").count() == 1 for f in players)
     no_exception(page)

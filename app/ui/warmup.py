@@ -1,0 +1,50 @@
+"""Load Plotly's JavaScript in the browser's idle time, on a page that draws no Plotly chart itself.
+
+Streamlit fetches and evaluates Plotly's 4.7 MB chunk the first time a page of the tab draws a Plotly
+chart: ~1.7–2 s of the browser's main thread on 2 cores, paid on the way into EDA, Training or
+Thresholds. A page without charts (Home) asks for the same module once it is drawn and the browser is
+idle; the tab's module map then holds it, and the next Plotly page of the tab only draws.
+
+How: a one-pixel `st.iframe` (same origin, like `shortcuts`) runs `import()` of the chunk's URL in the
+parent page. The chunk's file name carries a content hash that changes with Streamlit's version, so it
+is looked up in Streamlit's static folder, not written here; when it is not found nothing is done.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import streamlit as st
+
+
+@functools.lru_cache(maxsize=1)
+def plotly_chunk() -> str | None:
+    """The URL path of Streamlit's Plotly chunk relative to the app's root ("static/js/PlotlyChart.<hash>.js"),
+    or None when this Streamlit has none."""
+    js = Path(st.__file__).parent / "static" / "static" / "js"
+    found = sorted(js.glob("PlotlyChart.*.js"))
+    return f"static/js/{found[0].name}" if len(found) == 1 else None
+
+
+def script(chunk: str) -> str:
+    """The iframe's HTML: after the parent page is idle, import `chunk` there (once per tab)."""
+    return f"""<script>
+(function() {{
+  const win = window.parent;
+  if (!win || win.__bcPlotlyWarm) return;
+  win.__bcPlotlyWarm = true;
+  // Resolved against the app's root (the parent's base), so a --server.baseUrlPath prefix still works.
+  const url = new URL({json.dumps(chunk)}, win.document.baseURI).href;
+  const go = () => win.eval("import(" + JSON.stringify(url) + ")").catch(() => {{ win.__bcPlotlyWarm = false; }});
+  (win.requestIdleCallback || ((f) => win.setTimeout(f, 500)))(go, {{timeout: 3000}});
+}})();
+</script>"""
+
+
+def warm_plotly() -> None:
+    """Put the warm-up iframe on the page (nothing when Streamlit's Plotly chunk is not found)."""
+    chunk = plotly_chunk()
+    if chunk:
+        st.iframe(script(chunk), height=1)
