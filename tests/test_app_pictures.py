@@ -56,4 +56,5 @@ def test_the_warmup_imports_streamlits_own_plotly_chunk():
 
     chunk = warmup.plotly_chunk()
     assert chunk and (Path(streamlit.__file__).parent / "static" / chunk).is_file()
-    assert f'"{chunk}"' in warmup.script(chunk)
+    html = warmup.script(chunk)
+    assert f'"{chunk}"' in html and f'"{chunk.rsplit("/", 1)[-1]}"' in html
