@@ -6,8 +6,8 @@ Thresholds. Every page (`ui.page_setup`) asks for the same module once it has se
 is idle; the tab's module map then holds it, and the next Plotly page of the tab only draws (EDA from
 Home's sidebar: 3.3 s before, 0.4–1.0 s after, in Chromium).
 
-How: a one-pixel `st.iframe` (same origin, like `shortcuts`) runs `import()` in the parent page, with
-the URL Streamlit's own lazy import uses (the chunk's name beside Streamlit's main script), so both
+How: a one-pixel `st.iframe` (same origin, like `shortcuts`) adds a module script to the parent page,
+with the URL Streamlit's own lazy import uses (the chunk's name beside Streamlit's main script), so both
 land on one module. The chunk's file name carries a content hash that changes with Streamlit's
 version, so it is looked up in Streamlit's static folder, not written here; when it is not found,
 nothing is done.
@@ -47,10 +47,17 @@ def script(chunk: str) -> str:
   const main = doc.querySelector('script[type="module"][src*="static/js/"]');
   const url = main ? new URL({json.dumps(chunk.rsplit("/", 1)[-1])}, main.src).href
                    : new URL({json.dumps(chunk)}, doc.baseURI).href;
+  // A module <script> in the parent, not eval("import(…)"): the same module map entry, and no eval
+  // for a Content-Security-Policy to refuse.
   const go = () => {{
     if (win.__bcPlotlyWarm) return;
     win.__bcPlotlyWarm = true;
-    win.eval("import(" + JSON.stringify(url) + ")").catch(() => {{ win.__bcPlotlyWarm = false; }});
+    const tag = doc.createElement("script");
+    tag.type = "module";
+    tag.src = url;
+    tag.dataset.bcWarmup = "plotly";
+    tag.onerror = () => {{ win.__bcPlotlyWarm = false; tag.remove(); }};
+    doc.head.appendChild(tag);
   }};
   let calm = 0;
   (function tick() {{
