@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from birdcore.audio.display import ENVELOPE_POINTS, envelope, image_png
+from birdcore.audio.display import ENVELOPE_POINTS, envelope, image_rgb
 
 from .charts import BASE, HIGHLIGHT
 
@@ -205,12 +205,12 @@ def spectrogram_picture(sp: Spectrogram, span: tuple[float, float], *, bounds: S
 
     A 1-px grey line at each window bound in `bounds` (s); the `selected` (start, end) window at full
     brightness between 2-px light-blue edges, the rest dimmed. Colours come from
-    `birdcore.audio.display.image_png`, as the window players' pictures; a picture is light to send
+    `birdcore.audio.display.image_rgb`, as the window players' pictures; a picture is light to send
     and to draw where a Plotly heatmap would need Plotly's script in the browser.
     """
     from PIL import Image
 
-    rgb = np.asarray(Image.open(io.BytesIO(image_png(sp.db, cmap="magma"))).convert("RGB"))
+    rgb = image_rgb(sp.db, cmap="magma")
     times = np.asarray(sp.times, dtype=float)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     # Nearest frame for each picture column's centre time; columns past the last frame are black.

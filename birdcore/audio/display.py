@@ -57,23 +57,32 @@ def level_dbfs(y: np.ndarray, floor: float = SILENCE_DBFS) -> float:
     return max(audio_stats(y).rms_dbfs, floor)
 
 
-def image_png(values: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
-              flip: bool = True) -> bytes:
-    """A 2-D array (e.g. a spectrogram: rows = frequency bins, columns = frames) as PNG bytes, one
-    pixel per value, coloured by the Matplotlib colormap `cmap` over [vmin, vmax] (default: the
-    array's range; NaN drawn at vmin). `flip` puts row 0 at the bottom, low frequencies low.
-
-    For players that draw a moving cursor over the picture in the browser: an image is a few kB
-    where the same spectrogram as a Plotly heatmap is hundreds.
-    """
+def image_rgb(values: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
+              flip: bool = True) -> np.ndarray:
+    """A 2-D array as an RGB uint8 picture (rows × columns × 3), one pixel per value, coloured by
+    the Matplotlib colormap `cmap` over [vmin, vmax] (default: the array's range; NaN drawn at vmin).
+    `flip` puts row 0 at the bottom, low frequencies low. For callers that draw on the picture
+    before encoding it; `image_png` encodes it as is."""
     from matplotlib import colormaps  # matplotlib comes with noisereduce; imported only when drawing
-    from PIL import Image
 
     z = np.asarray(values, dtype=np.float32)
     lo = float(np.nanmin(z)) if vmin is None else float(vmin)
     hi = float(np.nanmax(z)) if vmax is None else float(vmax)
     scaled = np.nan_to_num((z - lo) / max(hi - lo, 1e-9), nan=0.0).clip(0.0, 1.0)
     rgb = (colormaps[cmap](scaled)[..., :3] * 255).astype(np.uint8)
+    return rgb[::-1] if flip else rgb
+
+
+def image_png(values: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
+              flip: bool = True) -> bytes:
+    """`image_rgb` of a 2-D array (e.g. a spectrogram: rows = frequency bins, columns = frames) as
+    PNG bytes.
+
+    For players that draw a moving cursor over the picture in the browser: an image is a few kB
+    where the same spectrogram as a Plotly heatmap is hundreds.
+    """
+    from PIL import Image
+
     buf = io.BytesIO()
-    Image.fromarray(rgb[::-1] if flip else rgb).save(buf, format="PNG", optimize=False)
+    Image.fromarray(image_rgb(values, vmin, vmax, cmap, flip)).save(buf, format="PNG", optimize=False)
     return buf.getvalue()
