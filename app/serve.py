@@ -73,7 +73,10 @@ def _no_runtime_warnings():
     Streamlit sets a level on each of its loggers, so the parent's level would not reach them."""
     from streamlit.logger import get_logger
 
+    # …and a cached call outside a script run (the default model, `warm_model`) logs "missing
+    # ScriptRunContext" for its spinner, which has no page to show on yet.
     quiet = [get_logger(f"streamlit.runtime.caching.{api}") for api in ("cache_data_api", "cache_resource_api")]
+    quiet.append(get_logger("streamlit.runtime.scriptrunner_utils.script_run_context"))
     levels = [log.level for log in quiet]
     for log in quiet:
         log.setLevel(logging.ERROR)
@@ -98,6 +101,24 @@ def _import_all(names: list[str]) -> int:
     return done
 
 
+def warm_model() -> None:
+    """Load the model the scoring pages open on (`ui.models.warm_default_model`) before serving, so a new
+    server's first visit to Inspection does not wait for it. Any failure is only reported: the page
+    says more when it is opened."""
+    t0 = time.perf_counter()
+    try:
+        with _no_runtime_warnings():
+            from ui.models import warm_default_model
+
+            label = warm_default_model()
+    except Exception as exc:  # noqa: BLE001 — a broken run or dataset must not stop the server
+        print(f"birdcore: the default model was not loaded ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return
+    if label:
+        print(f"birdcore: default model {label} loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
+              flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Preload (unless --no-preload), then hand the remaining arguments to `streamlit run app/Home.py`."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -108,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         done, took = preload(modules_to_preload())
         print(f"birdcore: {done} modules loaded in {took:.1f} s", file=sys.stderr, flush=True)
+        warm_model()
     from streamlit.web.cli import main as streamlit_main
 
     sys.argv = ["streamlit", "run", str(APP_DIR / "Home.py"), *args]

@@ -233,8 +233,8 @@ PAINT_TARGET_S = 1.0
 SETTLED_TARGET_S = 2.0
 PREWARM_PAUSE_MS = 10_000
 QUIET_MS = 1000  # idle this long in a row before a page counts as settled (a callback may start a rerun)
-# Time on Home before clicking a sidebar link (a user finds the link; meanwhile the page loads Plotly's
-# script in idle time, ui/warmup.py). A click 0 s after settled lands during that load: EDA from the
+# Time on Home before clicking a sidebar link (a user finds the link; meanwhile the page loads the chart
+# libraries' scripts in idle time, ui/warmup.py). A click 0 s after settled lands during that load: EDA from the
 # sidebar then took 2.8 s instead of 1.0 s.
 READ_MS = 3000
 
@@ -262,8 +262,9 @@ async ([quiet, timeout]) => {
   while (performance.now() - start < timeout) {
     const app = document.querySelector('[data-testid="stApp"]');
     const state = app && app.getAttribute('data-test-script-state');
-    const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]').length;
-    const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"]:has(.main-svg)').length;
+    const charts = document.querySelectorAll('[data-testid="stPlotlyChart"],[data-testid="stVegaLiteChart"]').length;
+    const drawn = document.querySelectorAll(
+      '[data-testid="stPlotlyChart"]:has(.main-svg),[data-testid="stVegaLiteChart"]:has(svg.marks)').length;
     // A fragment rerun leaves the script state alone but shows the status widget ("Running…") and
     // marks the fragment's elements stale until their new versions arrive.
     // An element whose code Streamlit is still fetching (Plotly's 4.7 MB chunk, the data grid, …)

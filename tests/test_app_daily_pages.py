@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.apptest import app_on, chart, charts_with_key, start_page, texts
+from helpers.apptest import app_on, charts_with_key, start_page, texts, vega
 from helpers.synth import make_tone_dataset
 from streamlit.testing.v1 import AppTest
 from test_run_ranking import fake_run
@@ -62,7 +62,7 @@ def test_running_run_shows_progress_within_the_epoch_and_cannot_be_deleted(runs)
         bars = [p.proto.text for p in at.get("progress")]
         assert any("epoch 2 of 3: 30% of its 10 steps" in t for t in bars), bars
         assert button(at, "tr_delete").disabled and button(at, "tr_stop")
-        loss = chart(at, "tr_loss_chart")["data"][0]
+        loss = vega(at, "tr_loss_chart").series("step", "loss")["train (step)"]
         assert loss["x"] == [1, 13] and loss["y"] == [1.2, 0.8]  # per-step loss from the first step
     assert run.path.is_dir()
 
@@ -159,7 +159,7 @@ def test_thresholds_defaults_to_the_best_run_and_a_table_click_picks_the_class(r
     at.session_state["th_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     assert not at.exception and at.selectbox(key=cls_key).value == "b"
-    assert chart(at, "th_hist")
+    assert len(vega(at, "th_hist").rows("bins"))
 
 
 def test_home_names_the_best_model(runs):

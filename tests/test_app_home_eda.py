@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from helpers.apptest import chart, charts_with_key  # noqa: F401
+from helpers.apptest import Vega, chart, chart_keys, charts_with_key, vega  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from birdcore import demo
@@ -79,20 +79,24 @@ def run(script: Path, data: Path | str | None = None, monkeypatch=None) -> AppTe
     return at
 
 
-def bars(spec: dict) -> dict[str, float]:
-    """Category → value over all bar traces of a figure."""
-    out = {}
-    for trace in spec["data"]:
-        if trace.get("orientation") == "h":
-            out.update(zip(trace["y"], trace["x"]))
-        else:
-            out.update(zip(trace["x"], trace["y"]))
-    return out
+def bars(chart: Vega) -> dict:
+    """Category → value of a bar chart's first layer, read from the data the browser receives: the
+    category is its nominal channel (a pre-binned histogram: the bin's start)."""
+    layer = chart.layers[0]
+    x, y = layer["encoding"]["x"], layer["encoding"]["y"]
+    cat, val = (y, x) if y["type"] == "nominal" else (x, y)
+    rows = chart.rows(layer["data"]["name"])
+    return dict(zip(rows[cat["field"]], rows[val["field"]]))
 
 
-def species_bars(spec: dict) -> dict[str, float]:
+def species_bars(chart: Vega) -> dict[str, float]:
     """Species code → value of the ranked species list (its lines read "#rank code — common name")."""
-    return {label.split()[1]: v for label, v in bars(spec).items()}
+    return {label.split()[1]: v for label, v in bars(chart).items()}
+
+
+def order(chart: Vega) -> list[str]:
+    """The category lines of a horizontal chart, top to bottom, as drawn (the y channel's sort)."""
+    return chart.encoding("y")["sort"]
 
 
 def show_all(at: AppTest) -> AppTest:
@@ -155,9 +159,9 @@ def test_eda_runs_on_its_own_on_the_demo(demo_dir):
     at = show_all(run(EDA))  # the page file alone, no BIRDCORE_DATA: the demo dataset, audio included
     assert at.sidebar.text_input[0].value == str(demo_dir) and not at.error
     ds = load_dataset(demo_dir)
-    assert species_bars(chart(at, "eda_species_counts")) == ds.metadata["primary_label"].value_counts().to_dict()
+    assert species_bars(vega(at, "eda_species_counts")) == ds.metadata["primary_label"].value_counts().to_dict()
     tab(at, "Durations")
-    assert sum(bars(chart(at, "eda_durations_hist")).values()) == len(ds.metadata)  # ≤ 500 files: read at once
+    assert sum(bars(vega(at, "eda_durations_hist")).values()) == len(ds.metadata)  # ≤ 500 files: read at once
 
 
 @pytest.mark.parametrize("kind", ["missing folder", "bad csv", "a file"])
@@ -174,7 +178,7 @@ def test_home_broken_path_shows_error_not_traceback(tmp_path, monkeypatch, kind)
     assert str(target) in message
     expected = {"missing folder": "not found", "bad csv": "line 2, column rating", "a file": "not a folder"}
     assert expected[kind] in message
-    assert not at.metric and not at.get("plotly_chart")
+    assert not at.metric and not chart_keys(at)
     assert "EDA" in [p.value for p in at.page_link]  # navigation still offered
 
 
@@ -225,24 +229,27 @@ def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
     at = tab(real_eda, "Species")
     assert not at.exception and not at.error
     ds = load_dataset(real_data_dir)
-    assert len(bars(chart(at, "eda_species_counts"))) == 30  # the default view: top 30, every line labelled
+    assert len(bars(vega(at, "eda_species_counts"))) == 30  # the default view: top 30, every line labelled
     show_all(at)
-    spec = chart(at, "eda_species_counts")
+    spec = vega(at, "eda_species_counts")
     counts = species_bars(spec)
     assert len(counts) == 152 and sum(counts.values()) == 14852 and counts["skylar"] == 500
     assert counts == ds.metadata["primary_label"].value_counts().to_dict()
-    scored_trace = next(t for t in spec["data"] if t["name"] == "scored")
-    other_trace = next(t for t in spec["data"] if t["name"] == "not scored")
-    assert sorted(y.split()[1] for y in scored_trace["y"]) == sorted(ds.scored)  # scored species highlighted …
-    assert scored_trace["marker"]["color"] != other_trace["marker"]["color"]  # … in another colour
-    order = spec["layout"]["yaxis"]["categoryarray"]
-    assert spec["layout"]["yaxis"]["ticktext"] == order  # all 152 lines labelled, none skipped
-    assert [counts[c.split()[1]] for c in order] == sorted(counts.values(), reverse=True)  # ranked, most first
-    assert order[0].startswith("#1 ") and " — " in order[0]  # rank, code and common name
-    assert bars(chart(at, "eda_rating_hist"))["4.0"] == 3974
+    rows = spec.rows("rows")
+    scored = rows.loc[rows["group"] == "scored", "line"]
+    assert sorted(y.split()[1] for y in scored) == sorted(ds.scored)  # scored species highlighted …
+    colour = spec.encoding("color")["scale"]
+    assert colour["domain"] == ["scored", "not scored"] and colour["range"][0] != colour["range"][1]  # … in another colour
+    lines = order(spec)
+    assert sorted(lines) == sorted(rows["line"]) and len(lines) == 152
+    axis = spec.encoding("y")["axis"]
+    assert axis["labelOverlap"] is False and axis["labelLimit"] >= 250  # all 152 lines labelled, none skipped or cut
+    assert [counts[c.split()[1]] for c in lines] == sorted(counts.values(), reverse=True)  # ranked, most first
+    assert lines[0].startswith("#1 ") and " — " in lines[0]  # rank, code and common name
+    assert bars(vega(at, "eda_rating_hist"))["4.0"] == 3974
     tab(at, "Calls & times")
-    assert bars(chart(at, "eda_types"))["call"] == 7265
-    hours = bars(chart(at, "eda_hours"))
+    assert bars(vega(at, "eda_types"))["call"] == 7265
+    hours = bars(vega(at, "eda_hours"))
     missing = int(ds.metadata["time_minutes"].isna().sum())
     assert sum(hours.values()) == 14852 - missing and f"{missing} recordings without a usable time" in texts(at.caption)
     tab(at, "Places")
@@ -250,8 +257,8 @@ def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
     assert sum(sum(t["customdata"]) for t in places) == int(ds.metadata["latitude"].notna().sum())
     assert sum(len(t["lat"]) for t in places) < 6000  # merged per place: light for the browser
     tab(at, "Heard together")
-    cooc = chart(at, "eda_cooc")["data"][0]
-    assert cooc["type"] == "heatmap" and len(cooc["x"]) == 15
+    cooc = vega(at, "eda_cooc")
+    assert cooc.layers[0]["mark"]["type"] == "rect" and cooc.rows("cells")["column"].nunique() == 15
     pairs = [d for d in at.dataframe if d.value.columns[0] == "species_a"][0].value
     assert tuple(pairs.iloc[0][["species_a", "species_b", "recordings"]]) == ("moudov", "normoc", 52)
     tab(at, "Durations")
@@ -280,30 +287,30 @@ def test_eda_real_filters_change_every_chart(real_eda):
     tab(at, "Places")
     assert sum(sum(t["customdata"]) for t in chart(at, "eda_map")["data"]) <= 1000
     tab(at, "Species")
-    assert species_bars(chart(at, "eda_species_counts")) == {"skylar": 500, "houspa": 500}
-    assert sum(bars(chart(at, "eda_rating_hist")).values()) == 1000
+    assert species_bars(vega(at, "eda_species_counts")) == {"skylar": 500, "houspa": 500}
+    assert sum(bars(vega(at, "eda_rating_hist")).values()) == 1000
 
     at.slider(key="eda_rating").set_value((4.0, 5.0)).run()
-    ratings = bars(chart(at, "eda_rating_hist"))
+    ratings = bars(vega(at, "eda_rating_hist"))
     assert all(v == 0 for k, v in ratings.items() if float(k) < 4.0) and sum(ratings.values()) > 0
-    filtered = sum(bars(chart(at, "eda_species_counts")).values())
+    filtered = sum(bars(vega(at, "eda_species_counts")).values())
     assert filtered == sum(ratings.values()) < 1000
 
     at.multiselect(key="eda_species").set_value([]).run()
     at.checkbox(key="eda_scored_only").check().run()
-    spec = chart(at, "eda_species_counts")
-    assert {t["name"] for t in spec["data"]} == {"scored"} and len(bars(spec)) <= 21
+    spec = vega(at, "eda_species_counts")
+    assert set(spec.rows("rows")["group"]) == {"scored"} and len(bars(spec)) <= 21
 
     at.checkbox(key="eda_scored_only").uncheck()
     at.slider(key="eda_rating").set_value((0.0, 5.0))
     at.session_state["eda_rank_mode"] = "all"
     at.toggle(key="eda_log").set_value(True).run()
-    spec = chart(at, "eda_species_counts")
-    axis = spec["layout"]["xaxis"]
-    assert axis["type"] == "log" and len(bars(spec)) == 152
+    spec = vega(at, "eda_species_counts")
+    x = spec.encoding("x")
+    assert x["scale"]["type"] == "log" and len(bars(spec)) == 152
     # Ticks at powers of ten only (1, 10, 100 …, not "5 2 100 5 2 10"), and the floor just under one
     # recording, so maupar's single recording is a visible bar rather than an empty row.
-    assert axis["dtick"] == 1 and -0.5 < axis["range"][0] < 0 and axis["minor"]["ticks"] == ""
+    assert x["axis"]["values"] == [1, 10, 100] and 0.5 < x["scale"]["domain"][0] < 1 < 500 < x["scale"]["domain"][1]
     assert species_bars(spec)["maupar"] == 1
     at.toggle(key="eda_log").set_value(False).run()
 
@@ -313,28 +320,28 @@ def test_eda_ranked_list_search_and_bottom_n(real_eda):
     at.session_state["eda_rank_mode"] = "top"
     at.run()
     at.number_input(key="eda_rank_n").set_value(10).run()
-    spec = chart(at, "eda_species_counts")
-    assert len(bars(spec)) == 10 and spec["layout"]["yaxis"]["categoryarray"][-1].startswith("#10 ")
+    spec = vega(at, "eda_species_counts")
+    assert len(bars(spec)) == 10 and order(spec)[-1].startswith("#10 ")
     assert "10 of 152 species shown" in texts(at.caption)
 
     at.session_state["eda_rank_mode"] = "bottom"
     at.run()
     at.number_input(key="eda_rank_n").set_value(5).run()
-    order = chart(at, "eda_species_counts")["layout"]["yaxis"]["categoryarray"]
-    assert [o.split()[0] for o in order] == ["#148", "#149", "#150", "#151", "#152"]
-    assert order[-1].split()[1] == "maupar"  # the rarest, still labelled with its rank
+    lines = order(vega(at, "eda_species_counts"))
+    assert [o.split()[0] for o in lines] == ["#148", "#149", "#150", "#151", "#152"]
+    assert lines[-1].split()[1] == "maupar"  # the rarest, still labelled with its rank
 
     at.session_state["eda_rank_mode"] = "all"
     at.text_input(key="eda_search").set_value("Hawaii").run()
-    order = chart(at, "eda_species_counts")["layout"]["yaxis"]["categoryarray"]
-    assert order and all("hawaii" in o.lower() for o in order)
-    ranks = [int(o.split()[0][1:]) for o in order]
+    lines = order(vega(at, "eda_species_counts"))
+    assert lines and all("hawaii" in o.lower() for o in lines)
+    ranks = [int(o.split()[0][1:]) for o in lines]
     assert ranks == sorted(ranks) and max(ranks) > 100  # ranks of the full list, not renumbered
     # The per-species ratings follow the list: one labelled line per species shown (with a rating).
-    box = chart(at, "eda_rating_species")
-    assert box["data"][0]["orientation"] == "h"
-    assert set(box["layout"]["yaxis"]["ticktext"]) <= {o.split(" ", 1)[1] for o in order}
-    assert len(box["layout"]["yaxis"]["ticktext"]) == len(box["data"][0]["y"]) >= len(order) - 2
+    box = vega(at, "eda_rating_species")
+    assert box.encoding("y")["type"] == "nominal" and box.encoding("x")["field"] == "min"  # one box per line
+    assert set(order(box)) <= {o.split(" ", 1)[1] for o in lines}
+    assert len(order(box)) == len(box.rows("boxes")) >= len(lines) - 2
 
     at.text_input(key="eda_search").set_value("no such bird").run()
     assert "No species code or common name contains" in texts(at.info)
@@ -348,14 +355,15 @@ def test_eda_ratings_and_cooccurrence_label_every_row(real_eda):
     at = tab(real_eda, "Species")
     at.session_state["eda_rank_mode"] = "top"
     at.run()
-    box = chart(at, "eda_rating_species")
-    assert len(box["layout"]["yaxis"]["ticktext"]) == len(box["data"][0]["y"]) == 30
+    box = vega(at, "eda_rating_species")
+    assert len(order(box)) == len(box.rows("boxes")) == 30 and box.encoding("y")["axis"]["labelOverlap"] is False
     tab(at, "Heard together")
     for n in (20, 30):
         at.select_slider(key="eda_cooc_n").set_value(n).run()
-        heat = chart(at, "eda_cooc")
-        assert len(heat["data"][0]["x"]) == n and len(heat["layout"]["xaxis"]["tickvals"]) == n
-        assert len(heat["layout"]["yaxis"]["tickvals"]) == n and f"Top {n} co-occurring" in heat["layout"]["title"]["text"]
+        heat = vega(at, "eda_cooc")
+        assert heat.rows("cells")["column"].nunique() == n and len(heat.encoding("x")["sort"]) == n
+        assert len(order(heat)) == n and f"Top {n} co-occurring" in heat.spec["title"]["text"]
+        assert heat.encoding("x")["axis"]["labelOverlap"] is False  # every name written ("Top 15" showed 11)
     at.select_slider(key="eda_cooc_n").set_value(15).run()
 
 
@@ -402,7 +410,7 @@ def test_eda_toggles_are_remembered(tiny_dir, isolated_home, monkeypatch):
     assert app_settings.load_settings(isolated_home / "app.json") == {"eda.log_scale": True, "eda.map_outlines": False}
     fresh = run(EDA, tiny_dir, monkeypatch)  # a new session
     assert fresh.toggle(key="eda_log").value is True
-    assert chart(fresh, "eda_species_counts")["layout"]["xaxis"]["type"] == "log"
+    assert vega(fresh, "eda_species_counts").encoding("x")["scale"]["type"] == "log"
     assert tab(fresh, "Places").toggle(key="eda_outlines").value is False
 
 
@@ -413,8 +421,8 @@ def test_eda_tiny_durations_and_table_click_through(tiny_dir, monkeypatch):
     at.switch_page("pages/1_EDA.py").run()  # as in the app: entered from Home
     assert not at.exception and not at.error
     tab(at, "Durations")
-    durations = bars(chart(at, "eda_durations_hist"))
-    assert sum(durations.values()) == 5 and durations[12.5] == 1  # the 12-s file, in bin 12–13 s
+    durations = bars(vega(at, "eda_durations_hist"))
+    assert sum(durations.values()) == 5 and durations[12.0] == 1  # the 12-s file, in bin 12–13 s
     assert "5 recordings, 0.0 h in total" in texts(at.caption)
 
     tab(at, "Recordings")
@@ -437,9 +445,9 @@ def test_eda_large_dataset_reads_durations_on_request(tiny_dir, tmp_path, monkey
     at = tab(run(EDA, tiny_dir, monkeypatch), "Durations")
     assert not charts_with_key(at, "eda_durations_hist")
     at.button(key="eda_read_durations").click().run()
-    assert sum(bars(chart(at, "eda_durations_hist")).values()) == 5
+    assert sum(bars(vega(at, "eda_durations_hist")).values()) == 5
     again = tab(run(EDA, tiny_dir, monkeypatch), "Durations")  # a new session: the on-disk cache, no button
-    assert sum(bars(chart(again, "eda_durations_hist")).values()) == 5
+    assert sum(bars(vega(again, "eda_durations_hist")).values()) == 5
     assert not [b for b in again.button if b.key == "eda_read_durations"]
 
 
@@ -453,20 +461,22 @@ def test_eda_metadata_only_explains_durations(tmp_path, monkeypatch):
 
 def test_eda_broken_path_and_empty_filter(tmp_path, tiny_dir, monkeypatch):
     at = run(EDA, tmp_path / "nope", monkeypatch)
-    assert "dataset folder not found" in texts(at.error) and not at.get("plotly_chart")
+    assert "dataset folder not found" in texts(at.error) and not chart_keys(at)
     at = run(EDA, tiny_dir, monkeypatch)
     at.multiselect(key="eda_species").set_value(["zzbbb1"])
     at.slider(key="eda_rating").set_value((4.5, 5.0)).run()  # zzbbb1 has only an unrated recording
-    assert not at.exception and "No recordings match" in texts(at.warning) and not at.get("plotly_chart")
+    assert not at.exception and "No recordings match" in texts(at.warning) and not chart_keys(at)
 
 
 def test_eda_draws_only_the_open_tab(tiny_dir, monkeypatch):
     """The sections are lazy tabs: a filter change redraws the open tab's charts, not all ten."""
-    def drawn(at):
-        return sorted(c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart"))
+    drawn = chart_keys
 
     at = run(EDA, tiny_dir, monkeypatch)
     assert drawn(at) == ["eda_rating_hist", "eda_rating_species", "eda_species_counts"]
+    # The first view's charts are Vega-Lite: a fresh load of EDA does not pay for Plotly's script (only
+    # the map, in its own tab, is Plotly).
+    assert not at.get("plotly_chart") and len(at.get("vega_lite_chart")) == 3
     assert [t.label for t in at.tabs] == ["Species", "Heard together", "Calls & times", "Places", "Durations",
                                           "Recordists & licences", "Recordings"]
     expected = {"Heard together": ["eda_cooc"], "Calls & times": ["eda_hours", "eda_types"], "Places": ["eda_map"],
@@ -476,6 +486,6 @@ def test_eda_draws_only_the_open_tab(tiny_dir, monkeypatch):
         assert drawn(tab(at, name)) == charts_there, name
     assert [d for d in at.dataframe if "filename" in d.value.columns]  # the Recordings tab's table
     at.multiselect(key="eda_species").set_value(["zzccc1"]).run()  # a filter keeps the open tab
-    assert at.session_state["eda_tab"] == "Recordings" and not at.get("plotly_chart")
+    assert at.session_state["eda_tab"] == "Recordings" and not chart_keys(at)
     table = [d for d in at.dataframe if "filename" in d.value.columns][0].value
     assert table["primary_label"].tolist() == ["zzccc1", "zzccc1"]

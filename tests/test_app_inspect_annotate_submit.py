@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.apptest import chart, charts_with_key, plotly_array, start_page, texts  # noqa: F401
+from helpers.apptest import chart, charts_with_key, plotly_array, start_page, texts, vega  # noqa: F401
 from streamlit.testing.v1 import AppTest
 from test_inspection import (
     tiny_trained,  # one tiny model per session, shared with the engine tests
@@ -400,7 +400,8 @@ def test_submission_is_valid_equals_make_submission_and_is_scored(env, tmp_path)
     # The media URL is a hash of (bytes, mime type, file name): equal URLs mean equal bytes.
     media_id = pytest.importorskip("streamlit.runtime.memory_media_file_storage")._calculate_file_id
     assert download.proto.url.endswith(f"/{media_id(written, 'text/csv', 'submission.csv')}.csv")
-    predicted, labelled = chart(at, "sub_rates")["data"]
+    rates = vega(at, "sub_rates").series("species", "value")
+    predicted, labelled = rates["predicted"], rates["labelled (test_labels.csv)"]
     assert sorted(predicted["x"]) == sorted(ds.scored) and labelled["x"] == predicted["x"]
     truth = ds.test.merge(ds.test_labels, on="row_id").groupby("bird")["target"].mean()
     assert labelled["y"] == pytest.approx([truth[b] for b in labelled["x"]])

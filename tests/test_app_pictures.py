@@ -5,6 +5,7 @@ tests/browser/test_plotly_warmup.py)."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -51,10 +52,14 @@ def test_bar_png_refuses_mismatched_lengths():
         pictures.bar_png(["a", "b", "c"], [1, 2])
 
 
-def test_the_warmup_imports_streamlits_own_plotly_chunk():
+def test_the_warmup_imports_streamlits_own_chart_chunks_vega_lite_first():
     import streamlit
 
-    chunk = warmup.plotly_chunk()
-    assert chunk and (Path(streamlit.__file__).parent / "static" / chunk).is_file()
-    html = warmup.script(chunk)
-    assert f'"{chunk}"' in html and f'"{chunk.rsplit("/", 1)[-1]}"' in html
+    chunks = [warmup.chunk(p) for p in warmup.CHUNKS]
+    static = Path(streamlit.__file__).parent / "static"
+    assert all(c and (static / c).is_file() for c in chunks), chunks  # this Streamlit has each, once
+    assert warmup.plotly_chunk() == chunks[-1] and "PlotlyChart." in chunks[-1]
+    html = warmup.script(chunks)
+    names = [c.rsplit("/", 1)[-1] for c in chunks]
+    assert json.dumps(chunks) in html and json.dumps(names) in html  # beside the main script, else the base
+    assert warmup.chunk("NoSuchChart.*.js") is None

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.apptest import app_on, chart, charts_with_key, texts  # noqa: F401
+from helpers.apptest import app_on, charts_with_key, texts, vega  # noqa: F401
 from helpers.synth import make_tone_dataset
 from streamlit.testing.v1 import AppTest
 
@@ -85,8 +85,6 @@ def rerun(at: AppTest) -> AppTest:
     return at
 
 
-def traces(spec: dict) -> dict[str, dict]:
-    return {t.get("name"): t for t in spec["data"]}
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -119,17 +117,42 @@ def test_training_lists_the_run_and_draws_its_metrics(finished):
     records = finished.metrics()[0]
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
-    loss = traces(chart(at, "tr_loss_chart"))
+    loss = vega(at, "tr_loss_chart").series("step", "loss")
     assert loss["train (step)"]["x"] == [r["step"] for r in steps] and len(steps) >= 4
     assert loss["train (step)"]["y"] == [r["loss"] for r in steps]
-    assert loss["validation (epoch)"]["y"] == [r["val_loss"] for r in epochs]
-    curves = traces(chart(at, "tr_metric_chart"))
+    assert loss["validation (epoch)"]["y"] == pytest.approx([r["val_loss"] for r in epochs])
+    curves = vega(at, "tr_metric_chart").series("epoch", "value")
     for name, key in (("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("macro ROC-AUC", "macro_auc")):
         assert curves[name]["x"] == [r["epoch"] + 1 for r in epochs]
-        assert curves[name]["y"] == [r[key] for r in epochs]
-    compare = traces(chart(at, "tr_compare_chart"))  # the finished run is compared by default
-    assert compare[finished.run_id]["y"] == [r["micro_f1"] for r in epochs]
+        assert curves[name]["y"] == pytest.approx([r[key] for r in epochs])
+    compare = vega(at, "tr_compare_chart").series("epoch", "value")  # the finished run is compared by default
+    assert compare[finished.run_id]["y"] == pytest.approx([r["micro_f1"] for r in epochs])
     assert not at.error
+
+
+def test_the_default_model_is_loaded_before_a_page_asks_for_it(finished, tone_data, monkeypatch):
+    """What app/serve.py does before it listens: the scoring pages' default model, loaded into the same
+    cache the pages read, so Inspection's first visit on a new server does not wait for it."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "app"))
+    from ui import models
+
+    from birdcore.data.dataset import load_dataset
+    from birdcore.inference import catalog
+
+    models.load_model.clear()
+    label = models.warm_default_model()
+    assert label is not None and finished.run_id in label  # the finished run, the pages' default
+    refs = catalog.find_models([finished.path.parent], REPO / "models", birdnet=False)
+
+    def no_second_load(*args, **kwargs):
+        raise AssertionError("the page loaded the model again")
+
+    monkeypatch.setattr(catalog, "load_model", no_second_load)
+    model = models.load_ref(refs[catalog.default_index(refs)], "torch", load_dataset(tone_data))
+    assert model.classes == finished.classes  # the warmed model, from the cache
+    models.load_model.clear()
 
 
 def test_training_invalid_values_show_the_config_error(runs):
@@ -247,10 +270,10 @@ def test_thresholds_real_run_shows_scores_and_class_charts(finished):
     # The first class of the picker; its histogram holds every OOF row once.
     cls = at.selectbox(key=f"th_class::{finished.run_id}").value
     k = classes.index(cls)
-    hist = traces(chart(at, "th_hist"))
-    assert sum(hist["positives"]["customdata"]) == int(y_true[:, k].sum())
-    assert sum(hist["negatives"]["customdata"]) == int((~y_true[:, k]).sum())
-    curve = traces(chart(at, "th_curve"))
+    hist = vega(at, "th_hist").rows("bins").groupby("group")["rows"].sum()
+    assert hist["positives"] == int(y_true[:, k].sum())
+    assert hist["negatives"] == int((~y_true[:, k]).sum())
+    curve = vega(at, "th_curve").series("threshold", "value", by="metric")
     assert set(curve) >= {"F1", "½(TPR+TNR)", "precision", "recall"}
     table = at.dataframe[0].value
     assert table["species"].tolist()[:2] == tc.order_classes(classes, ["t0sp1", "t1sp1"])[:2]  # scored first
@@ -275,7 +298,7 @@ def test_thresholds_sliders_move_the_scores_like_birdcore_metrics(finished):
     vec = np.full(len(finished.classes), 0.3)
     vec[finished.classes.index(cls)] = 0.6
     assert scores_shown(at)[2] == round(birdclef(y_true, y_score, vec), 4)
-    assert chart(at, "th_hist")["layout"]["shapes"][0]["x0"] == 0.6  # the threshold line follows the slider
+    assert vega(at, "th_hist").rule_x() == [0.6]  # the threshold line follows the slider
 
     at.selectbox(key=f"th_metric::{rid}").set_value("micro_f1")
     rerun(at)

@@ -32,7 +32,7 @@ if not views["matches"]:
 
 # The sections are lazy tabs: only the open one runs and is drawn. Measured in Chromium on the real
 # metadata (152 species), a filter change that redrew all ten charts, two tables and the map of one long
-# page took ~2 s to settle, nearly all of it the browser drawing Plotly charts (the script's rerun: 0.4 s).
+# page took ~2 s to settle, nearly all of it the browser drawing the charts (then Plotly; the script's rerun: 0.4 s).
 # Inside a tab, a section whose own controls change only that section (search / top-N / log, matrix
 # size, map zoom, table page) is an st.fragment: moving them reruns that section alone. Every table
 # and figure comes from a per-filter cache, so going back to a tab is a cache hit.
@@ -60,7 +60,7 @@ def species_and_ratings(ds, flt: eda.EdaFilter, views: dict) -> None:
         st.info(f"No species code or common name contains “{query.strip()}”.")
     else:
         # A list taller than the screen scrolls in its own box, so the charts below stay in reach.
-        with st.container(height=min(fig.layout.height + 16, 560), border=False):
+        with st.container(height=min(charts.height(fig) + 16, 560), border=False):
             charts.show(fig, key="eda_species_counts")
 
     st.subheader("Ratings")
@@ -77,7 +77,7 @@ def species_and_ratings(ds, flt: eda.EdaFilter, views: dict) -> None:
             more = f", first {eda_views.MAX_BOXES}" if len(ranked) > eda_views.MAX_BOXES else ""
             fig = charts.box_stats(stats, title=f"Per species: the {len(stats)} listed on the left{more} (unrated"
                                    " left out)", horizontal=True, labels="label", ylabel="rating")
-            with st.container(height=min(fig.layout.height + 16, 560), border=False):
+            with st.container(height=min(charts.height(fig) + 16, 560), border=False):
                 charts.show(fig, key="eda_rating_species")
 
 

@@ -30,7 +30,6 @@ names = {c: ds.common_name(c) for c in ds.species}
 
 
 # ---- cached engine calls -------------------------------------------------------------------------
-load_model = ui.load_model  # cached across pages
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the windows …")
@@ -110,8 +109,7 @@ if refs:
                           help="Exported models run with ONNX Runtime; BirdNET with LiteRT.")
     if ref is not None:
         try:
-            model = load_model(ref.kind, ref.path, ref.label, backend, tuple(ds.species),
-                               str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(ref))
+            model = ui.load_ref(ref, backend, ds)
             catalog.check_classes(model.classes, ds.species, where=ref.label)
             probs = probs_of(model, ref.key, tuple(model.classes), backend, catalog.model_stamp(ref), str(path),
                              mtime)

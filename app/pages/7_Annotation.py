@@ -30,7 +30,6 @@ state = st.session_state
 
 
 # ---- cached engine calls (as on the Inspection page) ----------------------------------------------
-load_model = ui.load_model  # cached across pages
 
 
 @st.cache_data(max_entries=32, show_spinner="Scoring the windows …")
@@ -88,8 +87,7 @@ model = None
 thresholds = 0.5
 if ref is not None:
     try:
-        model = load_model(ref.kind, ref.path, ref.label, "torch", tuple(ds.species),
-                           str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(ref))
+        model = ui.load_ref(ref, "torch", ds)
         catalog.check_classes(model.classes, ds.species, where=ref.label)
     except BirdcoreError as exc:
         ui.show_error(exc)

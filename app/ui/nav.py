@@ -23,12 +23,12 @@ def page_setup(title: str, icon: str | None = None) -> None:
     """Browser-tab title, icon and wide layout; call first on every page."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
     _prewarm_imports()
-    # Plotly's script loads while the user reads this page, not on the way into EDA, Training or
-    # Thresholds (ui/warmup.py). In the sidebar: a 1-px frame there moves none of the page's content.
-    from .warmup import warm_plotly
+    # The chart libraries' scripts load while the user reads this page, not on the way into a chart
+    # page (ui/warmup.py). In the sidebar: a 1-px frame there moves none of the page's content.
+    from .warmup import warm_charts
 
     with st.sidebar:
-        warm_plotly()
+        warm_charts()
 
 
 _WARM = threading.Lock()

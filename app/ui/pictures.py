@@ -4,8 +4,8 @@ Why not Plotly here: Streamlit loads Plotly's 4.7 MB JavaScript chunk on the fir
 page load and evaluates it on the browser's main thread. Measured in headless Chromium on 2 cores
 (`benchmarks/bench_app.py --chromium`), one small Plotly bar chart made a one-line page settle at
 3.4 s instead of 1.5 s; the same chart as a PNG (`st.image`) settled at 1.6 s. Summary charts that
-need no hover or zoom (Home's) are therefore pictures; interactive ones stay Plotly, on pages that
-need them.
+need no hover or zoom (Home's) are therefore pictures; interactive ones are Vega-Lite (`charts`),
+Plotly only for the map and the zoomable spectrograms.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Helpers of the Training and Thresholds pages: where runs live, labels, and the Plotly figures of
-run curves and threshold analysis.
+"""Helpers of the Training and Thresholds pages: where runs live, labels, and the Vega-Lite charts of
+run curves and threshold analysis (built with `charts`).
 
 The runs folder is `$BIRDCORE_RUNS`, else `<repo>/runs` (`runs_dir()`).
 """
@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 
-from .charts import BASE, HIGHLIGHT, _finish
+from . import charts
+from .charts import BASE, HIGHLIGHT, PALETTE, Spec, field, lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# One colour per line when several runs or metrics share a chart (colour-blind-safe set).
-PALETTE = ("#3a7ca5", "#e4572e", "#2e933c", "#8e5ea2", "#f2a541", "#17becf", "#7f7f7f", "#bcbd22")
 STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "stopped": "orange"}
 # Material icons ship with Streamlit (emoji need a system font that headless browsers often lack).
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
@@ -27,9 +25,6 @@ METRIC_LABELS = {"micro_f1": "micro F1", "macro_f1": "macro F1", "birdclef2022":
                  "val_loss": "validation loss"}
 # The per-class curves of the threshold page (columns of birdcore.evaluation.curves.threshold_curve).
 CURVE_LABELS = {"f1": "F1", "birdclef2022": "½(TPR+TNR)", "precision": "precision", "recall": "recall"}
-# Below the x axis title, pinned to the figure's bottom edge (room made with a larger bottom margin).
-LEGEND_BELOW = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0)
-LEGEND_MARGIN = 100
 
 
 def runs_dir() -> Path:
@@ -43,100 +38,94 @@ def metric_label(name: str) -> str:
     return METRIC_LABELS.get(name, name)
 
 
-def epoch_axis(fig: go.Figure) -> go.Figure:
-    """Whole epochs only on the x axis (Plotly would put ticks at 1.2, 1.4 … for two epochs)."""
-    fig.update_xaxes(tickmode="linear", tick0=1, dtick=1, tickformat="d")
-    return fig
+def epoch_axis(chart: Spec) -> Spec:
+    """Whole epochs only on the x axis (a plain axis would put ticks at 1.2, 1.4 … for two epochs)."""
+    return charts.x_axis(chart, tickMinStep=1, format="d")
 
 
 # ---- figures -----------------------------------------------------------------------------------
-def lines(df: pd.DataFrame, x: str, y: str, group: str | None = None, *, title: str | None = None,
-          height: int = 300, xlabel: str | None = None, ylabel: str | None = None, markers: bool = True,
-          names: dict[str, str] | None = None, yrange: Sequence[float] | None = None) -> go.Figure:
-    """One line per value of `group` (or a single line), points in the frame's order."""
-    fig = go.Figure()
-    groups = [(None, df)] if group is None else list(df.groupby(group, sort=False))
-    for i, (key, part) in enumerate(groups):
-        name = (names or {}).get(key, key) if key is not None else y
-        fig.add_trace(go.Scatter(x=part[x].tolist(), y=part[y].tolist(), name=str(name),
-                                 mode="lines+markers" if markers else "lines",
-                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2), marker=dict(size=6)))
-    if yrange is not None:
-        fig.update_yaxes(range=list(yrange))
-    fig.update_layout(showlegend=group is not None)
-    fig = _finish(fig, title, height, xlabel, ylabel)
-    if group is not None and len(groups) > 2:  # several long names: a legend row above would hit the title
-        fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=LEGEND_MARGIN))
-    return fig
-
-
 def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int | None, *,
-                height: int = 300) -> go.Figure:
+                height: int = 300) -> Spec:
     """Training loss per logged step, and the per-epoch validation loss placed at each epoch's
-    last step (when the steps per epoch are known)."""
-    fig = go.Figure()
-    if not steps.empty:
-        fig.add_trace(go.Scatter(x=steps["step"].tolist(), y=steps["loss"].tolist(), name="train (step)",
-                                 mode="lines", line=dict(color=BASE, width=1.5)))
+    last step (when the steps per epoch are known).
+
+    Both layers are always there (an empty one draws nothing), so while a run goes on only the data
+    changes and the browser updates the chart in place instead of drawing it anew."""
+    train = steps[["step", "loss"]].assign(series="train (step)") if not steps.empty else \
+        pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"), "series": ""})
+    val = pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"), "series": ""})
     if steps_per_epoch and not epochs.empty and "val_loss" in epochs:
         ep = epochs.dropna(subset=["val_loss"])
-        fig.add_trace(go.Scatter(x=((ep["epoch"] + 1) * steps_per_epoch).tolist(), y=ep["val_loss"].tolist(),
-                                 name="validation (epoch)", mode="lines+markers",
-                                 line=dict(color=HIGHLIGHT, width=2), marker=dict(size=7)))
-    return _finish(fig, "Loss", height, "step", "loss")
+        val = pd.DataFrame({"step": ((ep["epoch"] + 1) * steps_per_epoch).astype("int64"),
+                            "loss": ep["val_loss"].astype(float), "series": "validation (epoch)"})
+    colour = charts.colour_by("series", ["train (step)", "validation (epoch)"], [BASE, HIGHLIGHT])
+    tip = [field("series", "nominal", "series"), field("step", title="step"), field("loss", title="loss", format=".4f")]
+    enc = {"x": field("step", title="step"), "y": field("loss", title="loss", scale={"zero": False}),
+           "color": colour, "tooltip": tip}
+    return charts.spec([{"data": {"name": "train"}, "mark": {"type": "line", "strokeWidth": 1.5}, "encoding": enc},
+                        {"data": {"name": "validation"}, "mark": {"type": "line", "strokeWidth": 2,
+                                                                  "point": {"size": 49}}, "encoding": enc}],
+                       {"train": train.reset_index(drop=True), "validation": val.reset_index(drop=True)},
+                       title="Loss", height=height)
 
 
-def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 340) -> go.Figure:
+def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 340) -> Spec:
     """Overlaid score histograms of a class's positive and negative rows (share of each group),
     with the threshold as a vertical line."""
-    width = (hist["bin_end"] - hist["bin_start"]).tolist()
-    mid = ((hist["bin_start"] + hist["bin_end"]) / 2).tolist()
-    fig = go.Figure()
-    for share, count, name, color in (("neg_share", "negatives", "negatives", BASE),
-                                      ("pos_share", "positives", "positives", HIGHLIGHT)):
-        fig.add_trace(go.Bar(x=mid, y=hist[share].fillna(0).tolist(), width=width, name=name, marker_color=color,
-                             opacity=0.6, customdata=hist[count].tolist(),
-                             hovertemplate="%{x:.3f}: %{customdata} rows (%{y:.0%})<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="overlay")
-    fig.add_vline(x=threshold, line=dict(color="black", dash="dash", width=1.5))
-    fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(tickformat=".0%")
-    return _finish(fig, "Scores of positives vs negatives", height, "score", "share of the group")
+    parts = [pd.DataFrame({"bin_start": hist["bin_start"], "bin_end": hist["bin_end"], "share": hist[share].fillna(0),
+                           "rows": hist[count], "group": name})
+             for share, count, name in (("neg_share", "negatives", "negatives"), ("pos_share", "positives", "positives"))]
+    bins = pd.concat(parts, ignore_index=True)
+    bars = {"data": {"name": "bins"}, "mark": {"type": "bar", "opacity": 0.6, "binSpacing": 0},
+            "encoding": {"x": field("bin_start", title="score", bin="binned", scale={"domain": [0, 1]}),
+                         "x2": {"field": "bin_end"},
+                         "y": field("share", title="share of the group", axis={"format": ".0%"}, stack=None),
+                         "color": charts.colour_by("group", ["negatives", "positives"], [BASE, HIGHLIGHT]),
+                         "tooltip": [field("group", "nominal", "group"), field("bin_start", title="from", format=".3f"),
+                                     field("rows", title="rows"), field("share", title="share", format=".0%")]}}
+    return charts.spec([bars, charts.rule_at(threshold)], {"bins": bins}, title="Scores of positives vs negatives",
+                       height=height)
 
 
 def curve_figure(curve: pd.DataFrame, point: dict[str, float], metrics: Sequence[str], *,
-                 height: int = 340) -> go.Figure:
+                 height: int = 340) -> Spec:
     """Per-class metrics against the threshold; the current threshold as a line and markers."""
-    fig = go.Figure()
-    for i, m in enumerate(metrics):
-        color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=curve["threshold"].tolist(), y=curve[m].tolist(), name=CURVE_LABELS.get(m, m),
-                                 mode="lines", line=dict(color=color, width=2)))
-        if point.get(m) is not None and point[m] == point[m]:  # skip NaN
-            fig.add_trace(go.Scatter(x=[point["threshold"]], y=[point[m]], mode="markers", showlegend=False,
-                                     marker=dict(color=color, size=9), hoverinfo="skip"))
-    fig.add_vline(x=point["threshold"], line=dict(color="black", dash="dash", width=1.5))
-    fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(range=[-0.02, 1.02])
-    fig = _finish(fig, "Metrics vs threshold", height, "threshold", None)
-    fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=LEGEND_MARGIN))
-    return fig
+    names = [CURVE_LABELS.get(m, m) for m in metrics]
+    long = pd.concat([pd.DataFrame({"threshold": curve["threshold"], "value": curve[m], "metric": n})
+                      for m, n in zip(metrics, names)], ignore_index=True)
+    here = pd.DataFrame([{"threshold": point["threshold"], "value": point[m], "metric": n}
+                         for m, n in zip(metrics, names) if point.get(m) is not None and point[m] == point[m]],
+                        columns=["threshold", "value", "metric"])
+    enc = {"x": field("threshold", title="threshold", scale={"domain": [0, 1]}),
+           "y": field("value", title=None, scale={"domain": [-0.02, 1.02]}),
+           "color": charts.colour_by("metric", names, PALETTE),
+           "tooltip": [field("metric", "nominal", "metric"), field("threshold", title="threshold", format=".3f"),
+                       field("value", title="value", format=".3f")]}
+    chart = charts.spec([{"data": {"name": "curves"}, "mark": {"type": "line", "strokeWidth": 2}, "encoding": enc},
+                         {"data": {"name": "current"}, "mark": {"type": "point", "filled": True, "size": 81},
+                          "encoding": enc},
+                         charts.rule_at(point["threshold"])],
+                        {"curves": long, "current": here}, title="Metrics vs threshold", height=height)
+    chart["config"]["legend"] = {"orient": "bottom", "title": None}
+    return chart
 
 
-def pr_figure(pr: pd.DataFrame, point: dict[str, float], *, height: int = 340) -> go.Figure:
+def pr_figure(pr: pd.DataFrame, point: dict[str, float], *, height: int = 340) -> Spec:
     """Precision–recall curve with the current operating point."""
-    fig = go.Figure(go.Scatter(x=pr["recall"].tolist(), y=pr["precision"].tolist(), mode="lines+markers",
-                               line=dict(color=BASE, width=2, shape="hv"), marker=dict(size=4), name="PR",
-                               customdata=pr["threshold"].tolist(),
-                               hovertemplate="threshold %{customdata:.3f}<br>recall %{x:.2f}, precision %{y:.2f}"
-                                             "<extra></extra>"))
-    if point.get("recall") == point.get("recall") and point.get("precision") == point.get("precision"):
-        fig.add_trace(go.Scatter(x=[point["recall"]], y=[point["precision"]], mode="markers", name="current",
-                                 marker=dict(color=HIGHLIGHT, size=12, symbol="x")))
-    fig.update_xaxes(range=[-0.02, 1.02])
-    fig.update_yaxes(range=[-0.02, 1.02])
-    fig.update_layout(showlegend=False)
-    return _finish(fig, "Precision–recall", height, "recall", "precision")
+    path = pr[["recall", "precision", "threshold"]].reset_index(drop=True).assign(order=lambda d: range(len(d)))
+    here = pd.DataFrame([{"recall": point.get("recall"), "precision": point.get("precision")}]).dropna()
+    unit = {"domain": [-0.02, 1.02]}
+    x, y = field("recall", title="recall", scale=unit), field("precision", title="precision", scale=unit)
+    curve = {"data": {"name": "pr"}, "mark": {"type": "line", "color": BASE, "strokeWidth": 2, "interpolate": "step-after",
+                                               "point": {"size": 16, "color": BASE}},
+             "encoding": {"x": x, "y": y, "order": {"field": "order"},
+                          "tooltip": [field("threshold", title="threshold", format=".3f"),
+                                      field("recall", title="recall", format=".2f"),
+                                      field("precision", title="precision", format=".2f")]}}
+    current = {"data": {"name": "current"}, "mark": {"type": "point", "shape": "cross", "color": HIGHLIGHT,
+                                                      "filled": True, "size": 160},
+               "encoding": {"x": x, "y": y}}
+    return charts.spec([curve, current], {"pr": path, "current": here}, title="Precision–recall", height=height)
 
 
 __all__ = ["runs_dir", "metric_label", "epoch_axis", "lines", "loss_figure", "histogram_figure",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from streamlit.source_util import page_icon_and_name
 
@@ -216,20 +215,14 @@ def progress_bar(text: str) -> Callable[..., None]:
     return update
 
 
-def rounds_figure(table: pd.DataFrame, names: dict[str, str]) -> go.Figure | None:
+def rounds_figure(table: pd.DataFrame, names: dict[str, str]) -> charts.Spec | None:
     """Grouped-CV AUC after each round against the species' labels then (positives + negatives), one
     line per species; None when there is no round (or the table lacks those columns)."""
     need = {"round", "species", "auc_after", "positives", "negatives"}
     if table is None or table.empty or not need <= set(table.columns):
         return None
-    df = table.assign(n_labels=table["positives"] + table["negatives"]).sort_values("round")
-    fig = go.Figure()
-    for sp, g in df.groupby("species", sort=True):
-        fig.add_trace(go.Scatter(x=g["n_labels"].tolist(), y=g["auc_after"].tolist(), customdata=g["round"].tolist(),
-                                 mode="lines+markers",
-                                 name=f"{sp} {names.get(sp, '')}".strip(),
-                                 hovertemplate="round %{customdata}: %{x} labels, AUC %{y:.3f}<extra></extra>"))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.3))
-    fig.update_xaxes(title_text="labels of the species (positives + negatives)")
-    fig.update_yaxes(title_text="AUC after the round", range=[0, 1.02])
-    return fig
+    df = table.assign(n_labels=table["positives"] + table["negatives"]).sort_values(["species", "round"])
+    df["species"] = [f"{sp} {names.get(sp, '')}".strip() for sp in df["species"]]
+    return charts.lines(df[["species", "round", "n_labels", "auc_after"]], "n_labels", "auc_after", "species",
+                        height=300, xlabel="labels of the species (positives + negatives)",
+                        ylabel="AUC after the round", yrange=(0, 1.02), tooltip=("round",))

@@ -28,7 +28,7 @@ def app_pages() -> list[tuple[str, str]]:
 
 
 def wait_until_idle(page, timeout_s: float = 90.0) -> None:
-    """Wait until the script run has finished, no element is still loading and every Plotly chart is drawn.
+    """Wait until the script run has finished, no element is still loading and every chart is drawn.
 
     Streamlit marks the app root with data-test-script-state: "initial" → "running" →
     "notRunning", so "notRunning" means at least one run completed. It must hold for a second in
@@ -39,8 +39,9 @@ def wait_until_idle(page, timeout_s: float = 90.0) -> None:
     quiet = 0
     while quiet < 4:  # 4 × 250 ms
         state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
-        charts = page.locator('[data-testid="stPlotlyChart"]').count()
-        drawn = page.locator('[data-testid="stPlotlyChart"]:has(.main-svg)').count()
+        charts = page.locator('[data-testid="stPlotlyChart"],[data-testid="stVegaLiteChart"]').count()
+        drawn = page.locator('[data-testid="stPlotlyChart"]:has(.main-svg),'
+                             '[data-testid="stVegaLiteChart"]:has(svg.marks)').count()
         # An element whose script Streamlit is still loading shows a skeleton in its place.
         loading = page.locator('[data-testid="stSkeleton"],[data-testid="stSkeletonElement"]').count()
         quiet = quiet + 1 if (state == "notRunning" and drawn == charts and not loading) else 0
@@ -66,7 +67,9 @@ def test_page_renders(page, app_url, name, path):
     if name == "EDA":
         assert page.locator("h1").first.inner_text().strip() == "Exploratory data analysis"
         assert page.get_by_role("tab").count() == 7  # lazy tabs; the first one, Species, is open
-        assert page.locator('[data-testid="stPlotlyChart"]').count() >= 3
+        # The first tab's charts are Vega-Lite (drawn as SVG); Plotly's script is not needed for them.
+        assert page.locator('[data-testid="stVegaLiteChart"]:has(svg.marks)').count() >= 3
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0
 
     # Grow the viewport to the whole page (Streamlit scrolls inside a div, not the document).

@@ -77,7 +77,8 @@ def test_search_label_retrain_export(page, loop_server):
 
     # search from the first soundscape's first window (the page's defaults), k = 10
     click(page, "srch_go")
-    page.get_by_text(re.compile(r"^(Exact|Approximate) search")).wait_for(timeout=SLOW_MS)
+    # The result's line ("Exact search — …"), not the "Exact search" checkbox's label.
+    page.get_by_text(re.compile(r"^(Exact|Approximate) search — ")).wait_for(timeout=SLOW_MS)
     wait_until_idle(page)
     assert page.get_by_text(re.compile(r"^Exact search — exact: faiss flat index over \d+ windows")).count() == 1
     ids = hit_ids(page)
@@ -99,7 +100,7 @@ def test_search_label_retrain_export(page, loop_server):
     page.get_by_text(re.compile(r"^Round 1 done in")).wait_for(timeout=SLOW_MS)
     wait_until_idle(page)
     assert page.locator('[data-testid="stDataFrame"]').count() == frames + 1  # the round's table
-    assert page.locator(".st-key-al_rounds_chart .main-svg").count() >= 1
+    assert page.locator(".st-key-al_rounds_chart svg.marks").count() >= 1
 
     # the review queue for the species is now ranked by the round's head, without labelled windows
     click(page, "al_queue_go")
