@@ -130,14 +130,15 @@ def test_threshold_charts_follow_the_threshold():
     validate(spec)
     rows = spec["datasets"]["bins"]
     assert rows.groupby("group")["rows"].sum().to_dict() == {"negatives": 4, "positives": 2}
-    assert spec["layer"][1]["encoding"]["x"]["datum"] == 0.3  # the threshold line
+    assert spec["layer"][1]["mark"]["type"] == "rule" and spec["datasets"]["threshold"]["x"].tolist() == [0.3]
+    assert shape(spec) == shape(runs.histogram_figure(hist, 0.7))  # a moved threshold is new data, same spec
 
     curve = pd.DataFrame({"threshold": [0.0, 0.5, 1.0], "f1": [0.2, 0.8, 0.0], "precision": [0.1, 0.9, np.nan]})
     point = {"threshold": 0.5, "f1": 0.8, "precision": np.nan}
     spec = runs.curve_figure(curve, point, ["f1", "precision"])
     validate(spec)
     assert spec["datasets"]["current"].to_dict("records") == [{"threshold": 0.5, "value": 0.8, "metric": "F1"}]
-    assert spec["layer"][2]["encoding"]["x"]["datum"] == 0.5
+    assert spec["layer"][2]["mark"]["type"] == "rule" and spec["datasets"]["threshold"]["x"].tolist() == [0.5]
 
     pr = pd.DataFrame({"recall": [1.0, 0.5, 0.5, 0.0], "precision": [0.4, 0.6, 0.8, 1.0], "threshold": [0.1, 0.4, 0.6, 0.9]})
     spec = runs.pr_figure(pr, {"recall": 0.5, "precision": 0.6})

@@ -64,10 +64,17 @@ def colour_by(name: str, domain: Sequence[str], colours: Sequence[str]) -> Spec:
             "scale": {"domain": domain, "range": [colours[i % len(colours)] for i in range(len(domain))]}}
 
 
-def rule_at(x: float, *, dash: bool = True) -> Spec:
-    """A vertical line at `x` on the quantitative x axis (thresholds)."""
-    return {"mark": {"type": "rule", "color": "black", "strokeWidth": 1.5, **({"strokeDash": [5, 4]} if dash else {})},
-            "encoding": {"x": {"datum": float(x), "type": "quantitative"}}}
+def rule_at(dataset: str, *, dash: bool = True) -> Spec:
+    """A vertical line on the quantitative x axis at each `x` of `dataset` (a threshold: `rule_data`).
+    Data, not a constant in the spec: moving the threshold then updates the drawn chart in place."""
+    return {"data": {"name": dataset},
+            "mark": {"type": "rule", "color": "black", "strokeWidth": 1.5, **({"strokeDash": [5, 4]} if dash else {})},
+            "encoding": {"x": {"field": "x", "type": "quantitative"}}}
+
+
+def rule_data(*xs: float) -> pd.DataFrame:
+    """The rows of `rule_at`: one per line."""
+    return pd.DataFrame({"x": [float(x) for x in xs]})
 
 
 def x_axis(chart: Spec, **axis) -> Spec:

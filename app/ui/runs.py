@@ -83,7 +83,8 @@ def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 340)
                          "color": charts.colour_by("group", ["negatives", "positives"], [BASE, HIGHLIGHT]),
                          "tooltip": [field("group", "nominal", "group"), field("bin_start", title="from", format=".3f"),
                                      field("rows", title="rows"), field("share", title="share", format=".0%")]}}
-    return charts.spec([bars, charts.rule_at(threshold)], {"bins": bins}, title="Scores of positives vs negatives",
+    return charts.spec([bars, charts.rule_at("threshold")], {"bins": bins, "threshold": charts.rule_data(threshold)},
+                       title="Scores of positives vs negatives",
                        height=height)
 
 
@@ -104,8 +105,9 @@ def curve_figure(curve: pd.DataFrame, point: dict[str, float], metrics: Sequence
     chart = charts.spec([{"data": {"name": "curves"}, "mark": {"type": "line", "strokeWidth": 2}, "encoding": enc},
                          {"data": {"name": "current"}, "mark": {"type": "point", "filled": True, "size": 81},
                           "encoding": enc},
-                         charts.rule_at(point["threshold"])],
-                        {"curves": long, "current": here}, title="Metrics vs threshold", height=height)
+                         charts.rule_at("threshold")],
+                        {"curves": long, "current": here, "threshold": charts.rule_data(point["threshold"])},
+                        title="Metrics vs threshold", height=height)
     chart["config"]["legend"] = {"orient": "bottom", "title": None}
     return chart
 

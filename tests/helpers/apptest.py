@@ -75,8 +75,8 @@ class Vega:
 
     def rule_x(self) -> list[float]:
         """Where the chart's vertical rules (threshold lines) stand."""
-        return [layer["encoding"]["x"]["datum"] for layer in self.layers
-                if layer.get("mark", {}).get("type") == "rule" and "datum" in layer["encoding"]["x"]]
+        return [x for layer in self.layers if layer.get("mark", {}).get("type") == "rule"
+                for x in self.rows(layer["data"]["name"])[layer["encoding"]["x"]["field"]]]
 
 
 def vega(at: AppTest, key: str) -> Vega:
