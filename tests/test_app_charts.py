@@ -140,7 +140,8 @@ def test_threshold_charts_follow_the_threshold():
     assert spec["datasets"]["current"].to_dict("records") == [{"threshold": 0.5, "value": 0.8, "metric": "F1"}]
     assert spec["layer"][2]["mark"]["type"] == "rule" and spec["datasets"]["threshold"]["x"].tolist() == [0.5]
 
-    pr = pd.DataFrame({"recall": [1.0, 0.5, 0.5, 0.0], "precision": [0.4, 0.6, 0.8, 1.0], "threshold": [0.1, 0.4, 0.6, 0.9]})
+    pr = pd.DataFrame({"recall": [1.0, 0.5, 0.5, 0.0], "precision": [0.4, 0.6, 0.8, 1.0],
+                       "threshold": [0.1, 0.4, 0.6, 0.9]})
     spec = runs.pr_figure(pr, {"recall": 0.5, "precision": 0.6})
     validate(spec)
     assert spec["datasets"]["pr"]["order"].tolist() == [0, 1, 2, 3]  # the path turns back on itself: keep its order

@@ -239,7 +239,8 @@ def test_eda_real_counts_match_metadata(real_eda, real_data_dir):
     scored = rows.loc[rows["group"] == "scored", "line"]
     assert sorted(y.split()[1] for y in scored) == sorted(ds.scored)  # scored species highlighted …
     colour = spec.encoding("color")["scale"]
-    assert colour["domain"] == ["scored", "not scored"] and colour["range"][0] != colour["range"][1]  # … in another colour
+    # … in another colour
+    assert colour["domain"] == ["scored", "not scored"] and colour["range"][0] != colour["range"][1]
     lines = order(spec)
     assert sorted(lines) == sorted(rows["line"]) and len(lines) == 152
     axis = spec.encoding("y")["axis"]

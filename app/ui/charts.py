@@ -163,7 +163,8 @@ def histogram_bars(df: pd.DataFrame, start: str, end: str, y: str, *, label: str
     without it, x and x2 would make Vega-Lite draw each bar sideways, a thin line at its height)."""
     tooltip = ([field(label, "nominal", label)] if label else []) + [field(y, title=y)]
     layer = {"data": {"name": "bins"}, "mark": {"type": "bar", "color": BASE, "stroke": "white", "strokeWidth": 1},
-             "encoding": {"x": field(start, title=xlabel, bin="binned"), "x2": {"field": end}, "y": field(y, title=ylabel),
+             "encoding": {"x": field(start, title=xlabel, bin="binned"), "x2": {"field": end},
+                          "y": field(y, title=ylabel),
                           "tooltip": tooltip}}
     return spec([layer], {"bins": df}, title=title, height=height)
 

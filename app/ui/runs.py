@@ -74,7 +74,8 @@ def histogram_figure(hist: pd.DataFrame, threshold: float, *, height: int = 340)
     with the threshold as a vertical line."""
     parts = [pd.DataFrame({"bin_start": hist["bin_start"], "bin_end": hist["bin_end"], "share": hist[share].fillna(0),
                            "rows": hist[count], "group": name})
-             for share, count, name in (("neg_share", "negatives", "negatives"), ("pos_share", "positives", "positives"))]
+             for share, count, name in (("neg_share", "negatives", "negatives"),
+                                        ("pos_share", "positives", "positives"))]
     bins = pd.concat(parts, ignore_index=True)
     bars = {"data": {"name": "bins"}, "mark": {"type": "bar", "opacity": 0.6, "binSpacing": 0},
             "encoding": {"x": field("bin_start", title="score", bin="binned", scale={"domain": [0, 1]}),
@@ -118,8 +119,9 @@ def pr_figure(pr: pd.DataFrame, point: dict[str, float], *, height: int = 340) -
     here = pd.DataFrame([{"recall": point.get("recall"), "precision": point.get("precision")}]).dropna()
     unit = {"domain": [-0.02, 1.02]}
     x, y = field("recall", title="recall", scale=unit), field("precision", title="precision", scale=unit)
-    curve = {"data": {"name": "pr"}, "mark": {"type": "line", "color": BASE, "strokeWidth": 2, "interpolate": "step-after",
-                                               "point": {"size": 16, "color": BASE}},
+    curve = {"data": {"name": "pr"},
+             "mark": {"type": "line", "color": BASE, "strokeWidth": 2, "interpolate": "step-after",
+                      "point": {"size": 16, "color": BASE}},
              "encoding": {"x": x, "y": y, "order": {"field": "order"},
                           "tooltip": [field("threshold", title="threshold", format=".3f"),
                                       field("recall", title="recall", format=".2f"),

@@ -3,10 +3,10 @@
 Streamlit fetches and evaluates a chart library's chunk the first time a page of the tab draws such a
 chart: Vega-Lite's (`ArrowVegaLiteChart` and vega-embed, ~0.8 MB) for the EDA, Training, Thresholds
 and Submission charts, the data grid's (~0.5 MB) for `st.dataframe`, Plotly's (4.7 MB, ~1.7–2 s of the
-browser's main thread on 2 cores) for the map and the zoomable spectrograms. Every page (`ui.page_setup`) asks for the same modules once it has
-settled and the browser is idle; the tab's module map then holds them, and the next chart page of
-the tab only draws (EDA from Home's sidebar with Plotly charts: 3.3 s before, 0.4–1.0 s after, in
-Chromium).
+browser's main thread on 2 cores) for the map and the zoomable spectrograms. Every page
+(`ui.page_setup`) asks for the same modules once it has settled and the browser is idle; the tab's
+module map then holds them, and the next chart page of the tab only draws (EDA from Home's sidebar,
+when its charts were Plotly: 3.3 s before, 0.4–1.0 s after, in Chromium).
 
 How: a one-pixel `st.iframe` (same origin, like `shortcuts`) adds module scripts to the parent page,
 with the URLs Streamlit's own lazy imports use (the chunk's name beside Streamlit's main script), so

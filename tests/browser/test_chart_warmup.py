@@ -25,7 +25,8 @@ def test_home_loads_the_chart_scripts_once_and_eda_then_draws_without_fetching_t
     page.wait_for_function("window.__bcChartsWarm === 'done'", timeout=60_000)
     assert sorted(fetched) == sorted(CHUNKS), fetched  # … yet its page has loaded each chart module, once
     order = page.evaluate("() => [...document.querySelectorAll('script[data-bc-warmup]')].map(s => s.dataset.bcWarmup)")
-    assert [n.split(".")[0] for n in order] == ["ArrowVegaLiteChart", "embed", "DataFrame", "PlotlyChart"]  # the small ones first
+    # The small ones first, Plotly's last.
+    assert [n.split(".")[0] for n in order] == ["ArrowVegaLiteChart", "embed", "DataFrame", "PlotlyChart"]
 
     page.locator('[data-testid="stSidebarNav"] a', has_text="EDA").first.click()
     page.wait_for_selector('[data-testid="stVegaLiteChart"] svg.marks', timeout=90_000)  # EDA's first charts draw
