@@ -97,6 +97,8 @@ def test_search_from_a_dataset_window_finds_itself_first_and_names_the_method(ar
     engine = search_archive(archive, str(sc), k=5, exact=exact, start_s=10.0, end_s=15.0)
     ids = hit_ids(at)
     assert ids == engine.hits["window_id"].tolist() and len(ids) == 5
+    # Each hit's spectrogram is a picture, not a Plotly chart: no Plotly script for the page to load.
+    assert len(at.get("image")) == 5 and not at.get("plotly_chart")
     assert ids[0] == window_id(archive, sc, 10.0) and engine.hits["score"].iat[0] == pytest.approx(1.0, abs=1e-4)
     assert "#1** · score **1.000**" in texts(at.markdown)
     shown = texts(at.info)

@@ -48,6 +48,13 @@ def test_picture_size_bounds_highlight_and_padding():
     assert pic[-1, 150].sum() < pic[0, 150].sum()
 
 
+def test_a_thumbnail_has_its_fixed_size_and_low_frequencies_low():
+    pic = decode(figures.thumbnail_png(spec(5.0), width=120, height=40))
+    assert pic.shape == (40, 120, 3)  # whatever the spectrogram's own size (8 bins × 50 frames)
+    # row 0 of db (the quietest, -20 dB) at the bottom: darker there than at the top (0 dB)
+    assert pic[-1].astype(int).sum() < pic[0].astype(int).sum()
+
+
 def test_one_window_clip_fills_the_picture():
     """A 3-s training clip is one 5-s window: the window spans the whole width, nothing dimmed."""
     pic = decode(figures.spectrogram_picture(spec(3.0), (0.0, 5.0), bounds=[5.0], selected=(0.0, 5.0),

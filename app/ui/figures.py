@@ -195,6 +195,18 @@ def time_columns(times: Sequence[float], span: tuple[float, float], width: int) 
     return np.clip(np.round((np.asarray(times, dtype=float) - t0) / max(t1 - t0, 1e-9) * width), 0, width).astype(int)
 
 
+def thumbnail_png(sp: Spectrogram, width: int = 384, height: int = 150) -> bytes:
+    """A window's spectrogram as a small picture of a fixed size (magma, low frequencies low), for lists
+    of windows (Search's hits and review queue). A few kB each; a Plotly heatmap per row made the page
+    load Plotly's script and draw up to ten charts after each search."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image_rgb(sp.db, cmap="magma")).resize((width, height), Image.Resampling.BILINEAR).save(
+        buf, format="PNG")
+    return buf.getvalue()
+
+
 def spectrogram_picture(sp: Spectrogram, span: tuple[float, float], *, bounds: Sequence[float] = (),
                         selected: tuple[float, float] | None = None, width: int = 1200,
                         height: int = 240) -> bytes:

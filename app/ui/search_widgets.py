@@ -33,7 +33,7 @@ from .nav import PAGES_DIR
 LABELS = {"positive": ("Positive", "The species is heard in this window."),
           "negative": ("Negative", "The species is not in this window (other species saved for it stay)."),
           "skip": ("Skip", "Not sure: the review queue will not offer this window again for the species.")}
-THUMB_FRAMES = 96  # time columns of a thumbnail (max-pooled): light charts, calls stay visible
+THUMB_FRAMES = 96  # time columns of a thumbnail (max-pooled): small pictures, calls stay visible
 _SKIP_DIRS = {"shards", "index", "exports", "datasets"}  # big, or not what the page shows
 _MSG = "_srch_flash"
 SEARCH_PAGE = PAGES_DIR / "3_Search.py"
@@ -134,11 +134,11 @@ def short_path(path: str | os.PathLike, root: Path | None) -> str:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def clip(path: str, mtime: float, start: float, end: float) -> tuple[ins.Spectrogram, bytes]:
-    """The thumbnail spectrogram and the WAV bytes of [start, end) s of one recording."""
+def clip(path: str, mtime: float, start: float, end: float) -> tuple[bytes, bytes]:
+    """The thumbnail picture (PNG) and the WAV bytes of [start, end) s of one recording."""
     sp = ins.spectrogram(path, start, end, max_frames=THUMB_FRAMES)
     y, sr = ins.window_audio(path, start, end)
-    return sp, wav_bytes(y, sr)
+    return figures.thumbnail_png(sp), wav_bytes(y, sr)
 
 
 def _save_label(archive: str, window_id: int, species: str, label: str, where: str) -> None:
@@ -171,10 +171,8 @@ def window_rows(rows: pd.DataFrame, archive: Path, species: str, labels: pd.Data
         with st.container(border=True):
             left, mid, right = st.columns([4, 4, 5], vertical_alignment="center")
             try:
-                sp, wav = clip(path, Path(path).stat().st_mtime, a, b)
-                with left:
-                    charts.show(figures.spectrogram_figure(sp, height=150, left=10, db_decimals=0),
-                                key=f"{prefix}_spec_{wid}")
+                png, wav = clip(path, Path(path).stat().st_mtime, a, b)
+                left.image(png, width="stretch")
                 mid.audio(wav, format="audio/wav")
             except USER_ERRORS as exc:
                 left.warning(f"{path}: cannot read the audio ({exc})")
