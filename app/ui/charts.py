@@ -64,11 +64,11 @@ def colour_by(name: str, domain: Sequence[str], colours: Sequence[str]) -> Spec:
             "scale": {"domain": domain, "range": [colours[i % len(colours)] for i in range(len(domain))]}}
 
 
-def rule_at(dataset: str, *, dash: bool = True) -> Spec:
-    """A vertical line on the quantitative x axis at each `x` of `dataset` (a threshold: `rule_data`).
+def rule_at(dataset: str) -> Spec:
+    """A dashed vertical line on the quantitative x axis at each `x` of `dataset` (a threshold: `rule_data`).
     Data, not a constant in the spec: moving the threshold then updates the drawn chart in place."""
     return {"data": {"name": dataset},
-            "mark": {"type": "rule", "color": "black", "strokeWidth": 1.5, **({"strokeDash": [5, 4]} if dash else {})},
+            "mark": {"type": "rule", "color": "black", "strokeWidth": 1.5, "strokeDash": [5, 4]},
             "encoding": {"x": {"field": "x", "type": "quantitative"}}}
 
 
@@ -89,12 +89,6 @@ def x_axis(chart: Spec, **axis) -> Spec:
 def height(chart: Spec) -> int:
     """The chart's height in px."""
     return int(chart["height"])
-
-
-def rows(chart: Spec, name: str | None = None) -> pd.DataFrame:
-    """The rows of dataset `name` of `chart` (its only one when None)."""
-    data = chart["datasets"]
-    return data[name] if name is not None else next(iter(data.values()))
 
 
 # ---- builders ------------------------------------------------------------------------------------

@@ -51,9 +51,9 @@ def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int 
 
     Both layers are always there (an empty one draws nothing), so while a run goes on only the data
     changes and the browser updates the chart in place instead of drawing it anew."""
-    train = steps[["step", "loss"]].assign(series="train (step)") if not steps.empty else \
-        pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"), "series": ""})
-    val = pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"), "series": ""})
+    empty = pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"), "series": ""})
+    train = steps[["step", "loss"]].assign(series="train (step)") if not steps.empty else empty
+    val = empty
     if steps_per_epoch and not epochs.empty and "val_loss" in epochs:
         ep = epochs.dropna(subset=["val_loss"])
         val = pd.DataFrame({"step": ((ep["epoch"] + 1) * steps_per_epoch).astype("int64"),

@@ -38,11 +38,6 @@ def chunk(pattern: str) -> str | None:
     return f"static/js/{found[0].name}" if len(found) == 1 else None
 
 
-def plotly_chunk() -> str | None:
-    """Streamlit's Plotly chunk (`chunk`)."""
-    return chunk("PlotlyChart.*.js")
-
-
 def script(chunks: Sequence[str]) -> str:
     """The iframe's HTML: once the parent page has settled (script run over, nothing loading or stale,
     for 1 s in a row) and the browser is idle, import `chunks` there, one after the other (once per tab)."""
