@@ -17,6 +17,7 @@
 `--check` exits 1 when a target is missed. Settings and caches go to a temporary $BIRDCORE_HOME.
 
     .venv/bin/python benchmarks/bench_app.py --chromium [--pages EDA,Training] [--runs DIR]
+    .venv/bin/python benchmarks/bench_app.py --chromium --compare ../before --pages EDA --repeats 3 [--runs DIR]
 
 4. `--chromium`: what a person waits for, in headless Chromium (Playwright's Python API driving the
    system /usr/bin/chromium, launched as tests/browser/conftest.py does). First Streamlit's own floor:
@@ -37,6 +38,10 @@
    an interaction too; a fragment rerun does not flip Streamlit's
    script state, so "settled" there means every chart redrawn and nothing changing for 1 s).
    Targets: first paint ≤ 1 s, settled ≤ 2 s, interaction ≤ 1 s.
+5. `--chromium --compare CHECKOUT`: before/after. The page loads of item 4 for CHECKOUT's app (e.g. a
+   `git worktree` of an earlier commit) and for this one's, alternating which goes first in each of
+   `--repeats` rounds; medians printed. One run after the other would compare two different machines
+   whenever the load on this one changes.
 """
 
 from __future__ import annotations
@@ -164,8 +169,13 @@ def main(argv: list[str] | None = None) -> int:
                                                            " (imports on the first visit) instead of app/serve.py")
     ap.add_argument("--pages", default="", help="with --chromium: comma-separated page titles (default: all)")
     ap.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)  # another checkout's app (before/after)
+    ap.add_argument("--compare", type=Path, default=None, metavar="CHECKOUT",
+                    help="with --chromium: page loads of CHECKOUT's app (before) against this one's (after),"
+                         " interleaved --repeats times, medians printed")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    if args.chromium and args.compare is not None:
+        return compare_main(args)
     if args.chromium:
         return chromium_main(args)
     home = Path(tempfile.mkdtemp(prefix="bench-app-home-"))
@@ -540,6 +550,43 @@ def chromium_main(args) -> int:
     if missed:
         print("missed targets: " + ", ".join(missed))
     return 1 if (args.check and missed) else 0
+
+
+def compare_main(args) -> int:
+    """`--chromium --compare CHECKOUT`: the fresh-load and sidebar times of the chosen pages for
+    CHECKOUT's app ("before") and this one's ("after"), alternating which goes first in each of
+    --repeats rounds, so that a machine that slows down or speeds up meanwhile weighs on both alike."""
+    from playwright.sync_api import sync_playwright
+
+    from birdcore.demo import ensure_demo_dataset
+
+    roots = {"before": args.compare.resolve(), "after": args.root.resolve()}
+    titles = [t.strip() for t in args.pages.split(",") if t.strip()] or ["EDA"]
+    demo = Path(ensure_demo_dataset())
+    keys = ("cold_settled", "warm_settled", "again_settled", "from_home")
+    seen: dict[tuple[str, str], list[dict]] = {(r, t): [] for r in roots for t in titles}
+    print(f"Chromium ({CHROMIUM}); before = {roots['before']}, after = {roots['after']}; {args.repeats} rounds")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            for i in range(args.repeats):
+                order = list(roots.items()) if i % 2 == 0 else list(roots.items())[::-1]
+                for name, root in order:
+                    for title, t in page_loads(browser, root, demo, args.runs, titles).items():
+                        seen[(name, title)].append(t)
+                        print(f"  round {i + 1} {name:<6} {title:<12} "
+                              + "  ".join(f"{k} {t[k]:5.2f} s" for k in keys if t[k] == t[k]))
+        finally:
+            browser.close()
+    print("Medians (settled, s):")
+    results = {}
+    for (name, title), ts in seen.items():
+        med = {k: statistics.median(t[k] for t in ts) for k in keys}
+        results.setdefault(title, {})[name] = {k: round(v, 3) for k, v in med.items()}
+        print(f"  {title:<12} {name:<6} " + "  ".join(f"{k} {v:5.2f}" for k, v in med.items() if v == v))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
