@@ -2,21 +2,25 @@
 
     python app/serve.py [--no-preload] [streamlit run options, e.g. --server.port 8502]
 
-`make app` runs this. Plain `streamlit run app/Home.py` also works; the difference is when the
-imports are paid. Streamlit imports a page's modules when a visitor first opens it. For the pages
-behind torch and timm that is 3–6 s on 2 cores, spent while the visitor looks at a half-drawn page
-(the Preview page settled 8.6 s after a cold visit, 3.0 s after a warm one). A server that imports
-them before it listens — the URL is printed when that is done — serves its first visitor as fast
-as its hundredth. The modules are every top-level import of Home.py and app/pages/*.py, found by
-parsing the files (a page added later is covered without editing a list), plus the modules the
-pages import lazily (`ui.nav.HEAVY_MODULES`).
+`make app` runs this. Plain `streamlit run app/Home.py` also works; the differences are when the
+imports are paid and how fast the server answers a browser (`tcp_nodelay`).
+
+Streamlit imports a page's modules when a visitor first opens it. For the pages behind torch and
+timm that is 3–6 s on 2 cores, spent while the visitor looks at a half-drawn page (the Preview page
+settled 8.6 s after a cold visit, 3.0 s after a warm one). A server that imports them before it
+listens — the URL is printed when that is done — serves its first visitor as fast as its hundredth.
+The modules are every top-level import of Home.py and app/pages/*.py, found by parsing the files (a
+page added later is covered without editing a list), plus the modules the pages import lazily
+(`ui.nav.HEAVY_MODULES`).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import logging
+import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -119,6 +123,39 @@ def warm_model() -> None:
               flush=True)
 
 
+def tcp_nodelay() -> bool:
+    """Make the server's connections send at once (TCP_NODELAY), as asyncio means them to.
+
+    Streamlit 1.67 binds its listening socket itself as `socket.socket(family=…)`, whose `proto` is 0.
+    asyncio turns Nagle's algorithm off only on sockets whose `proto` is IPPROTO_TCP, so on every accepted
+    connection it stayed on: a response written in two parts (headers, then the file) waited for the
+    browser's delayed ACK, 40 ms, on every request of a kept-alive connection. A fresh page load fetches
+    ~60 scripts and each new kind of element ~10–40 more, six at a time: 44 ms per request against 1.5 ms
+    with it off (benchmarks/bench_app.py --chromium shows the page loads). Re-wrapping the bound socket
+    lets the kernel report its real protocol; nothing else changes. Returns whether it was applied (False
+    when this Streamlit binds its sockets some other way: then there is nothing to mend here)."""
+    try:
+        from streamlit.web.server.starlette import starlette_server
+    except ImportError:
+        return False
+    bind = getattr(starlette_server, "_bind_socket", None)
+    if bind is None or getattr(bind, "birdcore_tcp", False):
+        return bind is not None
+
+    @functools.wraps(bind)
+    def bind_tcp(*args, **kwargs):
+        sock = bind(*args, **kwargs)
+        if sock.type == socket.SOCK_STREAM and sock.proto == 0:
+            blocking = sock.getblocking()
+            sock = socket.socket(fileno=sock.detach())  # family, type and protocol read back from the kernel
+            sock.setblocking(blocking)
+        return sock
+
+    bind_tcp.birdcore_tcp = True
+    starlette_server._bind_socket = bind_tcp
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Preload (unless --no-preload), then hand the remaining arguments to `streamlit run app/Home.py`."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -130,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         done, took = preload(modules_to_preload())
         print(f"birdcore: {done} modules loaded in {took:.1f} s", file=sys.stderr, flush=True)
         warm_model()
+    tcp_nodelay()
     from streamlit.web.cli import main as streamlit_main
 
     sys.argv = ["streamlit", "run", str(APP_DIR / "Home.py"), *args]

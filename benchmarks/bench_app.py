@@ -42,6 +42,9 @@
    `git worktree` of an earlier commit) and for this one's, alternating which goes first in each of
    `--repeats` rounds; medians printed. One run after the other would compare two different machines
    whenever the load on this one changes.
+6. `--chromium --floor-mix`: each page against a trivial page drawing the same widgets, tables and charts
+   (benchmarks/element_floor.py), new-session loads alternating for --repeats rounds: the trivial page is
+   what those kinds of elements cost Streamlit in this browser, the difference the page's own work.
 """
 
 from __future__ import annotations
@@ -169,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                                                            " (imports on the first visit) instead of app/serve.py")
     ap.add_argument("--pages", default="", help="with --chromium: comma-separated page titles (default: all)")
     ap.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)  # another checkout's app (before/after)
+    ap.add_argument("--floor-mix", action="store_true",
+                    help="with --chromium: each page against a trivial page drawing the same elements"
+                         " (element_floor.py), --repeats alternating new-session loads, medians printed")
     ap.add_argument("--compare", type=Path, default=None, metavar="CHECKOUT",
                     help="with --chromium: page loads of CHECKOUT's app (before) against this one's (after),"
                          " interleaved --repeats times, medians printed")
@@ -176,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     if args.chromium and args.compare is not None:
         return compare_main(args)
+    if args.chromium and args.floor_mix:
+        return floor_mix_main(args)
     if args.chromium:
         return chromium_main(args)
     home = Path(tempfile.mkdtemp(prefix="bench-app-home-"))
@@ -295,11 +303,20 @@ async ([quiet, timeout]) => {
 """
 
 
-class _Server:
-    """`streamlit run app/Home.py` of `root` on a free 127.0.0.1 port, as a context manager."""
+# A throwaway app (the floors) served as app/serve.py serves ours, minus its imports: Streamlit's
+# `streamlit run` with the sockets mended (serve.tcp_nodelay), so a floor stays below what our pages can reach.
+FLOOR_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import serve; serve.tcp_nodelay();"
+                " from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; main(prog_name='streamlit')")
 
-    def __init__(self, root: Path, data: Path, home: Path, runs: Path | None, plain: bool = False):
-        self.root, self.data, self.home, self.runs, self.plain = root, data, home, runs, plain
+
+class _Server:
+    """`streamlit run app/Home.py` of `root` on a free 127.0.0.1 port, as a context manager. `plain`: stock
+    `streamlit run`; `floor`: `streamlit run` with this repo's socket mend (`FLOOR_LAUNCH`); neither: the
+    root's app/serve.py where it has one, as `make app` starts it."""
+
+    def __init__(self, root: Path, data: Path, home: Path, runs: Path | None, plain: bool = False,
+                 floor: bool = False):
+        self.root, self.data, self.home, self.runs, self.plain, self.floor = root, data, home, runs, plain, floor
         self.start_s = float("nan")  # launch until the health check answers
 
     def __enter__(self) -> "_Server":
@@ -314,8 +331,12 @@ class _Server:
             env["BIRDCORE_RUNS"] = str(self.runs)
         self.log = tempfile.TemporaryFile()
         # As `make app` starts it: app/serve.py (imports first, then `streamlit run`) where the checkout has it.
-        launch = ["app/serve.py"] if (self.root / "app" / "serve.py").exists() and not self.plain \
-            else ["-m", "streamlit", "run", "app/Home.py"]
+        if self.floor:
+            launch = ["-c", FLOOR_LAUNCH, str(REPO / "app"), "run", "app/Home.py"]
+        elif (self.root / "app" / "serve.py").exists() and not self.plain:
+            launch = ["app/serve.py"]
+        else:
+            launch = ["-m", "streamlit", "run", "app/Home.py"]
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, *launch, "--server.port", str(port),
@@ -425,7 +446,7 @@ def streamlit_floor(browser) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="bench-bare-"))
     (root / "app").mkdir()
     (root / "app" / "Home.py").write_text(BARE_PAGE, encoding="utf-8")
-    with _Server(root, root, root / "home", None, plain=True) as server:
+    with _Server(root, root, root / "home", None, floor=True) as server:
         cold = _open(browser, server.base + "/")
         warm = [_open(browser, server.base + "/") for _ in range(3)]
         again = [_open_again(browser, server.base + "/") for _ in range(3)]
@@ -584,6 +605,63 @@ def compare_main(args) -> int:
         med = {k: statistics.median(t[k] for t in ts) for k in keys}
         results.setdefault(title, {})[name] = {k: round(v, 3) for k, v in med.items()}
         print(f"  {title:<12} {name:<6} " + "  ".join(f"{k} {v:5.2f}" for k, v in med.items() if v == v))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def floor_mix_main(args) -> int:
+    """`--chromium --floor-mix`: each page's new-session load against a trivial page drawing the same
+    widgets, tables and charts (benchmarks/element_floor.py), alternating which goes first in each of
+    --repeats rounds; medians of first paint and settled, and the difference: the page's own work."""
+    from playwright.sync_api import sync_playwright
+
+    from birdcore.demo import ensure_demo_dataset
+    from element_floor import INVENTORY_JS, KINDS, write_app
+
+    titles = ["Home"] + [p.stem.split("_", 1)[1] for p in pages()[1:]]
+    if args.pages:
+        wanted = [t.strip() for t in args.pages.split(",") if t.strip()]
+        titles = [t for t in titles if t in wanted]
+    demo = Path(ensure_demo_dataset())
+    url = lambda base, title: f"{base}/" + ("" if title == "Home" else title)  # noqa: E731
+    print(f"Chromium ({CHROMIUM}); each page against a trivial page with the same elements, {args.repeats}"
+          f" rounds of new-session loads; load average {open('/proc/loadavg').read().split()[:3]}")
+    seen: dict[tuple[str, str], list[tuple[float, float]]] = {(w, t): [] for w in ("page", "floor") for t in titles}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            with _Server(args.root.resolve(), demo, Path(tempfile.mkdtemp(prefix="bench-home-")), args.runs) as app:
+                mixes = {}
+                for title in titles:  # a first visit: the server's caches; then what the page draws
+                    _open(browser, url(app.base, title))
+                    context = browser.new_context(viewport={"width": 1400, "height": 900})
+                    page = context.new_page()
+                    page.goto(url(app.base, title), wait_until="commit", timeout=TIMEOUT_S * 1000)
+                    page.evaluate(SETTLED_JS, [QUIET_MS, TIMEOUT_S * 1000])
+                    mixes[title] = page.evaluate(INVENTORY_JS, list(KINDS))
+                    context.close()
+                    print(f"  {title:<12} draws " + ", ".join(f"{n} {k[2:]}" for k, n in mixes[title].items()))
+                root = write_app(Path(tempfile.mkdtemp(prefix="bench-floor-")), mixes,
+                                 args.root.resolve() / ".streamlit" / "config.toml")
+                with _Server(root, root, root / "home", None, floor=True) as floor:
+                    for title in titles:
+                        _open(browser, url(floor.base, title))
+                    for i in range(args.repeats):
+                        for title in titles:
+                            order = [("page", app), ("floor", floor)]
+                            for which, server in (order if i % 2 == 0 else order[::-1]):
+                                seen[(which, title)].append(_open(browser, url(server.base, title)))
+        finally:
+            browser.close()
+    print("Medians, s (first paint / settled):")
+    results = {}
+    for title in titles:
+        med = {w: tuple(statistics.median(x[j] for x in seen[(w, title)]) for j in (0, 1)) for w in ("page", "floor")}
+        own = med["page"][1] - med["floor"][1]
+        results[title] = {"page": med["page"], "floor": med["floor"], "own_settled": round(own, 3), "mix": mixes[title]}
+        print(f"  {title:<12} page {med['page'][0]:5.2f} / {med['page'][1]:5.2f}   same elements on a trivial page"
+              f" {med['floor'][0]:5.2f} / {med['floor'][1]:5.2f}   the page's own work {own:+5.2f} s settled")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,45 @@ def test_launcher_help_reaches_streamlit_without_preloading():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "streamlit run" in out.stdout and "loading the engine" not in out.stderr
+
+
+def _accepted_nodelay(bind) -> int:
+    """TCP_NODELAY of a connection accepted by asyncio on a listening socket from `bind`, as uvicorn serves."""
+    import asyncio
+
+    async def run() -> int:
+        seen: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listener = bind("127.0.0.1", 0, 8)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            value = await asyncio.wait_for(seen, 10)
+            writer.close()
+        return value
+
+    return asyncio.run(run())
+
+
+def test_server_connections_are_sent_without_delay(monkeypatch):
+    """Streamlit's own listening socket leaves Nagle's algorithm on for every connection (asyncio only turns
+    it off for sockets whose protocol reads IPPROTO_TCP); after `tcp_nodelay` asyncio turns it off."""
+    from streamlit.web.server.starlette import starlette_server
+
+    monkeypatch.setattr(starlette_server, "_bind_socket", starlette_server._bind_socket)  # undone after the test
+    assert _accepted_nodelay(starlette_server._bind_socket) == 0, (
+        "this Streamlit already serves without Nagle's delay: serve.tcp_nodelay can go")
+    assert serve.tcp_nodelay() and serve.tcp_nodelay()  # applied once, a second call changes nothing
+    assert _accepted_nodelay(starlette_server._bind_socket) != 0
+    listener = starlette_server._bind_socket("127.0.0.1", 0, 8)
+    try:  # still what Streamlit asked for: listening, non-blocking, inheritable
+        assert listener.getblocking() is False and listener.get_inheritable()
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    finally:
+        listener.close()
