@@ -80,7 +80,11 @@ def _accepted_nodelay(bind) -> int:
             writer.close()
         return value
 
-    return asyncio.run(run())
+    # In a thread of its own: an earlier test (Playwright's sync API) may leave this thread's loop running.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result(timeout=30)
 
 
 def test_server_connections_are_sent_without_delay(monkeypatch):
