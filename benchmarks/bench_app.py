@@ -74,6 +74,19 @@ def pages() -> list[Path]:
     return [REPO / "app" / "Home.py"] + [p for _, p in found]
 
 
+def page_titles(chosen: str = "") -> list[str]:
+    """Home and every page's title (its URL path) in page order; only those named in `chosen`
+    (comma-separated, the --pages option) when it names any."""
+    titles = ["Home"] + [p.stem.split("_", 1)[1] for p in pages()[1:]]
+    wanted = [t.strip() for t in chosen.split(",") if t.strip()]
+    return [t for t in titles if t in wanted] if wanted else titles
+
+
+def page_url(base: str, title: str) -> str:
+    """The URL of page `title` on the server at `base` (Home is the root)."""
+    return f"{base}/" + ("" if title == "Home" else title)
+
+
 def _timed_run(at) -> float:
     t0 = time.perf_counter()
     at.run(timeout=TIMEOUT_S)
@@ -425,7 +438,7 @@ def page_loads(browser, root: Path, data: Path, runs: Path | None, titles: list[
     out = {}
     for title in titles:
         with _Server(root, data, Path(tempfile.mkdtemp(prefix="bench-home-")), runs, plain) as server:
-            url = f"{server.base}/" + ("" if title == "Home" else title)
+            url = page_url(server.base, title)
             cold = _open(browser, url)
             warm = _open(browser, url)
             again = _open_again(browser, url)
@@ -521,10 +534,7 @@ def chromium_main(args) -> int:
     from birdcore.demo import ensure_demo_dataset
 
     root = args.root.resolve()
-    titles = ["Home"] + [p.stem.split("_", 1)[1] for p in pages()[1:]]
-    if args.pages:
-        wanted = [t.strip() for t in args.pages.split(",") if t.strip()]
-        titles = [t for t in titles if t in wanted]
+    titles = page_titles(args.pages)
     demo = Path(ensure_demo_dataset())
     results: dict = {"load_s": {}, "eda_real_s": {}}
     missed: list[str] = []
@@ -619,12 +629,8 @@ def floor_mix_main(args) -> int:
     from birdcore.demo import ensure_demo_dataset
     from element_floor import INVENTORY_JS, KINDS, write_app
 
-    titles = ["Home"] + [p.stem.split("_", 1)[1] for p in pages()[1:]]
-    if args.pages:
-        wanted = [t.strip() for t in args.pages.split(",") if t.strip()]
-        titles = [t for t in titles if t in wanted]
+    titles = page_titles(args.pages)
     demo = Path(ensure_demo_dataset())
-    url = lambda base, title: f"{base}/" + ("" if title == "Home" else title)  # noqa: E731
     print(f"Chromium ({CHROMIUM}); each page against a trivial page with the same elements, {args.repeats}"
           f" rounds of new-session loads; load average {open('/proc/loadavg').read().split()[:3]}")
     seen: dict[tuple[str, str], list[tuple[float, float]]] = {(w, t): [] for w in ("page", "floor") for t in titles}
@@ -633,11 +639,10 @@ def floor_mix_main(args) -> int:
         try:
             with _Server(args.root.resolve(), demo, Path(tempfile.mkdtemp(prefix="bench-home-")), args.runs) as app:
                 mixes = {}
-                for title in titles:  # a first visit: the server's caches; then what the page draws
-                    _open(browser, url(app.base, title))
+                for title in titles:  # a first visit, settled (the server's caches): what the page draws
                     context = browser.new_context(viewport={"width": 1400, "height": 900})
                     page = context.new_page()
-                    page.goto(url(app.base, title), wait_until="commit", timeout=TIMEOUT_S * 1000)
+                    page.goto(page_url(app.base, title), wait_until="commit", timeout=TIMEOUT_S * 1000)
                     page.evaluate(SETTLED_JS, [QUIET_MS, TIMEOUT_S * 1000])
                     mixes[title] = page.evaluate(INVENTORY_JS, list(KINDS))
                     context.close()
@@ -646,12 +651,12 @@ def floor_mix_main(args) -> int:
                                  args.root.resolve() / ".streamlit" / "config.toml")
                 with _Server(root, root, root / "home", None, floor=True) as floor:
                     for title in titles:
-                        _open(browser, url(floor.base, title))
+                        _open(browser, page_url(floor.base, title))
                     for i in range(args.repeats):
                         for title in titles:
                             order = [("page", app), ("floor", floor)]
                             for which, server in (order if i % 2 == 0 else order[::-1]):
-                                seen[(which, title)].append(_open(browser, url(server.base, title)))
+                                seen[(which, title)].append(_open(browser, page_url(server.base, title)))
         finally:
             browser.close()
     print("Medians, s (first paint / settled):")

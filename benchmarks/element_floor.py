@@ -70,7 +70,6 @@ CAP = {"stMarkdown": 10, "stHeading": 4}
 def page_source(counts: dict[str, int]) -> str:
     """The script of a trivial page drawing `counts[kind]` elements of each kind in KINDS."""
     lines = [HEADER.format(plotly="import plotly.graph_objects as go" if "stPlotlyChart" in counts else "")]
-    # A form holds its submit button; an expander and tabs hold a text line: drawn by their own statement.
     for kind, n in counts.items():
         if kind not in KINDS:
             continue
