@@ -131,7 +131,7 @@ def tcp_nodelay() -> bool:
     connection it stayed on: a response written in two parts (headers, then the file) waited for the
     browser's delayed ACK, 40 ms, on every request of a kept-alive connection. A fresh page load fetches
     ~60 scripts and each new kind of element ~10–40 more, six at a time: 44 ms per request against 1.5 ms
-    with it off (benchmarks/bench_app.py --chromium shows the page loads). Re-wrapping the bound socket
+    with it off (benchmarks/bench_app.py --requests; --chromium for the page loads). Re-wrapping the bound socket
     lets the kernel report its real protocol; nothing else changes. Returns whether it was applied (False
     when this Streamlit binds its sockets some other way: then there is nothing to mend here)."""
     try:

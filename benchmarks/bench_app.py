@@ -45,6 +45,9 @@
 6. `--chromium --floor-mix`: each page against a trivial page drawing the same widgets, tables and charts
    (benchmarks/element_floor.py), new-session loads alternating for --repeats rounds: the trivial page is
    what those kinds of elements cost Streamlit in this browser, the difference the page's own work.
+7. `--requests`: what a request costs on a kept-alive connection, as a browser fetches Streamlit's scripts:
+   60 of them from a one-line app served by stock `streamlit run` and by `streamlit run` with
+   `serve.tcp_nodelay` (as app/serve.py serves), over 1 and over 6 connections; totals and medians printed.
 """
 
 from __future__ import annotations
@@ -188,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--floor-mix", action="store_true",
                     help="with --chromium: each page against a trivial page drawing the same elements"
                          " (element_floor.py), --repeats alternating new-session loads, medians printed")
+    ap.add_argument("--requests", action="store_true",
+                    help="time 60 script requests on kept-alive connections, stock Streamlit against"
+                         " app/serve.py's socket mend (no browser)")
     ap.add_argument("--compare", type=Path, default=None, metavar="CHECKOUT",
                     help="with --chromium: page loads of CHECKOUT's app (before) against this one's (after),"
                          " interleaved --repeats times, medians printed")
@@ -197,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return compare_main(args)
     if args.chromium and args.floor_mix:
         return floor_mix_main(args)
+    if args.requests:
+        return requests_main()
     if args.chromium:
         return chromium_main(args)
     home = Path(tempfile.mkdtemp(prefix="bench-app-home-"))
@@ -669,6 +677,59 @@ def floor_mix_main(args) -> int:
               f" {med['floor'][0]:5.2f} / {med['floor'][1]:5.2f}   the page's own work {own:+5.2f} s settled")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def requests_main(files: int = 60) -> int:
+    """`--requests`: seconds for `files` of Streamlit's own scripts fetched over kept-alive HTTP connections
+    (1, then 6 at once, as a browser does), from stock `streamlit run` and from `streamlit run` with
+    serve.tcp_nodelay; the median request and the total."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    import streamlit
+
+    names = sorted(p.name for p in (Path(streamlit.__file__).parent / "static" / "static" / "js").glob("*.js"))
+    paths = [f"/static/js/{n}" for n in names[:files]]
+    root = Path(tempfile.mkdtemp(prefix="bench-bare-"))
+    (root / "app").mkdir()
+    (root / "app" / "Home.py").write_text(BARE_PAGE, encoding="utf-8")
+
+    def fetch(base: str, connections: int) -> tuple[float, float]:
+        where = urlsplit(base)
+        took: list[float] = []
+
+        def worker(share: list[str]) -> None:
+            conn = http.client.HTTPConnection(where.hostname, where.port, timeout=TIMEOUT_S)
+            try:
+                for path in share:
+                    t0 = time.perf_counter()
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{path}: HTTP {response.status}")
+                    took.append(time.perf_counter() - t0)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=worker, args=(paths[i::connections],)) for i in range(connections)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - t0, statistics.median(took)
+
+    print(f"{len(paths)} of Streamlit's scripts over kept-alive connections (a one-line app, 127.0.0.1)")
+    for label, how in (("stock streamlit run", {"plain": True}), ("with serve.tcp_nodelay", {"floor": True})):
+        with _Server(root, root, root / "home", None, **how) as server:
+            for connections in (1, 6):
+                fetch(server.base, connections)  # the files in the page cache, the connections' first use
+                total, median = fetch(server.base, connections)
+                print(f"  {label:<24} {connections} connection{'s' if connections > 1 else ' '}: total"
+                      f" {total * 1000:6.0f} ms, median request {median * 1000:5.1f} ms")
     return 0
 
 
